@@ -1,0 +1,20 @@
+/**
+ * atomfs: crash-safe file operations for Node.js.
+ *
+ * Public barrel: named re-exports only, no logic, no side effects.
+ *
+ * @module
+ */
+export { AtomfsError, isAtomfsError, toAtomfsError, type AtomfsErrorCode, type ErrorContext } from './errors.js';
+export { LOG_EVENTS, silentLogger, type Logger, type LogFields } from './logger.js';
+export type { BaseOptions, DurabilityOptions } from './options.js';
+export type { FsOps, SyncFsOps, AsyncFsOps, FileStat, DirEntry } from './internal/fs-ops.js';
+export type { PathLike } from './internal/paths.js';
+export { writeFile, writeFileSync, type WriteFileOptions, type WriteData, type Chunk, type SymlinkPolicy } from './write/write-file.js';
+export { writeFiles, type WriteFilesEntry, type WriteFilesResult } from './write/write-files.js';
+export { openAtomic, AtomicFile, type AtomicFileState } from './write/atomic-file.js';
+export { createWriteStream } from './write/write-stream.js';
+export { writeJson, readJson, type WriteJsonOptions } from './write/json.js';
+export { readFile, type ReadFileOptions } from './write/read-file.js';
+export { tempPath, isTempFile, type TempPathOptions } from './temp/temp-path.js';
+export { cleanupOrphans, type CleanupOptions, type CleanupResult } from './temp/cleanup-orphans.js';

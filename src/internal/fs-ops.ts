@@ -1,0 +1,189 @@
+/**
+ * The file-system seam. This is the ONLY module that imports `node:fs`; every algorithm in
+ * atomfs receives an {@link FsOps} and calls the system through it, so tests can script a
+ * failure at any step and the crash simulator can run the real algorithms on a simulated
+ * disk.
+ *
+ * The operations are deliberately low level (file descriptors, single system calls) so
+ * that a step list written once can be driven synchronously or asynchronously (see
+ * `steps.ts`) and a simulated disk can model exactly what reaches the platter.
+ *
+ * @module
+ */
+import * as fs from 'node:fs';
+
+/** The part of `fs.Stats` atomfs reads. */
+export interface FileStat {
+  readonly dev: number;
+  readonly ino: number;
+  readonly mode: number;
+  readonly nlink: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly size: number;
+  readonly mtimeMs: number;
+  readonly atimeMs: number;
+  isFile(): boolean;
+  isDirectory(): boolean;
+  isSymbolicLink(): boolean;
+  isFIFO(): boolean;
+}
+
+/** A directory entry: its name and what kind of entry it is. */
+export interface DirEntry {
+  readonly name: string;
+  isFile(): boolean;
+  isDirectory(): boolean;
+  isSymbolicLink(): boolean;
+}
+
+/** Synchronous system calls. Each throws a Node-style error (`code`, `syscall`, `path`). */
+export interface SyncFsOps {
+  open(path: string, flags: number, mode: number): number;
+  close(fd: number): void;
+  /** One `write(2)`: may write fewer bytes than asked (a full disk does that). */
+  write(fd: number, buf: Uint8Array, offset: number, length: number): number;
+  read(fd: number, buf: Uint8Array, offset: number, length: number, position: number | null): number;
+  fsync(fd: number): void;
+  fchmod(fd: number, mode: number): void;
+  fchown(fd: number, uid: number, gid: number): void;
+  fstat(fd: number): FileStat;
+  lstat(path: string): FileStat;
+  stat(path: string): FileStat;
+  readlink(path: string): string;
+  rename(from: string, to: string): void;
+  link(existing: string, newPath: string): void;
+  unlink(path: string): void;
+  mkdir(path: string, mode: number): void;
+  rmdir(path: string): void;
+  readdir(path: string): DirEntry[];
+  utimes(path: string, atimeMs: number, mtimeMs: number): void;
+  /** The process umask, read without changing it. */
+  umask(): number;
+}
+
+type Promisified<T> = {
+  readonly [K in keyof T]: T[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<R> : never;
+};
+
+/** The same calls, returning promises. */
+export type AsyncFsOps = Promisified<SyncFsOps>;
+
+/**
+ * The seam: one object holding both forms of every call. Replace it (option `fs`) to run
+ * atomfs against a scripted or simulated file system.
+ */
+export interface FsOps {
+  readonly sync: SyncFsOps;
+  readonly async: AsyncFsOps;
+}
+
+/** The names of the calls in the seam. */
+export type OpName = keyof SyncFsOps;
+
+/** Open flags atomfs uses, from the platform. */
+export const O = Object.freeze({
+  RDONLY: fs.constants.O_RDONLY,
+  WRONLY: fs.constants.O_WRONLY,
+  RDWR: fs.constants.O_RDWR,
+  CREAT: fs.constants.O_CREAT,
+  EXCL: fs.constants.O_EXCL,
+  TRUNC: fs.constants.O_TRUNC,
+  NOFOLLOW: fs.constants.O_NOFOLLOW ?? 0,
+  DIRECTORY: fs.constants.O_DIRECTORY ?? 0,
+  // Not exported by node on every platform; on Linux x86-64/arm64 it is 0o2000000.
+  CLOEXEC: (fs.constants as Record<string, number>)['O_CLOEXEC'] ?? (process.platform === 'linux' ? 0o2000000 : 0),
+});
+
+function readUmask(): number {
+  // process.umask() with no argument sets the umask to 0 and back: a thread of the
+  // libuv pool creating a file in that instant would get mode bits it should not. Linux
+  // exposes the umask read-only in /proc, so read it there when we can.
+  if (process.platform === 'linux') {
+    try {
+      const status = fs.readFileSync('/proc/self/status', 'latin1');
+      const m = /^Umask:\s*([0-7]+)$/m.exec(status);
+      if (m) return parseInt(m[1]!, 8);
+    } catch {
+      // /proc not mounted: fall through.
+    }
+  }
+  return process.umask();
+}
+
+const realSync: SyncFsOps = {
+  open: (p, flags, mode) => fs.openSync(p, flags, mode),
+  close: (fd) => fs.closeSync(fd),
+  write: (fd, buf, off, len) => fs.writeSync(fd, buf, off, len, null),
+  read: (fd, buf, off, len, pos) => fs.readSync(fd, buf, off, len, pos),
+  fsync: (fd) => fs.fsyncSync(fd),
+  fchmod: (fd, mode) => fs.fchmodSync(fd, mode),
+  fchown: (fd, uid, gid) => fs.fchownSync(fd, uid, gid),
+  fstat: (fd) => fs.fstatSync(fd),
+  lstat: (p) => fs.lstatSync(p),
+  stat: (p) => fs.statSync(p),
+  readlink: (p) => fs.readlinkSync(p),
+  rename: (a, b) => fs.renameSync(a, b),
+  link: (a, b) => fs.linkSync(a, b),
+  unlink: (p) => fs.unlinkSync(p),
+  mkdir: (p, mode) => void fs.mkdirSync(p, { mode }),
+  rmdir: (p) => fs.rmdirSync(p),
+  readdir: (p) => fs.readdirSync(p, { withFileTypes: true }),
+  utimes: (p, a, m) => fs.utimesSync(p, a / 1000, m / 1000),
+  umask: readUmask,
+};
+
+// Callback APIs with plain fds: lighter than fs.promises' FileHandle objects.
+function cb<T>(fn: (done: (err: NodeJS.ErrnoException | null, v?: T) => void) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v as T))));
+}
+
+const realAsync: AsyncFsOps = {
+  open: (p, flags, mode) => cb((d) => fs.open(p, flags, mode, d)),
+  close: (fd) => cb((d) => fs.close(fd, d)),
+  write: (fd, buf, off, len) => cb((d) => fs.write(fd, buf, off, len, null, d)),
+  read: (fd, buf, off, len, pos) => cb((d) => fs.read(fd, buf, off, len, pos, d)),
+  fsync: (fd) => cb((d) => fs.fsync(fd, d)),
+  fchmod: (fd, mode) => cb((d) => fs.fchmod(fd, mode, d)),
+  fchown: (fd, uid, gid) => cb((d) => fs.fchown(fd, uid, gid, d)),
+  fstat: (fd) => cb((d) => fs.fstat(fd, d)),
+  lstat: (p) => cb((d) => fs.lstat(p, d)),
+  stat: (p) => cb((d) => fs.stat(p, d)),
+  readlink: (p) => cb((d) => fs.readlink(p, d)),
+  rename: (a, b) => cb((d) => fs.rename(a, b, d)),
+  link: (a, b) => cb((d) => fs.link(a, b, d)),
+  unlink: (p) => cb((d) => fs.unlink(p, d)),
+  mkdir: (p, mode) => cb<void>((d) => fs.mkdir(p, { mode }, (e) => d(e))),
+  rmdir: (p) => cb((d) => fs.rmdir(p, d)),
+  readdir: (p) => cb((d) => fs.readdir(p, { withFileTypes: true }, d)),
+  utimes: (p, a, m) => cb((d) => fs.utimes(p, a / 1000, m / 1000, d)),
+  umask: async () => readUmask(),
+};
+
+/**
+ * The real file system (`node:fs`).
+ */
+export const realOps: FsOps = Object.freeze({ sync: Object.freeze(realSync), async: Object.freeze(realAsync) });
+
+/**
+ * Builds an {@link FsOps} whose async calls run the given sync calls (for simulated disks,
+ * where nothing blocks).
+ */
+export function opsFromSync(sync: SyncFsOps): FsOps {
+  const asyncOps = {} as Record<string, (...a: unknown[]) => Promise<unknown>>;
+  for (const name of Object.keys(realSync) as OpName[]) {
+    const f = sync[name] as (...a: unknown[]) => unknown;
+    asyncOps[name] = (...args: unknown[]) => {
+      try {
+        return Promise.resolve(f.apply(sync, args));
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    };
+  }
+  return Object.freeze({ sync, async: asyncOps as unknown as AsyncFsOps });
+}
+
+/** All call names, in a fixed order (for wrappers that intercept every call). */
+export const OP_NAMES: readonly OpName[] = Object.freeze(Object.keys(realSync) as OpName[]);
+

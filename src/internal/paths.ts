@@ -1,0 +1,41 @@
+/**
+ * Checks on the caller's paths, made before any system call.
+ *
+ * @module
+ */
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { AtomfsError } from '../errors.js';
+
+/** What a caller may pass as a path. */
+export type PathLike = string | URL;
+
+/**
+ * Validates a user path and returns it absolute: a non-empty string (or `file:` URL)
+ * without NUL bytes. Throws `EINVAL` otherwise, before anything is touched.
+ */
+export function validateUserPath(operation: string, p: unknown, what = 'path'): { readonly given: string; readonly abs: string } {
+  let given: string;
+  if (typeof p === 'string') given = p;
+  else if (p instanceof URL) {
+    if (p.protocol !== 'file:') throw new AtomfsError('EINVAL', `${what} must be a file: URL`, { operation, path: p.href });
+    given = fileURLToPath(p);
+  } else {
+    throw new AtomfsError('EINVAL', `${what} must be a string or a file: URL, got ${describe(p)}`, { operation });
+  }
+  if (given.length === 0) throw new AtomfsError('EINVAL', `${what} must not be empty`, { operation, path: given });
+  if (given.includes('\0')) throw new AtomfsError('EINVAL', `${what} must not contain a NUL byte`, { operation, path: given });
+  return { given, abs: path.resolve(given) };
+}
+
+/** Whether a path names a folder by its spelling (ends in a separator). */
+export function hasTrailingSep(p: string): boolean {
+  return p.endsWith('/') || (path.sep === '\\' && p.endsWith('\\'));
+}
+
+/** A short description of a value's type for error messages. */
+export function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  return typeof v === 'object' ? (v.constructor?.name ?? 'object') : typeof v;
+}

@@ -1,0 +1,33 @@
+/**
+ * Retry with exponential backoff, full jitter, a code predicate and an AbortSignal
+ * (atomically's retryify, with the deadline expressed as a count).
+ *
+ * @module
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface RetryPolicy {
+  /** Attempts after the first. */
+  readonly retries: number;
+  readonly isRetriable: (err: unknown) => boolean;
+  readonly signal?: AbortSignal | undefined;
+  /** First delay (ms). */
+  readonly minDelay: number;
+  /** Largest delay (ms). */
+  readonly maxDelay: number;
+}
+
+/** Runs `fn` until it succeeds, fails with a non-retriable error, or runs out of attempts. */
+export async function retry<T>(fn: () => Promise<T>, policy: RetryPolicy): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (attempt >= policy.retries || !policy.isRetriable(e) || policy.signal?.aborted) throw e;
+      const cap = Math.min(policy.maxDelay, policy.minDelay * 2 ** attempt);
+      // Full jitter: processes that collided once do not collide again in lockstep.
+      const delay = cap / 2 + Math.random() * (cap / 2);
+      await sleep(delay, undefined, { signal: policy.signal }).catch(() => {});
+    }
+  }
+}

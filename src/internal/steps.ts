@@ -1,0 +1,205 @@
+/**
+ * One description of the steps, two drivers.
+ *
+ * Every algorithm that must exist both synchronously and asynchronously (writeFile and
+ * writeFileSync, …) is written once, as a generator that *yields* the system calls it
+ * wants made and receives their results. `runSync` and `runAsync` perform them through an
+ * {@link FsOps}. write-file-atomic's sync and async paths were copied and drifted apart;
+ * with one generator they cannot.
+ *
+ * @module
+ */
+import type { AsyncFsOps, FsOps, OpName, SyncFsOps } from './fs-ops.js';
+import { O } from './fs-ops.js';
+
+/** A source of chunks, pulled one at a time by a step list. `null` marks the end. */
+export interface ChunkSource {
+  /** Synchronous pull; absent for sources that can only be read asynchronously. */
+  readonly nextSync?: () => Uint8Array | null;
+  readonly next: () => Promise<Uint8Array | null>;
+  /** Releases the source early (the step list failed or was aborted). */
+  readonly cancel: (reason: unknown) => void;
+}
+
+/** What a step list may ask its driver to do. */
+export type Step =
+  | { readonly kind: 'fs'; readonly name: OpName; readonly args: readonly unknown[] }
+  | { readonly kind: 'pull'; readonly source: ChunkSource; readonly signal: AbortSignal | undefined }
+  | { readonly kind: 'dirsync'; readonly dir: string };
+
+/** A step list: a generator of steps that returns `T`. */
+export type Steps<T> = Generator<Step, T, unknown>;
+
+/** Asks the driver for one system call; `yield*` it to get the typed result. */
+export function* call<K extends OpName>(name: K, ...args: Parameters<SyncFsOps[K]>): Steps<ReturnType<SyncFsOps[K]>> {
+  return (yield { kind: 'fs', name, args }) as ReturnType<SyncFsOps[K]>;
+}
+
+/**
+ * Asks the driver for the next chunk of a source. The async driver stops waiting when the
+ * signal fires (a stalled stdin must not hold an aborted write open).
+ */
+export function* pull(source: ChunkSource, signal?: AbortSignal): Steps<Uint8Array | null> {
+  return (yield { kind: 'pull', source, signal }) as Uint8Array | null;
+}
+
+/**
+ * Asks the driver to make a directory's entries durable (fsync of the directory). The
+ * async driver groups concurrent requests for one directory into one fsync.
+ */
+export function* dirSync(dir: string): Steps<void> {
+  yield { kind: 'dirsync', dir };
+}
+
+/** Runs a step list synchronously. */
+export function runSync<T>(steps: Steps<T>, ops: FsOps): T {
+  const sys = ops.sync;
+  let input: unknown;
+  let failed = false;
+  let error: unknown;
+  for (;;) {
+    const r = failed ? steps.throw(error) : steps.next(input);
+    if (r.done) return r.value;
+    failed = false;
+    try {
+      input = execSync(r.value, sys);
+    } catch (e) {
+      failed = true;
+      error = e;
+    }
+  }
+}
+
+function execSync(step: Step, sys: SyncFsOps): unknown {
+  switch (step.kind) {
+    case 'fs':
+      return (sys[step.name] as (...a: readonly unknown[]) => unknown)(...step.args);
+    case 'pull': {
+      if (!step.source.nextSync) throw new TypeError('this data source can only be read asynchronously');
+      return step.source.nextSync();
+    }
+    case 'dirsync':
+      return fsyncDirSync(sys, step.dir);
+  }
+}
+
+/** Runs a step list asynchronously. */
+export async function runAsync<T>(steps: Steps<T>, ops: FsOps): Promise<T> {
+  const sys = ops.async;
+  let input: unknown;
+  let failed = false;
+  let error: unknown;
+  for (;;) {
+    const r = failed ? steps.throw(error) : steps.next(input);
+    if (r.done) return r.value;
+    failed = false;
+    try {
+      const step = r.value;
+      switch (step.kind) {
+        case 'fs':
+          input = await (sys[step.name] as (...a: readonly unknown[]) => Promise<unknown>)(...step.args);
+          break;
+        case 'pull':
+          input = await (step.signal ? raceAbort(step.source.next(), step.signal) : step.source.next());
+          break;
+        case 'dirsync':
+          input = await groupDirSync(ops, step.dir);
+          break;
+      }
+    } catch (e) {
+      failed = true;
+      error = e;
+    }
+  }
+}
+
+function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+// Some file systems (some FUSE and network ones) refuse fsync on a directory. Nothing
+// stronger can be done there; the rename itself still happened. Anything else (EIO) is real.
+const DIR_FSYNC_UNSUPPORTED = new Set(['EINVAL', 'ENOTSUP', 'EOPNOTSUPP']);
+const DIR_FLAGS = O.RDONLY | O.DIRECTORY | O.CLOEXEC;
+
+function fsyncDirSync(sys: SyncFsOps, dir: string): void {
+  const fd = sys.open(dir, DIR_FLAGS, 0);
+  try {
+    sys.fsync(fd);
+  } catch (e) {
+    if (!DIR_FSYNC_UNSUPPORTED.has((e as NodeJS.ErrnoException).code ?? '')) throw e;
+  } finally {
+    sys.close(fd);
+  }
+}
+
+async function fsyncDirAsync(sys: AsyncFsOps, dir: string): Promise<void> {
+  const fd = await sys.open(dir, DIR_FLAGS, 0);
+  try {
+    await sys.fsync(fd);
+  } catch (e) {
+    if (!DIR_FSYNC_UNSUPPORTED.has((e as NodeJS.ErrnoException).code ?? '')) throw e;
+  } finally {
+    await sys.close(fd);
+  }
+}
+
+interface DirSyncState {
+  running: Promise<void> | null;
+  // The batch that starts when `running` ends; everyone who asks while a sync is running
+  // joins it, because the running sync may have started before their rename.
+  queued: { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } | null;
+}
+
+const dirSyncStates = new WeakMap<FsOps, Map<string, DirSyncState>>();
+
+/**
+ * Group commit for directory fsyncs: a request is satisfied by an fsync that *starts*
+ * after it was made. While one fsync of `dir` runs, all new requests share the next one,
+ * so 64 concurrent writes into one folder cost about two folder fsyncs, not 64.
+ */
+export function groupDirSync(ops: FsOps, dir: string): Promise<void> {
+  let states = dirSyncStates.get(ops);
+  if (!states) dirSyncStates.set(ops, (states = new Map()));
+  let st = states.get(dir);
+  if (!st) states.set(dir, (st = { running: null, queued: null }));
+  const state = st;
+  const start = (): Promise<void> => {
+    const p = fsyncDirAsync(ops.async, dir);
+    state.running = p;
+    const settle = (): void => {
+      state.running = null;
+      const next = state.queued;
+      state.queued = null;
+      if (next) start().then(next.resolve, next.reject);
+      else states.delete(dir);
+    };
+    p.then(settle, settle);
+    return p;
+  };
+  if (!state.running) return start();
+  if (!state.queued) {
+    let resolve!: () => void;
+    let reject!: (e: unknown) => void;
+    const promise = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    state.queued = { promise, resolve, reject };
+  }
+  return state.queued.promise;
+}

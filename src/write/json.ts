@@ -1,0 +1,67 @@
+/**
+ * writeJson and readJson.
+ *
+ * @module
+ */
+import { AtomfsError } from '../errors.js';
+import type { PathLike } from '../internal/paths.js';
+import { readFile, type ReadFileOptions } from './read-file.js';
+import { writeFile, type WriteFileOptions } from './write-file.js';
+
+/** Options of {@link writeJson}. */
+export interface WriteJsonOptions extends WriteFileOptions {
+  /** Indentation, as for `JSON.stringify`. Default `2`. */
+  readonly spaces?: number | string | undefined;
+  /** A replacer, as for `JSON.stringify`. */
+  readonly replacer?: ((this: unknown, key: string, value: unknown) => unknown) | (string | number)[] | null | undefined;
+}
+
+/**
+ * Serialises a value as JSON (with a trailing newline) and writes it atomically with
+ * {@link writeFile}.
+ *
+ * @param path - The file to replace or create.
+ * @param value - Any JSON-serialisable value.
+ * @param options - `spaces` (default 2), `replacer`, and every {@link WriteFileOptions}.
+ * @throws {@link AtomfsError} `EINVAL` when the value cannot be serialised (undefined, a
+ *   function, a cycle, a BigInt); every code of {@link writeFile}.
+ * @example
+ * ```ts
+ * await writeJson('package.json', pkg, { spaces: 2 });
+ * ```
+ */
+export async function writeJson(path: PathLike, value: unknown, options?: WriteJsonOptions): Promise<void> {
+  const { spaces = 2, replacer, ...writeOptions } = options ?? {};
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value, replacer as Parameters<typeof JSON.stringify>[1], spaces);
+  } catch (e) {
+    throw new AtomfsError('EINVAL', `value cannot be serialised as JSON: ${(e as Error).message}`, { operation: 'writeJson', path: String(path) }, { cause: e });
+  }
+  if (text === undefined) {
+    throw new AtomfsError('EINVAL', 'value cannot be serialised as JSON (undefined or a function)', { operation: 'writeJson', path: String(path) });
+  }
+  await writeFile(path, text + '\n', writeOptions);
+}
+
+/**
+ * Reads and parses a JSON file, with {@link readFile}'s retries.
+ *
+ * @param path - The file to read.
+ * @param options - `retries`, `signal`, `encoding` (default utf8).
+ * @returns The parsed value.
+ * @throws {@link AtomfsError} `EINVAL` with the parser's message when the content is not
+ *   JSON; every code of {@link readFile}.
+ * @example
+ * ```ts
+ * const cfg = await readJson<{ port: number }>('config.json');
+ * ```
+ */
+export async function readJson<T = unknown>(path: PathLike, options?: ReadFileOptions): Promise<T> {
+  const text = await readFile(path, { ...options, encoding: options?.encoding ?? 'utf8' });
+  try {
+    return JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text) as T;
+  } catch (e) {
+    throw new AtomfsError('EINVAL', `invalid JSON: ${(e as Error).message}`, { operation: 'readJson', path: String(path) }, { cause: e, reason: 'json' });
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * readFile with retries on transient errors (seed 002 safe_read_with_retry).
+ *
+ * @module
+ */
+import { toAtomfsError } from '../errors.js';
+import { throwIfAborted } from '../internal/abort.js';
+import { O } from '../internal/fs-ops.js';
+import { validateUserPath, type PathLike } from '../internal/paths.js';
+import { retry } from '../internal/retry.js';
+import { call, runAsync, type Steps } from '../internal/steps.js';
+import { checkOptionsObject, encodingOpt, intOpt, resolveBase, type BaseOptions } from '../options.js';
+
+/** Options of {@link readFile}. */
+export interface ReadFileOptions extends BaseOptions {
+  /** Decode the bytes as text with this encoding; without it a Buffer is returned. */
+  readonly encoding?: BufferEncoding | undefined;
+  /** Attempts after the first, on transient errors. Default `3`. */
+  readonly retries?: number | undefined;
+}
+
+// Transient conditions: a descriptor shortage, a locked file, and on Windows the moment in
+// which a file is being replaced (sharing violations surface as EPERM/EACCES there only).
+const TRANSIENT = new Set(['EAGAIN', 'EBUSY', 'EMFILE', 'ENFILE', ...(process.platform === 'win32' ? ['EPERM', 'EACCES'] : [])]);
+
+function* readSteps(abs: string): Steps<Buffer> {
+  const fd = yield* call('open', abs, O.RDONLY | O.CLOEXEC, 0);
+  try {
+    const st = yield* call('fstat', fd);
+    // The size is a hint: the file may grow while we read (not if writers use atomfs).
+    let buf = Buffer.allocUnsafe(Math.max(st.size + 1, 8192));
+    let len = 0;
+    for (;;) {
+      if (len === buf.length) {
+        const bigger = Buffer.allocUnsafe(buf.length * 2);
+        buf.copy(bigger, 0, 0, len);
+        buf = bigger;
+      }
+      const n = yield* call('read', fd, buf, len, buf.length - len, null);
+      if (n === 0) break;
+      len += n;
+    }
+    return buf.subarray(0, len);
+  } finally {
+    yield* call('close', fd);
+  }
+}
+
+/**
+ * Reads a whole file, retrying transient errors (`EAGAIN`, `EBUSY`, `EMFILE`, `ENFILE`,
+ * and on Windows `EPERM`/`EACCES` during a replace) with jittered exponential backoff.
+ *
+ * @param path - The file to read.
+ * @param options - `encoding`, `retries` (default 3), `signal`.
+ * @returns The content: a string with `encoding`, otherwise a Buffer.
+ * @throws {@link AtomfsError} `ENOENT`, `EISDIR`, `EACCES`, `EINVAL` (bad input),
+ *   `ABORT_ERR`, or the transient code after the last retry.
+ * @example
+ * ```ts
+ * const text = await readFile('config.json', { encoding: 'utf8' });
+ * ```
+ */
+export async function readFile(path: PathLike, options: ReadFileOptions & { encoding: BufferEncoding }): Promise<string>;
+export async function readFile(path: PathLike, options?: ReadFileOptions): Promise<Buffer>;
+export async function readFile(path: PathLike, options?: ReadFileOptions): Promise<string | Buffer> {
+  const operation = 'readFile';
+  const { given, abs } = validateUserPath(operation, path);
+  const o = checkOptionsObject(operation, options, given);
+  const base = resolveBase(operation, o, given);
+  const encoding = encodingOpt(operation, o, undefined, given);
+  const retries = intOpt(operation, o, 'retries', 3, given, 100);
+  const ctx = { operation, path: given };
+  throwIfAborted(base.signal, ctx);
+  let buf: Buffer;
+  try {
+    buf = await retry(() => runAsync(readSteps(abs), base.ops), {
+      retries,
+      isRetriable: (e) => TRANSIENT.has((e as NodeJS.ErrnoException).code ?? ''),
+      signal: base.signal,
+      minDelay: 10,
+      maxDelay: 500,
+    });
+  } catch (e) {
+    throw toAtomfsError(e, ctx);
+  }
+  throwIfAborted(base.signal, ctx);
+  return encoding ? buf.toString(encoding) : buf;
+}
