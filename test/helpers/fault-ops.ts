@@ -36,6 +36,7 @@ export class FaultOps implements FsOps {
   readonly hits: Fault[] = [];
   #faults: Fault[] = [];
   #counts = new Map<Fault, number>();
+  #failAt = new Map<number, string>();
   /** Called before each call is made (may throw to fail it). */
   before?: (name: OpName, args: readonly unknown[]) => void;
 
@@ -64,23 +65,39 @@ export class FaultOps implements FsOps {
     return this;
   }
 
+  /** Scripts a failure of the call with this 0-based index among all calls made. */
+  failAt(index: number, code: string): this {
+    this.#failAt.set(index, code);
+    return this;
+  }
+
   /** The names of the calls made, in order. */
   names(): OpName[] {
     return this.calls.map((c) => c.name);
   }
 
   #check(name: OpName, args: readonly unknown[]): void {
+    const index = this.calls.length;
     this.calls.push({ name, args });
     this.before?.(name, args);
+    const at = this.#failAt.get(index);
+    if (at !== undefined) {
+      this.hits.push({ name, code: at });
+      throw errno(at, name, args[0]);
+    }
+    // Every fault counts every matching call (so `nth` means the nth such call overall),
+    // then the first fault due fails it.
+    let due: Fault | undefined;
     for (const f of this.#faults) {
       if (f.name !== name) continue;
       if (f.pathMatch && !(typeof args[0] === 'string' && f.pathMatch.test(args[0]))) continue;
       const n = (this.#counts.get(f) ?? 0) + 1;
       this.#counts.set(f, n);
-      if (n === (f.nth ?? 1)) {
-        this.hits.push(f);
-        throw errno(f.code, name, args[0]);
-      }
+      if (n === (f.nth ?? 1)) due ??= f;
+    }
+    if (due) {
+      this.hits.push(due);
+      throw errno(due.code, name, args[0]);
     }
   }
 }
