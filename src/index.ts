@@ -18,3 +18,5 @@ export { writeJson, readJson, type WriteJsonOptions } from './write/json.js';
 export { readFile, type ReadFileOptions } from './write/read-file.js';
 export { tempPath, isTempFile, type TempPathOptions } from './temp/temp-path.js';
 export { cleanupOrphans, type CleanupOptions, type CleanupResult } from './temp/cleanup-orphans.js';
+export { rename, type RenameOptions } from './move/rename.js';
+export { move, type MoveOptions, type MoveResult, type MoveProgress, type MoveStrategy, type MoveVerify } from './move/move.js';

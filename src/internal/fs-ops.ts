@@ -58,6 +58,15 @@ export interface SyncFsOps {
   rmdir(path: string): void;
   readdir(path: string): DirEntry[];
   utimes(path: string, atimeMs: number, mtimeMs: number): void;
+  symlink(target: string, path: string): void;
+  chmod(path: string, mode: number): void;
+  lchown(path: string, uid: number, gid: number): void;
+  /**
+   * Copies a whole file into a NEW file (exclusive create: never truncates an existing
+   * one), with the kernel's fastest way: a reflink where the file system has them, else
+   * copy_file_range/sendfile. The new file gets the source's mode.
+   */
+  copyFile(src: string, dest: string): void;
   /** The process umask, read without changing it. */
   umask(): number;
 }
@@ -95,6 +104,10 @@ export const O = Object.freeze({
   CLOEXEC: (fs.constants as Record<string, number>)['O_CLOEXEC'] ?? (process.platform === 'linux' ? 0o2000000 : 0),
 });
 
+// EXCL: a fresh file, never an existing one truncated (which on ext4 also forces a flush of
+// the whole file at close). FICLONE: a reflink where possible, falling back to a copy.
+const COPY_FLAGS = fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE;
+
 function readUmask(): number {
   // process.umask() with no argument sets the umask to 0 and back: a thread of the
   // libuv pool creating a file in that instant would get mode bits it should not. Linux
@@ -130,6 +143,10 @@ const realSync: SyncFsOps = {
   rmdir: (p) => fs.rmdirSync(p),
   readdir: (p) => fs.readdirSync(p, { withFileTypes: true }),
   utimes: (p, a, m) => fs.utimesSync(p, a / 1000, m / 1000),
+  symlink: (target, p) => fs.symlinkSync(target, p),
+  chmod: (p, mode) => fs.chmodSync(p, mode),
+  lchown: (p, uid, gid) => fs.lchownSync(p, uid, gid),
+  copyFile: (src, dest) => fs.copyFileSync(src, dest, COPY_FLAGS),
   umask: readUmask,
 };
 
@@ -157,6 +174,10 @@ const realAsync: AsyncFsOps = {
   rmdir: (p) => cb((d) => fs.rmdir(p, d)),
   readdir: (p) => cb((d) => fs.readdir(p, { withFileTypes: true }, d)),
   utimes: (p, a, m) => cb((d) => fs.utimes(p, a / 1000, m / 1000, d)),
+  symlink: (target, p) => cb((d) => fs.symlink(target, p, d)),
+  chmod: (p, mode) => cb((d) => fs.chmod(p, mode, d)),
+  lchown: (p, uid, gid) => cb((d) => fs.lchown(p, uid, gid, d)),
+  copyFile: (src, dest) => cb((d) => fs.copyFile(src, dest, COPY_FLAGS, d)),
   umask: async () => readUmask(),
 };
 

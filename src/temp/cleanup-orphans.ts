@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { toAtomfsError } from '../errors.js';
 import { throwIfAborted } from '../internal/abort.js';
 import { validateUserPath, type PathLike } from '../internal/paths.js';
+import { removeTree } from '../internal/remove-tree.js';
 import { TEMP_NAME_RE } from '../internal/temp-name.js';
 import { LOG_EVENTS } from '../logger.js';
 import { boolOpt, checkOptionsObject, intOpt, resolveBase, type BaseOptions } from '../options.js';
@@ -31,9 +32,10 @@ export interface CleanupResult {
 
 /**
  * Removes atomfs temp files (names that {@link isTempFile} recognises) older than
- * `olderThan` from a folder. Never removes anything else, never follows a symlink (a
- * symlink named like a temp is left alone, and so is a symlinked folder), and never
- * touches a young temp that a live writer may still be writing.
+ * `olderThan` from a folder, and temp-named folders (a cross-device move's unfinished copy,
+ * or a moved source whose deletion was interrupted) with their contents. Never removes
+ * anything else, never follows a symlink (a symlink named like a temp is left alone, and
+ * so is a symlinked folder), and never touches a young temp a live writer may still use.
  *
  * @param dir - The folder to clean.
  * @param options - `olderThan` (ms, default 1 h), `recursive`, `dryRun`, `signal`.
@@ -70,18 +72,21 @@ export async function cleanupOrphans(dir: PathLike, options?: CleanupOptions): P
     }
     for (const ent of entries) {
       const full = path.join(folder, ent.name);
-      if (ent.isDirectory()) {
+      const isTemp = TEMP_NAME_RE.test(ent.name);
+      if (ent.isDirectory() && !isTemp) {
         if (recursive) await visit(full, false);
         continue;
       }
-      if (!ent.isFile() || !TEMP_NAME_RE.test(ent.name)) continue;
+      // Temp names are files (writes) or folders (a tree being copied by a move, or a moved
+      // source being deleted). A symlink with a temp name is not ours: left alone.
+      if (!(ent.isFile() || ent.isDirectory()) || !isTemp) continue;
       let st;
       try {
         st = await sys.lstat(full);
       } catch {
         continue; // gone meanwhile
       }
-      if (!st.isFile() || st.mtimeMs > cutoff) {
+      if (!(st.isFile() || st.isDirectory()) || st.mtimeMs > cutoff) {
         kept++;
         continue;
       }
@@ -90,7 +95,7 @@ export async function cleanupOrphans(dir: PathLike, options?: CleanupOptions): P
         continue;
       }
       try {
-        await sys.unlink(full);
+        await removeTree(sys, full);
         removed.push(full);
         base.logger.debug({ tempPath: full, operation: 'cleanup' }, LOG_EVENTS.tempCleaned);
       } catch (e) {

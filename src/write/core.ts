@@ -15,6 +15,7 @@ import { AtomfsError, toAtomfsError, type ErrorContext } from '../errors.js';
 import { throwIfAborted } from '../internal/abort.js';
 import type { FileStat } from '../internal/fs-ops.js';
 import { O } from '../internal/fs-ops.js';
+import { mkdirpDurable } from '../internal/durable.js';
 import { call, dirSync, pull, type ChunkSource, type Steps } from '../internal/steps.js';
 import { randomHex, tempNameFor } from '../internal/temp-name.js';
 import { LOG_EVENTS } from '../logger.js';
@@ -88,41 +89,6 @@ function* resolveTarget(plan: WritePlan): Steps<{ target: string; stat: FileStat
       throw new AtomfsError('EINVAL', 'target is not a regular file (a FIFO, socket or device)', ctxOf(plan, 'open'));
     }
     return { target: cur, stat: st };
-  }
-}
-
-/**
- * Creates missing folders, each made durable by an fsync of its parent. The deepest one is
- * fsynced later, after the rename into it.
- */
-export function* mkdirpDurable(dir: string, fsync: boolean): Steps<void> {
-  try {
-    yield* call('mkdir', dir, 0o777);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') return yield* expectDir(dir, e);
-    const parent = path.dirname(dir);
-    if (code !== 'ENOENT' || parent === dir) throw e;
-    yield* mkdirpDurable(parent, fsync);
-    try {
-      yield* call('mkdir', dir, 0o777);
-    } catch (e2) {
-      if ((e2 as NodeJS.ErrnoException).code === 'EEXIST') return yield* expectDir(dir, e2);
-      throw e2;
-    }
-  }
-  if (fsync) yield* dirSync(path.dirname(dir));
-}
-
-function* expectDir(dir: string, original: unknown): Steps<void> {
-  const st = yield* call('stat', dir);
-  if (!st.isDirectory()) {
-    const err = new Error(`ENOTDIR: not a directory, mkdir '${dir}'`) as NodeJS.ErrnoException;
-    err.code = 'ENOTDIR';
-    err.syscall = 'mkdir';
-    err.path = dir;
-    (err as { cause?: unknown }).cause = original;
-    throw err;
   }
 }
 

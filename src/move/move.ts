@@ -1,0 +1,559 @@
+/**
+ * move(): files, folders and symlinks, on one device (rename) or across devices
+ * (a verified copy published by rename), never losing data at any instant.
+ *
+ * Across devices:
+ *   copy into a temp name inside the destination folder → fsync every file and folder of
+ *   the copy → verify → rename into place → fsync the destination folder → only then
+ *   remove the source (a folder is first renamed to a temp name, so it vanishes from its
+ *   name in one step) → fsync the source folder.
+ * At every instant the complete content exists at the source or at the destination, and
+ * the destination name never holds a partial copy.
+ *
+ * @module
+ */
+import { createHash } from 'node:crypto';
+import * as path from 'node:path';
+import { AtomfsError, toAtomfsError } from '../errors.js';
+import { throwIfAborted } from '../internal/abort.js';
+import { mkdirpDurable } from '../internal/durable.js';
+import { O, type AsyncFsOps, type FileStat } from '../internal/fs-ops.js';
+import { describe, type PathLike } from '../internal/paths.js';
+import { removeTree } from '../internal/remove-tree.js';
+import { groupDirSync, runAsync } from '../internal/steps.js';
+import { randomHex, tempNameFor } from '../internal/temp-name.js';
+import { boolOpt, enumOpt, type BaseOptions, type DurabilityOptions } from '../options.js';
+import { isInside, pairCtx, renameNoReplace, resolvePair, sameFile, syncBoth, type PathPair } from './rename.js';
+
+/** How {@link move} moves. */
+export type MoveStrategy = 'auto' | 'hardlink' | 'copy';
+/** How {@link move} checks a copy before publishing it. */
+export type MoveVerify = 'size' | 'checksum' | 'none';
+
+/** A progress snapshot (read-only; do not keep it). */
+export interface MoveProgress {
+  /** Bytes copied so far. */
+  readonly bytes: number;
+  /** Bytes to copy in all. */
+  readonly totalBytes: number;
+  /** Files completed so far. */
+  readonly files: number;
+  /** Files to copy in all. */
+  readonly totalFiles: number;
+}
+
+/** Options of {@link move}. */
+export interface MoveOptions extends BaseOptions, DurabilityOptions {
+  /**
+   * `'auto'` (default): rename, and across devices a verified copy. `'hardlink'`: files are
+   * linked to the new name then unlinked (seed 000 `prefer_hardlinks`); falls back as auto
+   * where hard links are impossible. `'copy'`: always copy, even on one device.
+   */
+  readonly strategy?: MoveStrategy | undefined;
+  /**
+   * How a copy is checked before it is published: `'size'` (default), `'checksum'` (SHA-256
+   * of the source as read against the copy read back), `'none'`.
+   */
+  readonly verify?: MoveVerify | undefined;
+  /** Replace an existing destination (atomically for files). Default `false`: `EEXIST`. */
+  readonly overwrite?: boolean | undefined;
+  /** Keep access and modification times on copies. Default `true`. */
+  readonly preserveTimestamps?: boolean | undefined;
+  /** Create the destination's missing parent folders, durably. Default `true`. */
+  readonly mkdirp?: boolean | undefined;
+  /** Called synchronously with a snapshot as a copy progresses; never awaited. */
+  readonly onProgress?: ((progress: MoveProgress) => void) | undefined;
+}
+
+/** What {@link move} did. */
+export interface MoveResult {
+  /** How it was moved: one rename, a hard link, or a copy. */
+  readonly strategy: 'rename' | 'hardlink' | 'copy';
+  /** Bytes copied (0 for a rename or a link). */
+  readonly bytes: number;
+  /** Files moved (regular files; a tree counts each). */
+  readonly files: number;
+  /** `true` when an interrupted earlier move was found complete and only the source was removed. */
+  readonly resumed?: boolean;
+}
+
+interface MovePlan extends PathPair {
+  readonly strategy: MoveStrategy;
+  readonly verify: MoveVerify;
+  readonly preserveTimestamps: boolean;
+  readonly onProgress: ((p: MoveProgress) => void) | undefined;
+}
+
+/** One entry of a source tree, in pre-order (a folder before its contents). */
+interface Entry {
+  readonly rel: string;
+  readonly kind: 'file' | 'dir' | 'symlink';
+  readonly stat: FileStat;
+  readonly link?: string;
+}
+
+const NO_HARDLINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EMLINK', 'EXDEV']);
+const COPY_CHUNK = 1 << 20;
+const PROGRESS_POLL_MS = 200;
+const errCode = (e: unknown): string | undefined => (e as NodeJS.ErrnoException).code;
+const euid = (): number => process.geteuid?.() ?? -1;
+
+function resolveMove(src: unknown, dest: unknown, options: unknown): MovePlan {
+  const p = resolvePair('move', src, dest, options, false);
+  const o = p.raw;
+  const onProgress = o['onProgress'];
+  if (onProgress !== undefined && typeof onProgress !== 'function') {
+    throw new AtomfsError('EINVAL', `onProgress must be a function, got ${describe(onProgress)}`, pairCtx(p));
+  }
+  return {
+    ...p,
+    strategy: enumOpt<MoveStrategy>('move', o, 'strategy', ['auto', 'hardlink', 'copy'], 'auto', p.srcGiven),
+    verify: enumOpt<MoveVerify>('move', o, 'verify', ['size', 'checksum', 'none'], 'size', p.srcGiven),
+    preserveTimestamps: boolOpt('move', o, 'preserveTimestamps', true, p.srcGiven),
+    onProgress: onProgress as MovePlan['onProgress'],
+  };
+}
+
+/**
+ * Moves a file, a folder tree or a symlink so that no data is ever lost: on one device by
+ * one atomic rename; across devices by a copy into a temp name in the destination folder,
+ * flushed and verified, renamed into place, and only then is the source removed.
+ *
+ * Running the same move again after a crash finishes it: a complete, identical destination
+ * (same type, size, times and bytes) means only the source is removed (`resumed: true`).
+ *
+ * @param src - The file, folder or symlink to move.
+ * @param dest - Its new path (not a folder to move into).
+ * @param options - See {@link MoveOptions}.
+ * @returns What was done: {@link MoveResult}.
+ * @throws {@link AtomfsError} `ENOENT` no source; `EEXIST` the destination exists (without
+ *   `overwrite`); `EISDIR` a file onto a folder; `ENOTDIR` a folder onto a file;
+ *   `ENOTEMPTY` a folder onto a non-empty folder; `EINVAL` a folder into its own subtree, a
+ *   special file (FIFO, socket, device) or bad input; `EACCES` the source cannot be read;
+ *   `ENOSPC` the destination is full; `EIO` a verification failed; `ABORT_ERR` (the source is
+ *   intact and the temp removed). If removing the source fails after the destination is
+ *   complete, the error says so and both exist: run the move again.
+ * @remarks A cross-device move is a copy then a delete, not one atomic step: for a moment
+ *   the content exists in both places, never in neither. Hard links inside a tree are
+ *   copied as separate files; symlinks keep their text (relative ones stay relative).
+ * @example
+ * ```ts
+ * const r = await move('/mnt/cache/film.mkv', '/mnt/array/films/film.mkv', { verify: 'checksum' });
+ * console.log(r.strategy, r.bytes);
+ * ```
+ */
+export async function move(src: PathLike, dest: PathLike, options?: MoveOptions): Promise<MoveResult> {
+  const p = resolveMove(src, dest, options);
+  try {
+    return await moveInner(p);
+  } catch (e) {
+    const err = toAtomfsError(e, pairCtx(p));
+    p.logger.error({ targetPath: p.destGiven, sourcePath: p.srcGiven, errorCode: err.code, operation: 'move' }, 'Move failed');
+    throw err;
+  }
+}
+
+async function moveInner(p: MovePlan): Promise<MoveResult> {
+  const sys = p.ops.async;
+  throwIfAborted(p.signal, pairCtx(p));
+  const sst = await sys.lstat(p.src).catch((e: unknown) => {
+    throw toAtomfsError(e, pairCtx(p, 'lstat'));
+  });
+  const isDir = sst.isDirectory();
+  if (p.src === p.dest) return { strategy: 'rename', bytes: 0, files: 0 };
+  if (isDir && isInside(p.src, p.dest)) throw new AtomfsError('EINVAL', 'cannot move a folder into its own subtree', pairCtx(p, 'rename'));
+  if (!isDir && !sst.isFile() && !sst.isSymbolicLink()) {
+    throw new AtomfsError('EINVAL', 'cannot move a special file (FIFO, socket or device)', pairCtx(p, 'rename'));
+  }
+
+  let dst: FileStat | undefined;
+  try {
+    dst = await sys.lstat(p.dest);
+  } catch (e) {
+    if (errCode(e) !== 'ENOENT') throw toAtomfsError(e, pairCtx(p, 'lstat'));
+  }
+  if (dst) {
+    if (sameFile(dst, sst)) {
+      const caseOnly = p.src.toLowerCase() === p.dest.toLowerCase();
+      if (caseOnly) {
+        await sys.rename(p.src, p.dest).catch((e: unknown) => {
+          throw toAtomfsError(e, pairCtx(p, 'rename'));
+        });
+        await syncBoth(p, p.src, p.dest);
+        return { strategy: 'rename', bytes: 0, files: isDir ? 0 : 1 };
+      }
+      // Two names of one file: a hard-link move that was interrupted. Finish it.
+      await removeSource(p, sst);
+      return { strategy: 'hardlink', bytes: 0, files: 1, resumed: true };
+    }
+    if (isDir && !dst.isDirectory()) throw new AtomfsError('ENOTDIR', undefined, pairCtx(p, 'rename'));
+    if (!isDir && dst.isDirectory()) throw new AtomfsError('EISDIR', undefined, pairCtx(p, 'rename'));
+    // A complete copy from an interrupted move: only the source is left to remove.
+    if (await identical(sys, p.src, p.dest, sst, dst, p)) {
+      await removeSource(p, sst);
+      return { strategy: 'copy', bytes: 0, files: await countFiles(sys, p.dest, dst), resumed: true };
+    }
+    if (!p.overwrite) throw new AtomfsError('EEXIST', undefined, pairCtx(p, 'rename'));
+  }
+
+  const files = isDir ? -1 : sst.isFile() ? 1 : 0;
+  if (p.strategy === 'hardlink' && sst.isFile()) {
+    const r = await tryHardlink(p, sst);
+    if (r) return r;
+  }
+  if (p.strategy !== 'copy') {
+    try {
+      await ensureParent(p);
+      if (p.overwrite) await sys.rename(p.src, p.dest);
+      else await renameNoReplace(p, p.src, p.dest, sst);
+      await syncBoth(p, p.src, p.dest);
+      return { strategy: 'rename', bytes: 0, files: files >= 0 ? files : await countFiles(sys, p.dest, sst) };
+    } catch (e) {
+      if (errCode(e) !== 'EXDEV') throw toAtomfsError(e, pairCtx(p, (e as NodeJS.ErrnoException).syscall ?? 'rename'));
+    }
+  }
+  return copyMove(p, sst);
+}
+
+async function ensureParent(p: MovePlan): Promise<void> {
+  if (!p.mkdirp) return;
+  const parent = path.dirname(p.dest);
+  try {
+    const st = await p.ops.async.stat(parent);
+    if (st.isDirectory()) return;
+  } catch (e) {
+    if (errCode(e) !== 'ENOENT') throw e;
+  }
+  await runAsync(mkdirpDurable(parent, p.fsync), p.ops);
+}
+
+/** Link to the new name, then unlink the old: the content always has at least one name. */
+async function tryHardlink(p: MovePlan, sst: FileStat): Promise<MoveResult | undefined> {
+  const sys = p.ops.async;
+  await ensureParent(p).catch((e: unknown) => {
+    throw toAtomfsError(e, pairCtx(p, 'mkdir'));
+  });
+  const destDir = path.dirname(p.dest);
+  // With overwrite, link to a temp name first and rename it over the destination, so the
+  // destination exists (old or new) at every instant.
+  const linkName = p.overwrite ? path.join(destDir, tempNameFor(path.basename(p.dest), randomHex(p.random))) : p.dest;
+  try {
+    await sys.link(p.src, linkName);
+  } catch (e) {
+    if (NO_HARDLINKS.has(errCode(e) ?? '')) return undefined; // fall back as auto
+    throw toAtomfsError(e, pairCtx(p, 'link'));
+  }
+  try {
+    if (p.overwrite) await sys.rename(linkName, p.dest);
+  } catch (e) {
+    await sys.unlink(linkName).catch(() => {});
+    throw toAtomfsError(e, pairCtx(p, 'rename'));
+  }
+  if (p.fsync) await groupDirSync(p.ops, destDir);
+  await removeSource(p, sst);
+  return { strategy: 'hardlink', bytes: 0, files: 1 };
+}
+
+/** Walks a tree in pre-order, never following symlinks. Special files are refused. */
+async function walk(sys: AsyncFsOps, root: string, rootStat: FileStat, p: MovePlan): Promise<Entry[]> {
+  const out: Entry[] = [];
+  const visit = async (rel: string, st: FileStat): Promise<void> => {
+    const full = rel === '' ? root : path.join(root, rel);
+    if (st.isSymbolicLink()) out.push({ rel, kind: 'symlink', stat: st, link: await sys.readlink(full) });
+    else if (st.isFile()) out.push({ rel, kind: 'file', stat: st });
+    else if (st.isDirectory()) {
+      out.push({ rel, kind: 'dir', stat: st });
+      const names = (await sys.readdir(full)).map((d) => d.name).sort();
+      for (const name of names) {
+        const childRel = rel === '' ? name : path.join(rel, name);
+        await visit(childRel, await sys.lstat(path.join(root, childRel)));
+      }
+    } else {
+      throw new AtomfsError('EINVAL', 'cannot copy a special file (FIFO, socket or device)', { ...pairCtx(p, 'lstat'), path: full });
+    }
+  };
+  await visit('', rootStat);
+  return out;
+}
+
+async function countFiles(sys: AsyncFsOps, p: string, st: FileStat): Promise<number> {
+  if (!st.isDirectory()) return st.isFile() ? 1 : 0;
+  let n = 0;
+  for (const d of await sys.readdir(p)) {
+    const child = path.join(p, d.name);
+    n += await countFiles(sys, child, await sys.lstat(child));
+  }
+  return n;
+}
+
+/** The cross-device path: copy into a temp beside the destination, verify, publish, then remove the source. */
+async function copyMove(p: MovePlan, sst: FileStat): Promise<MoveResult> {
+  const sys = p.ops.async;
+  const entries = await walk(sys, p.src, sst, p).catch((e: unknown) => {
+    throw toAtomfsError(e, pairCtx(p, (e as NodeJS.ErrnoException).syscall ?? 'scandir'));
+  });
+  const totalBytes = entries.reduce((n, e) => n + (e.kind === 'file' ? e.stat.size : 0), 0);
+  const totalFiles = entries.filter((e) => e.kind === 'file').length;
+  const progress = { bytes: 0, totalBytes, files: 0, totalFiles };
+  const report = (): void => {
+    try {
+      p.onProgress?.({ ...progress });
+    } catch {
+      // A throwing progress callback must not break the move.
+    }
+  };
+
+  await ensureParent(p).catch((e: unknown) => {
+    throw toAtomfsError(e, pairCtx(p, 'mkdir'));
+  });
+  const destDir = path.dirname(p.dest);
+  const temp = path.join(destDir, tempNameFor(path.basename(p.dest), randomHex(p.random)));
+  let created = false;
+  let published = false;
+  try {
+    // Build the whole copy under the temp name. Folders are created owner-only and get
+    // their real mode and times after their contents.
+    for (const e of entries) {
+      throwIfAborted(p.signal, pairCtx(p));
+      const to = e.rel === '' ? temp : path.join(temp, e.rel);
+      const from = e.rel === '' ? p.src : path.join(p.src, e.rel);
+      if (e.kind === 'dir') await sys.mkdir(to, 0o700);
+      else if (e.kind === 'symlink') await sys.symlink(e.link!, to);
+      else await copyOneFile(p, from, to, e.stat, progress, report);
+      created = true;
+      if (e.kind !== 'dir') await keepOwner(sys, to, e.stat);
+      if (e.kind === 'file') {
+        progress.files++;
+        report();
+      }
+    }
+    // Folders deepest first: fsync (their entries), owner, mode, times.
+    for (const e of [...entries].reverse()) {
+      if (e.kind !== 'dir') continue;
+      const to = e.rel === '' ? temp : path.join(temp, e.rel);
+      if (p.fsync) await groupDirSync(p.ops, to);
+      await keepOwner(sys, to, e.stat);
+      await sys.chmod(to, e.stat.mode & 0o7777);
+      if (p.preserveTimestamps) await sys.utimes(to, e.stat.atimeMs, e.stat.mtimeMs);
+    }
+    // The last moment to abort: after this the copy is published.
+    throwIfAborted(p.signal, pairCtx(p));
+    const isDir = sst.isDirectory();
+    if (!p.overwrite) {
+      if (isDir) {
+        await sys.mkdir(p.dest, 0o700); // claims the name: EEXIST if taken
+        try {
+          await sys.rename(temp, p.dest);
+        } catch (e) {
+          await sys.rmdir(p.dest).catch(() => {});
+          throw e;
+        }
+      } else {
+        await sys.link(temp, p.dest); // EEXIST atomically if taken
+        published = true;
+        await sys.unlink(temp).catch(() => {});
+      }
+    } else {
+      await sys.rename(temp, p.dest);
+    }
+    published = true;
+    if (p.fsync) await groupDirSync(p.ops, destDir);
+  } catch (e) {
+    if (created && !published) await removeTree(sys, temp).catch(() => {});
+    throw toAtomfsError(e, pairCtx(p, (e as NodeJS.ErrnoException).syscall));
+  }
+  p.logger.debug({ targetPath: p.destGiven, sourcePath: p.srcGiven, size: progress.bytes, operation: 'move' }, 'Copied and published');
+  await removeSource(p, sst);
+  return { strategy: 'copy', bytes: progress.bytes, files: totalFiles };
+}
+
+/** Root keeps the owner of what it copies; others cannot and do not try. */
+async function keepOwner(sys: AsyncFsOps, to: string, st: FileStat): Promise<void> {
+  if (euid() !== 0 || (st.uid === 0 && st.gid === 0)) return;
+  await sys.lchown(to, st.uid, st.gid);
+  // chown clears set-id bits; put them back (symlinks have no mode of their own).
+  if (st.isFile() && st.mode & 0o6000) await sys.chmod(to, st.mode & 0o7777);
+}
+
+async function copyOneFile(
+  p: MovePlan,
+  from: string,
+  to: string,
+  st: FileStat,
+  progress: { bytes: number },
+  report: () => void,
+): Promise<void> {
+  const sys = p.ops.async;
+  const before = progress.bytes;
+  let sourceHash: string | undefined;
+  let fd: number;
+  if (p.verify === 'checksum') {
+    // Hash the source as it is read, in the same pass as the copy.
+    sourceHash = await streamCopy(sys, from, to, st, progress, report);
+    fd = await sys.open(to, O.RDONLY | O.CLOEXEC, 0);
+  } else {
+    let timer: NodeJS.Timeout | undefined;
+    if (p.onProgress && st.size > COPY_CHUNK * 8) {
+      // The kernel copies in one call; watch the copy grow to report progress.
+      timer = setInterval(() => {
+        sys.lstat(to).then(
+          (s) => {
+            progress.bytes = before + s.size;
+            report();
+          },
+          () => {},
+        );
+      }, PROGRESS_POLL_MS);
+      timer.unref(); // a poll for progress must never keep the process alive
+    }
+    try {
+      await sys.copyFile(from, to);
+    } finally {
+      if (timer) clearInterval(timer);
+    }
+    fd = await sys.open(to, O.RDONLY | O.CLOEXEC, 0);
+  }
+  try {
+    if (p.fsync) await sys.fsync(fd);
+    if (p.verify !== 'none') {
+      const size = (await sys.fstat(fd)).size;
+      if (size !== st.size) throw verifyError(p, from, `size ${size} != ${st.size}`);
+    }
+    if (sourceHash !== undefined) {
+      const destHash = await hashFd(sys, fd);
+      if (destHash !== sourceHash) throw verifyError(p, from, 'SHA-256 of the copy differs from the source');
+    }
+  } finally {
+    await sys.close(fd);
+  }
+  progress.bytes = before + st.size;
+  if (p.preserveTimestamps) await sys.utimes(to, st.atimeMs, st.mtimeMs);
+}
+
+function verifyError(p: MovePlan, file: string, what: string): AtomfsError {
+  return new AtomfsError('EIO', `verification failed: ${what}`, { ...pairCtx(p, 'read'), path: file }, { reason: 'verify' });
+}
+
+async function streamCopy(
+  sys: AsyncFsOps,
+  from: string,
+  to: string,
+  st: FileStat,
+  progress: { bytes: number },
+  report: () => void,
+): Promise<string> {
+  const hash = createHash('sha256');
+  const rfd = await sys.open(from, O.RDONLY | O.CLOEXEC, 0);
+  try {
+    const wfd = await sys.open(to, O.WRONLY | O.CREAT | O.EXCL | O.NOFOLLOW | O.CLOEXEC, 0o600);
+    try {
+      const buf = Buffer.allocUnsafe(COPY_CHUNK);
+      for (let guard = 0; guard < Number.MAX_SAFE_INTEGER; guard++) {
+        const n = await sys.read(rfd, buf, 0, buf.length, null);
+        if (n === 0) break;
+        hash.update(buf.subarray(0, n));
+        let off = 0;
+        while (off < n) {
+          const w = await sys.write(wfd, buf, off, n - off);
+          if (w <= 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC', syscall: 'write' });
+          off += w;
+        }
+        progress.bytes += n;
+        report();
+      }
+      await sys.fchmod(wfd, st.mode & 0o7777);
+    } finally {
+      await sys.close(wfd);
+    }
+  } finally {
+    await sys.close(rfd);
+  }
+  return hash.digest('hex');
+}
+
+async function hashFd(sys: AsyncFsOps, fd: number): Promise<string> {
+  const hash = createHash('sha256');
+  const buf = Buffer.allocUnsafe(COPY_CHUNK);
+  let pos = 0;
+  for (;;) {
+    const n = await sys.read(fd, buf, 0, buf.length, pos);
+    if (n === 0) return hash.digest('hex');
+    hash.update(buf.subarray(0, n));
+    pos += n;
+  }
+}
+
+/**
+ * Whether `b` is a complete copy of `a`: same kind, and for files the same size, the same
+ * modification time (copies keep it) and the same bytes; for folders the same entries,
+ * recursively. Used only to finish an interrupted move, so it must never say yes wrongly.
+ */
+async function identical(sys: AsyncFsOps, a: string, b: string, sa: FileStat, sb: FileStat, p: MovePlan): Promise<boolean> {
+  if (sa.isSymbolicLink() || sb.isSymbolicLink()) {
+    return sa.isSymbolicLink() && sb.isSymbolicLink() && (await sys.readlink(a)) === (await sys.readlink(b));
+  }
+  if (sa.isFile() || sb.isFile()) {
+    if (!(sa.isFile() && sb.isFile()) || sa.size !== sb.size) return false;
+    if (p.preserveTimestamps && Math.trunc(sa.mtimeMs) !== Math.trunc(sb.mtimeMs)) return false;
+    return sameBytes(sys, a, b);
+  }
+  if (!(sa.isDirectory() && sb.isDirectory())) return false;
+  const na = (await sys.readdir(a)).map((d) => d.name).sort();
+  const nb = (await sys.readdir(b)).map((d) => d.name).sort();
+  if (na.length !== nb.length || na.some((n, i) => n !== nb[i])) return false;
+  for (const n of na) {
+    const ca = path.join(a, n);
+    const cb = path.join(b, n);
+    if (!(await identical(sys, ca, cb, await sys.lstat(ca), await sys.lstat(cb), p))) return false;
+  }
+  return true;
+}
+
+async function sameBytes(sys: AsyncFsOps, a: string, b: string): Promise<boolean> {
+  const fa = await sys.open(a, O.RDONLY | O.CLOEXEC, 0);
+  try {
+    const fb = await sys.open(b, O.RDONLY | O.CLOEXEC, 0);
+    try {
+      const ba = Buffer.allocUnsafe(COPY_CHUNK);
+      const bb = Buffer.allocUnsafe(COPY_CHUNK);
+      for (let pos = 0; ; ) {
+        const [na, nb] = await Promise.all([sys.read(fa, ba, 0, ba.length, pos), sys.read(fb, bb, 0, bb.length, pos)]);
+        if (na !== nb || !ba.subarray(0, na).equals(bb.subarray(0, nb))) return false;
+        if (na === 0) return true;
+        pos += na;
+      }
+    } finally {
+      await sys.close(fb);
+    }
+  } finally {
+    await sys.close(fa);
+  }
+}
+
+/**
+ * Removes the source once the destination is complete and durable. A folder is first
+ * renamed to a temp name beside it (one atomic step), so a crash during the recursive
+ * delete leaves a recognisable leftover, not a half-deleted source that looks real.
+ */
+async function removeSource(p: MovePlan, sst: FileStat): Promise<void> {
+  const sys = p.ops.async;
+  const srcDir = path.dirname(p.src);
+  try {
+    if (sst.isDirectory()) {
+      const trash = path.join(srcDir, tempNameFor(path.basename(p.src), randomHex(p.random)));
+      await sys.rename(p.src, trash);
+      if (p.fsync) await groupDirSync(p.ops, srcDir);
+      await removeTree(sys, trash);
+    } else {
+      await sys.unlink(p.src);
+      if (p.fsync) await groupDirSync(p.ops, srcDir);
+    }
+  } catch (e) {
+    throw new AtomfsError(
+      errCode(e) ?? 'EIO',
+      `the destination is complete but the source could not be removed (${(e as Error).message}); run the move again`,
+      pairCtx(p, (e as NodeJS.ErrnoException).syscall ?? 'unlink'),
+      { cause: e, reason: 'source-not-removed' },
+    );
+  }
+}

@@ -1,0 +1,204 @@
+/**
+ * rename(): one atomic, durable rename. Never copies.
+ *
+ * @module
+ */
+import * as path from 'node:path';
+import { AtomfsError, toAtomfsError, type ErrorContext } from '../errors.js';
+import { throwIfAborted } from '../internal/abort.js';
+import { mkdirpDurable } from '../internal/durable.js';
+import { O, type FileStat } from '../internal/fs-ops.js';
+import { validateUserPath, type PathLike } from '../internal/paths.js';
+import { groupDirSync, runAsync } from '../internal/steps.js';
+import { boolOpt, checkOptionsObject, resolveBase, type BaseOptions, type DurabilityOptions, type ResolvedBase } from '../options.js';
+
+/** Options of {@link rename}. */
+export interface RenameOptions extends BaseOptions, DurabilityOptions {
+  /**
+   * Replace an existing destination (atomically: it exists, old or new, at every instant).
+   * `false`: fail with `EEXIST`, without a race window. Default `true`.
+   */
+  readonly overwrite?: boolean | undefined;
+  /** Create the destination's missing parent folders, durably. Default `true`. */
+  readonly mkdirp?: boolean | undefined;
+}
+
+/** Two validated paths and the shared options of a two-path operation. @internal */
+export interface PathPair extends ResolvedBase {
+  readonly operation: string;
+  readonly src: string;
+  readonly dest: string;
+  readonly srcGiven: string;
+  readonly destGiven: string;
+  readonly fsync: boolean;
+  readonly mkdirp: boolean;
+  readonly overwrite: boolean;
+}
+
+/** Error context of a two-path operation. @internal */
+export function pairCtx(p: PathPair, syscall?: string): ErrorContext {
+  return { operation: p.operation, path: p.srcGiven, dest: p.destGiven, syscall };
+}
+
+/** Whether `child` lies strictly inside the folder `parent` (by spelling). @internal */
+export function isInside(parent: string, child: string): boolean {
+  const rel = path.relative(parent, child);
+  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
+}
+
+/** Whether two stats are the same inode. @internal */
+export const sameFile = (a: FileStat, b: FileStat): boolean => a.dev === b.dev && a.ino === b.ino;
+
+// Codes with which link(2) says "this file system has no hard links".
+const NO_HARDLINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EMLINK']);
+
+const errCode = (e: unknown): string | undefined => (e as NodeJS.ErrnoException).code;
+
+/** Runs `fn`; if it fails with ENOENT because the destination's parent is missing, creates it (durably) and runs it again. */
+async function withDestParent<T>(p: PathPair, dest: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (errCode(e) !== 'ENOENT' || !p.mkdirp) throw e;
+    const parent = path.dirname(dest);
+    try {
+      await p.ops.async.stat(parent);
+      throw e; // the parent exists: the source is what is missing
+    } catch (statErr) {
+      if (statErr === e || errCode(statErr) !== 'ENOENT') throw e;
+    }
+    await runAsync(mkdirpDurable(parent, p.fsync), p.ops);
+    return await fn();
+  }
+}
+
+/**
+ * Renames `src` to `dest` without ever replacing an existing `dest`, race-free:
+ * files and symlinks by link + unlink (link fails with EEXIST atomically), folders by
+ * creating `dest` as an empty folder first (so nobody else can take the name) and renaming
+ * onto it. A case-only rename on a case-insensitive file system is a plain rename.
+ * @internal
+ */
+export async function renameNoReplace(p: PathPair, src: string, dest: string, sst: FileStat): Promise<void> {
+  const sys = p.ops.async;
+  let dst: FileStat | undefined;
+  try {
+    dst = await sys.lstat(dest);
+  } catch (e) {
+    if (errCode(e) !== 'ENOENT') throw e;
+  }
+  if (dst) {
+    // One inode under two spellings that differ only in case: a case-insensitive file
+    // system. Renaming changes the spelling and never deletes the file.
+    if (sameFile(dst, sst) && src !== dest && src.toLowerCase() === dest.toLowerCase()) return sys.rename(src, dest);
+    throw new AtomfsError('EEXIST', undefined, pairCtx(p, 'rename'));
+  }
+  if (sst.isDirectory()) {
+    await withDestParent(p, dest, () => sys.mkdir(dest, 0o700));
+    try {
+      await sys.rename(src, dest);
+    } catch (e) {
+      await sys.rmdir(dest).catch(() => {});
+      throw e;
+    }
+    return;
+  }
+  try {
+    await withDestParent(p, dest, () => sys.link(src, dest));
+  } catch (e) {
+    if (!NO_HARDLINKS.has(errCode(e) ?? '')) throw e;
+    // No hard links here (FAT, some FUSE): claim the name with an exclusive empty file,
+    // then rename over our own placeholder.
+    const fd = await sys.open(dest, O.WRONLY | O.CREAT | O.EXCL | O.NOFOLLOW | O.CLOEXEC, 0o600);
+    await sys.close(fd);
+    try {
+      await sys.rename(src, dest);
+    } catch (e2) {
+      await sys.unlink(dest).catch(() => {});
+      throw e2;
+    }
+    return;
+  }
+  await sys.unlink(src);
+}
+
+/** Validates the two paths and the options shared by rename and move. @internal */
+export function resolvePair(operation: string, src: unknown, dest: unknown, options: unknown, overwriteDefault: boolean): PathPair & { readonly raw: Readonly<Record<string, unknown>> } {
+  const s = validateUserPath(operation, src, 'source path');
+  const d = validateUserPath(operation, dest, 'destination path');
+  const raw = checkOptionsObject(operation, options, s.given);
+  return {
+    ...resolveBase(operation, raw, s.given),
+    operation,
+    src: stripSep(s.abs),
+    dest: stripSep(d.abs),
+    srcGiven: s.given,
+    destGiven: d.given,
+    fsync: boolOpt(operation, raw, 'fsync', true, s.given),
+    mkdirp: boolOpt(operation, raw, 'mkdirp', true, s.given),
+    overwrite: boolOpt(operation, raw, 'overwrite', overwriteDefault, s.given),
+    raw,
+  };
+}
+
+const stripSep = (p: string): string => (p.length > 1 && p.endsWith(path.sep) ? p.slice(0, -1) : p);
+
+/** The folder fsyncs after a rename: the destination's folder, and the source's if different. @internal */
+export async function syncBoth(p: PathPair, src: string, dest: string): Promise<void> {
+  if (!p.fsync) return;
+  const a = path.dirname(dest);
+  const b = path.dirname(src);
+  await Promise.all(a === b ? [groupDirSync(p.ops, a)] : [groupDirSync(p.ops, a), groupDirSync(p.ops, b)]);
+}
+
+/**
+ * Renames a file, folder or symlink in one atomic step and makes it durable (both parent
+ * folders fsynced). Never copies: across devices it fails with `EXDEV` (use {@link move}).
+ *
+ * @param src - What to rename.
+ * @param dest - The new name.
+ * @param options - `overwrite` (default `true`), `mkdirp` (default `true`), `fsync`, `signal`, `logger`.
+ * @returns Resolves when the new name is visible and (unless `fsync: false`) durable.
+ * @throws {@link AtomfsError} `ENOENT` the source is missing (or `dest`'s parent, with
+ *   `mkdirp: false`); `EEXIST` the destination exists and `overwrite` is false; `EXDEV`
+ *   different devices; `EISDIR` a file onto a folder; `ENOTDIR` a folder onto a file;
+ *   `ENOTEMPTY` a folder onto a non-empty folder; `EINVAL` a folder into its own subtree
+ *   or bad input; `EACCES`, `EPERM`, `EROFS`, `EBUSY`; `ABORT_ERR`.
+ * @remarks Same path: a no-op. With `overwrite: false`, files are published by link then
+ *   unlink: after a crash between the two, both names exist (never neither).
+ * @example
+ * ```ts
+ * await rename('report.tmp.pdf', 'report.pdf');
+ * await rename('incoming/job', 'claimed/job', { overwrite: false });
+ * ```
+ */
+export async function rename(src: PathLike, dest: PathLike, options?: RenameOptions): Promise<void> {
+  const p = resolvePair('rename', src, dest, options, true);
+  try {
+    throwIfAborted(p.signal, pairCtx(p));
+    const sys = p.ops.async;
+    const sst = await sys.lstat(p.src).catch((e: unknown) => {
+      throw toAtomfsError(e, pairCtx(p, 'lstat'));
+    });
+    if (p.src === p.dest) return;
+    if (sst.isDirectory() && isInside(p.src, p.dest)) {
+      throw new AtomfsError('EINVAL', 'cannot move a folder into its own subtree', pairCtx(p, 'rename'));
+    }
+    try {
+      if (p.overwrite) await withDestParent(p, p.dest, () => sys.rename(p.src, p.dest));
+      else await renameNoReplace(p, p.src, p.dest, sst);
+    } catch (e) {
+      throw toAtomfsError(e, pairCtx(p, (e as NodeJS.ErrnoException).syscall ?? 'rename'));
+    }
+    p.logger.debug({ targetPath: p.destGiven, sourcePath: p.srcGiven, operation: 'rename' }, 'Renamed');
+    try {
+      await syncBoth(p, p.src, p.dest);
+    } catch (e) {
+      throw toAtomfsError(e, pairCtx(p, 'fsync'));
+    }
+  } catch (e) {
+    const err = toAtomfsError(e, pairCtx(p));
+    p.logger.error({ targetPath: p.destGiven, sourcePath: p.srcGiven, errorCode: err.code, operation: 'rename' }, 'Rename failed');
+    throw err;
+  }
+}
