@@ -20,3 +20,13 @@ export { tempPath, isTempFile, type TempPathOptions } from './temp/temp-path.js'
 export { cleanupOrphans, type CleanupOptions, type CleanupResult } from './temp/cleanup-orphans.js';
 export { rename, type RenameOptions } from './move/rename.js';
 export { move, type MoveOptions, type MoveResult, type MoveProgress, type MoveStrategy, type MoveVerify } from './move/move.js';
+export { validateFile, type ValidateFileOptions, type ValidationResult } from './temp/validate-file.js';
+export {
+  createStagingArea,
+  StagingArea,
+  StagedFile,
+  type StagingAreaOptions,
+  type StagingWriteOptions,
+  type StagingValidator,
+  type PublishResult,
+} from './staging/staging-area.js';

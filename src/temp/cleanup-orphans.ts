@@ -10,7 +10,7 @@ import { validateUserPath, type PathLike } from '../internal/paths.js';
 import { removeTree } from '../internal/remove-tree.js';
 import { TEMP_NAME_RE } from '../internal/temp-name.js';
 import { LOG_EVENTS } from '../logger.js';
-import { boolOpt, checkOptionsObject, intOpt, resolveBase, type BaseOptions } from '../options.js';
+import { boolOpt, checkOptionsObject, intOpt, resolveBase, type BaseOptions, type ResolvedBase } from '../options.js';
 
 /** Options of {@link cleanupOrphans}. */
 export interface CleanupOptions extends BaseOptions {
@@ -51,10 +51,26 @@ export async function cleanupOrphans(dir: PathLike, options?: CleanupOptions): P
   const operation = 'cleanupOrphans';
   const { given, abs } = validateUserPath(operation, dir);
   const o = checkOptionsObject(operation, options, given);
-  const base = resolveBase(operation, o, given);
-  const olderThan = intOpt(operation, o, 'olderThan', 3_600_000, given);
-  const recursive = boolOpt(operation, o, 'recursive', false, given);
-  const dryRun = boolOpt(operation, o, 'dryRun', false, given);
+  return cleanupDir(resolveBase(operation, o, given), abs, given, {
+    olderThan: intOpt(operation, o, 'olderThan', 3_600_000, given),
+    recursive: boolOpt(operation, o, 'recursive', false, given),
+    dryRun: boolOpt(operation, o, 'dryRun', false, given),
+  });
+}
+
+/**
+ * cleanupOrphans on validated input, with a predicate for paths to leave alone (the live
+ * temps of this process' staging area). @internal
+ */
+export async function cleanupDir(
+  base: ResolvedBase,
+  abs: string,
+  given: string,
+  opts: { readonly olderThan: number; readonly recursive: boolean; readonly dryRun: boolean },
+  skip: (path: string) => boolean = () => false,
+): Promise<CleanupResult> {
+  const operation = 'cleanupOrphans';
+  const { olderThan, recursive, dryRun } = opts;
   const sys = base.ops.async;
   const cutoff = Date.now() - olderThan;
   const removed: string[] = [];
@@ -86,7 +102,7 @@ export async function cleanupOrphans(dir: PathLike, options?: CleanupOptions): P
       } catch {
         continue; // gone meanwhile
       }
-      if (!(st.isFile() || st.isDirectory()) || st.mtimeMs > cutoff) {
+      if (!(st.isFile() || st.isDirectory()) || st.mtimeMs > cutoff || skip(full)) {
         kept++;
         continue;
       }

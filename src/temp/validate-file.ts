@@ -1,0 +1,162 @@
+/**
+ * validateFile: is this file complete and what it should be? (seed 002 validate_atomic_write)
+ *
+ * @module
+ */
+import { createHash } from 'node:crypto';
+import { AtomfsError, toAtomfsError } from '../errors.js';
+import { throwIfAborted } from '../internal/abort.js';
+import { O } from '../internal/fs-ops.js';
+import { validateUserPath, type PathLike } from '../internal/paths.js';
+import { checkOptionsObject, intOpt, resolveBase, type BaseOptions } from '../options.js';
+
+/** Options of {@link validateFile}. */
+export interface ValidateFileOptions extends BaseOptions {
+  /**
+   * The text encoding the content must decode as. Only `'utf8'` (the default) is checked
+   * strictly (every other Node encoding accepts any bytes); `null` skips decoding.
+   */
+  readonly encoding?: 'utf8' | null | undefined;
+  /** The content must parse as JSON. Default `false`. */
+  readonly json?: boolean | undefined;
+  /** Smallest acceptable size in bytes. */
+  readonly minSize?: number | undefined;
+  /** Largest acceptable size in bytes (checked before reading). */
+  readonly maxSize?: number | undefined;
+  /** The SHA-256 the content must have (hex). */
+  readonly sha256?: string | undefined;
+}
+
+/** What {@link validateFile} found. */
+export interface ValidationResult {
+  /** Whether every check passed. */
+  readonly valid: boolean;
+  /** Why not, in words (absent when valid). */
+  readonly reason?: string;
+  /** A short code for the failed check: a Node code (`ENOENT`, `EISDIR`, `EACCES`, …) or `EINVAL` for content checks. */
+  readonly code?: string;
+  /** The file's size in bytes (0 when it could not be read). */
+  readonly size: number;
+}
+
+const CHUNK = 1 << 20;
+
+/**
+ * Checks that a path is a complete, usable file: it exists, is a regular file, is
+ * readable, decodes as UTF-8, parses as JSON (`json`), is within `minSize`/`maxSize`, and has
+ * the given `sha256`. Checks that fail are reported, not thrown; only bad arguments throw.
+ * A FIFO is never opened (it would block).
+ *
+ * @param path - The file to check.
+ * @param options - See {@link ValidateFileOptions}.
+ * @returns `{valid, reason?, code?, size}`.
+ * @throws {@link AtomfsError} `EINVAL` for bad arguments; `ABORT_ERR` when the signal fires.
+ * @example
+ * ```ts
+ * const r = await validateFile('out/report.json', { json: true, minSize: 2 });
+ * if (!r.valid) console.error(r.reason);
+ * ```
+ */
+export async function validateFile(path: PathLike, options?: ValidateFileOptions): Promise<ValidationResult> {
+  const operation = 'validateFile';
+  const { given, abs } = validateUserPath(operation, path);
+  const o = checkOptionsObject(operation, options, given);
+  const base = resolveBase(operation, o, given);
+  const enc = o['encoding'];
+  if (enc !== undefined && enc !== null && enc !== 'utf8' && enc !== 'utf-8') {
+    throw new AtomfsError('EINVAL', `encoding must be 'utf8' or null, got ${String(enc)}`, { operation, path: given });
+  }
+  const json = o['json'] ?? false;
+  if (typeof json !== 'boolean') throw new AtomfsError('EINVAL', 'json must be a boolean', { operation, path: given });
+  const minSize = intOpt(operation, o, 'minSize', 0, given);
+  const maxSize = intOpt(operation, o, 'maxSize', Number.MAX_SAFE_INTEGER, given);
+  const sha = o['sha256'];
+  if (sha !== undefined && (typeof sha !== 'string' || !/^[0-9a-fA-F]{64}$/.test(sha))) {
+    throw new AtomfsError('EINVAL', 'sha256 must be 64 hex digits', { operation, path: given });
+  }
+  const decode = enc !== null || json;
+  throwIfAborted(base.signal, { operation, path: given });
+
+  const sys = base.ops.async;
+  const fail = (code: string, reason: string, size = 0): ValidationResult => ({ valid: false, code, reason, size });
+  const ioFail = (e: unknown, size = 0): ValidationResult => {
+    const err = toAtomfsError(e, { operation, path: given });
+    return fail(err.code, err.message, size);
+  };
+
+  let st;
+  try {
+    st = await sys.stat(abs);
+  } catch (e) {
+    return ioFail(e);
+  }
+  if (!st.isFile()) {
+    const kind = st.isDirectory() ? 'a folder' : st.isFIFO() ? 'a FIFO' : 'a special file';
+    return fail(st.isDirectory() ? 'EISDIR' : 'EINVAL', `not a regular file: ${kind}`);
+  }
+  if (st.size < minSize) return fail('EINVAL', `too small: ${st.size} bytes < minSize ${minSize}`, st.size);
+  if (st.size > maxSize) return fail('EINVAL', `too large: ${st.size} bytes > maxSize ${maxSize}`, st.size);
+
+  let fd: number;
+  try {
+    fd = await sys.open(abs, O.RDONLY | O.CLOEXEC | O.NOFOLLOW, 0);
+  } catch (e) {
+    // O_NOFOLLOW refuses a symlink; the stat above followed it, so open the link's target.
+    if ((e as NodeJS.ErrnoException).code !== 'ELOOP') return ioFail(e, st.size);
+    try {
+      fd = await sys.open(abs, O.RDONLY | O.CLOEXEC, 0);
+    } catch (e2) {
+      return ioFail(e2, st.size);
+    }
+  }
+  const hash = sha === undefined ? undefined : createHash('sha256');
+  const decoder = decode ? new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }) : undefined;
+  let text = '';
+  let size = 0;
+  try {
+    const buf = Buffer.allocUnsafe(CHUNK);
+    for (;;) {
+      throwIfAborted(base.signal, { operation, path: given });
+      const n = await sys.read(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      size += n;
+      if (size > maxSize) return fail('EINVAL', `too large: more than maxSize ${maxSize} bytes`, size);
+      const chunk = buf.subarray(0, n);
+      hash?.update(chunk);
+      if (decoder) {
+        try {
+          const part = decoder.decode(chunk, { stream: true });
+          if (json) text += part;
+        } catch {
+          return fail('EINVAL', 'not valid UTF-8', size);
+        }
+      }
+    }
+    if (decoder) {
+      try {
+        const rest = decoder.decode();
+        if (json) text += rest;
+      } catch {
+        return fail('EINVAL', 'not valid UTF-8 (truncated character at the end)', size);
+      }
+    }
+  } catch (e) {
+    if ((e as AtomfsError).code === 'ABORT_ERR') throw e;
+    return ioFail(e, size);
+  } finally {
+    await sys.close(fd).catch(() => {});
+  }
+  if (size < minSize) return fail('EINVAL', `too small: ${size} bytes < minSize ${minSize}`, size);
+  if (json) {
+    try {
+      JSON.parse(text);
+    } catch (e) {
+      return fail('EINVAL', `invalid JSON: ${(e as Error).message}`, size);
+    }
+  }
+  if (hash) {
+    const got = hash.digest('hex');
+    if (got !== (sha as string).toLowerCase()) return fail('EINVAL', `SHA-256 mismatch: ${got}`, size);
+  }
+  return { valid: true, size };
+}
