@@ -30,3 +30,5 @@ export {
   type StagingValidator,
   type PublishResult,
 } from './staging/staging-area.js';
+export { lock, withLock, Lock, type LockOptions, type LockMode } from './lock/lock.js';
+export { DirectoryLocker } from './lock/directory-locker.js';

@@ -67,6 +67,14 @@ export interface SyncFsOps {
    * copy_file_range/sendfile. The new file gets the source's mode.
    */
   copyFile(src: string, dest: string): void;
+  /** An id of the current boot (Linux: /proc/sys/kernel/random/boot_id), or '' where unknown. */
+  bootId(): string;
+  /**
+   * The start time of a process on this host, in clock ticks since boot (Linux
+   * /proc/<pid>/stat field 22): `null` when no such process exists, `0` when alive but the
+   * start time is unknown (no /proc).
+   */
+  processStart(pid: number): number | null;
   /** The process umask, read without changing it. */
   umask(): number;
 }
@@ -108,6 +116,40 @@ export const O = Object.freeze({
 // the whole file at close). FICLONE: a reflink where possible, falling back to a copy.
 const COPY_FLAGS = fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE;
 
+let bootIdCache: string | undefined;
+function readBootId(): string {
+  if (bootIdCache === undefined) {
+    try {
+      bootIdCache = fs.readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').trim();
+    } catch {
+      bootIdCache = '';
+    }
+  }
+  return bootIdCache;
+}
+
+function readProcessStart(pid: number): number | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+    // The command name (field 2) may contain spaces and parentheses: count from the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (fields[0] === 'Z' || fields[0] === 'X') return null; // a zombie holds nothing
+    return Number(fields[19]) || 0;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+      // No /proc at all, or no such process: tell them apart.
+      if (fs.existsSync('/proc/self/stat')) return null;
+      try {
+        process.kill(pid, 0);
+        return 0;
+      } catch (k) {
+        return (k as NodeJS.ErrnoException).code === 'EPERM' ? 0 : null;
+      }
+    }
+    return 0;
+  }
+}
+
 function readUmask(): number {
   // process.umask() with no argument sets the umask to 0 and back: a thread of the
   // libuv pool creating a file in that instant would get mode bits it should not. Linux
@@ -147,6 +189,8 @@ const realSync: SyncFsOps = {
   chmod: (p, mode) => fs.chmodSync(p, mode),
   lchown: (p, uid, gid) => fs.lchownSync(p, uid, gid),
   copyFile: (src, dest) => fs.copyFileSync(src, dest, COPY_FLAGS),
+  bootId: readBootId,
+  processStart: readProcessStart,
   umask: readUmask,
 };
 
@@ -178,6 +222,9 @@ const realAsync: AsyncFsOps = {
   chmod: (p, mode) => cb((d) => fs.chmod(p, mode, d)),
   lchown: (p, uid, gid) => cb((d) => fs.lchown(p, uid, gid, d)),
   copyFile: (src, dest) => cb((d) => fs.copyFile(src, dest, COPY_FLAGS, d)),
+  // /proc reads never wait for a disk: done synchronously.
+  bootId: async () => readBootId(),
+  processStart: async (pid) => readProcessStart(pid),
   umask: async () => readUmask(),
 };
 
