@@ -67,6 +67,10 @@ export interface SyncFsOps {
    * copy_file_range/sendfile. The new file gets the source's mode.
    */
   copyFile(src: string, dest: string): void;
+  /** File-system facts: type magic, block size, total and available blocks. */
+  statfs(path: string): { readonly type: number; readonly bsize: number; readonly blocks: number; readonly bavail: number };
+  /** A copy that must share blocks with the source (a reflink), or fail (ENOTSUP, EXDEV, EOPNOTSUPP). */
+  reflink(src: string, dest: string): void;
   /** An id of the current boot (Linux: /proc/sys/kernel/random/boot_id), or '' where unknown. */
   bootId(): string;
   /**
@@ -150,6 +154,8 @@ function readProcessStart(pid: number): number | null {
   }
 }
 
+const REFLINK_FLAGS = fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE_FORCE;
+
 function readUmask(): number {
   // process.umask() with no argument sets the umask to 0 and back: a thread of the
   // libuv pool creating a file in that instant would get mode bits it should not. Linux
@@ -189,6 +195,8 @@ const realSync: SyncFsOps = {
   chmod: (p, mode) => fs.chmodSync(p, mode),
   lchown: (p, uid, gid) => fs.lchownSync(p, uid, gid),
   copyFile: (src, dest) => fs.copyFileSync(src, dest, COPY_FLAGS),
+  statfs: (p) => fs.statfsSync(p),
+  reflink: (src, dest) => fs.copyFileSync(src, dest, REFLINK_FLAGS),
   bootId: readBootId,
   processStart: readProcessStart,
   umask: readUmask,
@@ -222,6 +230,8 @@ const realAsync: AsyncFsOps = {
   chmod: (p, mode) => cb((d) => fs.chmod(p, mode, d)),
   lchown: (p, uid, gid) => cb((d) => fs.lchown(p, uid, gid, d)),
   copyFile: (src, dest) => cb((d) => fs.copyFile(src, dest, COPY_FLAGS, d)),
+  statfs: (p) => cb((d) => fs.statfs(p, d)),
+  reflink: (src, dest) => cb((d) => fs.copyFile(src, dest, REFLINK_FLAGS, d)),
   // /proc reads never wait for a disk: done synchronously.
   bootId: async () => readBootId(),
   processStart: async (pid) => readProcessStart(pid),

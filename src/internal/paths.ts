@@ -25,7 +25,20 @@ export function validateUserPath(operation: string, p: unknown, what = 'path'): 
   }
   if (given.length === 0) throw new AtomfsError('EINVAL', `${what} must not be empty`, { operation, path: given });
   if (given.includes('\0')) throw new AtomfsError('EINVAL', `${what} must not contain a NUL byte`, { operation, path: given });
-  return { given, abs: path.resolve(given) };
+  return { given, abs: absolute(given) };
+}
+
+/**
+ * Makes a path absolute WITHOUT normalising it. `path.resolve('d/link/../f')` gives `d/f`,
+ * but the kernel resolves `link` first and then `..` from the link's target: a write would
+ * go to another file than `fs.writeFile` writes. Only `.` components and repeated
+ * separators, which mean the same to the kernel, are cleaned.
+ */
+export function absolute(p: string, base = process.cwd()): string {
+  const joined = path.isAbsolute(p) ? p : base + path.sep + p;
+  if (!joined.includes('..')) return path.normalize(joined);
+  const parts = joined.split(path.sep).filter((c, i) => i === 0 || (c !== '' && c !== '.'));
+  return parts.join(path.sep) || path.sep;
 }
 
 /** Whether a path names a folder by its spelling (ends in a separator). */

@@ -34,6 +34,9 @@ export class AtomicFile implements AsyncDisposable {
   // Writes run one after another, in call order.
   #tail: Promise<void> = Promise.resolve();
   #committing: Promise<void> = Promise.resolve();
+  // The first failed write poisons the file: what is in the temp is no longer what the
+  // caller wrote, so it must never be committed.
+  #writeError: unknown;
 
   /** @internal Use {@link openAtomic}. */
   constructor(plan: WritePlan, tf: TempFile) {
@@ -66,7 +69,9 @@ export class AtomicFile implements AsyncDisposable {
    *
    * @param chunk - Text (in the file's encoding) or bytes.
    * @throws {@link AtomfsError} `EINVAL` after commit/abort or for a bad chunk; `ENOSPC`,
-   *   `EIO`: the write failed (the file stays open; `abort()` it).
+   *   `EIO`: the write failed. After a failed write every later write and `commit()`
+   *   reject with the same error (a commit also discards the temp): a file missing a chunk
+   *   is never published.
    * @example
    * ```ts
    * await f.write('hello ');
@@ -80,7 +85,13 @@ export class AtomicFile implements AsyncDisposable {
     } catch (e) {
       return Promise.reject(e);
     }
-    const p = this.#tail.then(() => runAsync(writeAll(this.#tf, bytes, this.#plan), this.#plan.ops));
+    const p = this.#tail.then(() => {
+      if (this.#writeError !== undefined) throw this.#writeError;
+      return runAsync(writeAll(this.#tf, bytes, this.#plan), this.#plan.ops).catch((e: unknown) => {
+        this.#writeError ??= e;
+        throw e;
+      });
+    });
     this.#tail = p.catch(() => {});
     return p;
   }
@@ -108,6 +119,12 @@ export class AtomicFile implements AsyncDisposable {
 
   async #commit(): Promise<void> {
     await this.#tail;
+    if (this.#writeError !== undefined) {
+      const err = failed(this.#plan, this.#writeError, this.#tf.tempPath);
+      await runAsync(discard(this.#tf, this.#plan, err), this.#plan.ops);
+      this.#state = 'aborted';
+      throw err;
+    }
     const steps = this.#commitSteps();
     try {
       await runAsync(steps, this.#plan.ops);

@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { AtomfsError, toAtomfsError, type ErrorContext } from '../errors.js';
 import { throwIfAborted } from '../internal/abort.js';
+import { absolute } from '../internal/paths.js';
 import type { FileStat } from '../internal/fs-ops.js';
 import { O } from '../internal/fs-ops.js';
 import { mkdirpDurable } from '../internal/durable.js';
@@ -81,7 +82,8 @@ function* resolveTarget(plan: WritePlan): Steps<{ target: string; stat: FileStat
     if (st.isSymbolicLink() && plan.symlinks === 'follow') {
       if (hops >= MAX_SYMLINK_HOPS) throw new AtomfsError('ELOOP', undefined, ctxOf(plan, 'open'));
       const link = yield* call('readlink', cur);
-      cur = path.resolve(path.dirname(cur), link);
+      // As the kernel does: relative to the link's folder, `..` after any symlink in it.
+      cur = absolute(link, path.dirname(cur));
       continue;
     }
     if (st.isDirectory()) throw new AtomfsError('EISDIR', undefined, ctxOf(plan, 'open'));
@@ -108,8 +110,11 @@ export function* prepare(plan: WritePlan): Steps<TempFile> {
     finalMode = stat.mode & 0o7777;
     if (stat.uid !== euid() || stat.gid !== egid()) owner = { uid: stat.uid, gid: stat.gid, explicit: false };
   } else {
-    // Exactly what fs.writeFile(path, data, {mode}) would give a new file.
+    // Exactly what fs.writeFile(path, data, {mode}) would give a new file: the umask, and
+    // for a process without CAP_FSETID (approximated: not root) the kernel's clearing of
+    // the set-user-id bit on the first write.
     finalMode = plan.mode & ~(yield* call('umask')) & 0o7777;
+    if (euid() !== 0) finalMode &= ~0o4000;
   }
   if (plan.chown) owner = { ...plan.chown, explicit: true };
 

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { TestContext } from 'node:test';
-import { tmpDir } from './tmp.js';
+import { DISK_ROOT } from './tmp.js';
 
 /** Whether this process is root (so mounts and chown work). */
 export const IS_ROOT = process.getuid?.() === 0;
@@ -24,26 +24,42 @@ export function requireRoot(t: TestContext): boolean {
   return true;
 }
 
-/** Mounts a tmpfs of the given size (e.g. '64k') on a fresh folder; unmounted after the test. */
-export function mountTmpfs(t: TestContext, size: string): string {
-  const mnt = tmpDir(t);
-  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0755`, 'tmpfs', mnt]);
-  // Registered after tmpDir's removal hook, so it runs first (after hooks run in reverse).
-  t.after(() => unmount(mnt));
+/**
+ * A fresh empty folder to mount on. ONE after hook unmounts it and only then removes it
+ * (never recursively): node:test runs after hooks in registration order, so separate hooks
+ * for "unmount" and "remove the folder" would remove first, fail with EBUSY and leave the
+ * mount behind (and a recursive remove would reach into a bind mount's source).
+ */
+function mountPoint(t: TestContext): string {
+  fs.mkdirSync(DISK_ROOT, { recursive: true });
+  const mnt = fs.mkdtempSync(path.join(DISK_ROOT, 'atomfs-mnt-'));
+  t.after(() => {
+    if (isMountPoint(mnt)) unmount(mnt);
+    fs.rmdirSync(mnt);
+  });
   return mnt;
 }
 
-/** Bind-mounts `src` read-only on a fresh folder; unmounted after the test. */
-export function mountReadOnly(t: TestContext, src: string): string {
-  const mnt = tmpDir(t);
-  execFileSync('mount', ['--bind', src, mnt]);
+function isMountPoint(p: string): boolean {
   try {
-    execFileSync('mount', ['-o', 'remount,bind,ro', mnt]);
-  } catch (e) {
-    unmount(mnt);
-    throw e;
+    return fs.statSync(p).dev !== fs.statSync(path.dirname(p)).dev;
+  } catch {
+    return false;
   }
-  t.after(() => unmount(mnt));
+}
+
+/** Mounts a tmpfs of the given size (e.g. '64k') on a fresh folder; unmounted and removed after the test. */
+export function mountTmpfs(t: TestContext, size: string): string {
+  const mnt = mountPoint(t);
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0755`, 'tmpfs', mnt]);
+  return mnt;
+}
+
+/** Bind-mounts `src` read-only on a fresh folder; unmounted and removed after the test. */
+export function mountReadOnly(t: TestContext, src: string): string {
+  const mnt = mountPoint(t);
+  execFileSync('mount', ['--bind', src, mnt]);
+  execFileSync('mount', ['-o', 'remount,bind,ro', mnt]);
   return mnt;
 }
 
