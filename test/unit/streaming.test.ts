@@ -135,8 +135,11 @@ describe('createWriteStream', () => {
     const failing = new Readable({ read() {} });
     failing.push('partial data');
     setTimeout(() => failing.destroy(new Error('source died')), 10);
-    await assert.rejects(pipeline(failing, createWriteStream(p)), /source died/);
-    await new Promise((r) => setTimeout(r, 20));
+    const ws = createWriteStream(p);
+    const closed = new Promise((r) => ws.once('close', r));
+    await assert.rejects(pipeline(failing, ws), /source died/);
+    // 'close' fires once destroy() has finished aborting (the temp is gone by then).
+    await closed;
     assert.equal(fs.readFileSync(p, 'utf8'), 'old');
     assert.deepEqual(list(dir), ['s.bin']);
   });
