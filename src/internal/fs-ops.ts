@@ -67,6 +67,8 @@ export interface SyncFsOps {
    * copy_file_range/sendfile. The new file gets the source's mode.
    */
   copyFile(src: string, dest: string): void;
+  /** The canonical path (symlinks, `.` and `..` resolved by the kernel). */
+  realpath(path: string): string;
   /** File-system facts: type magic, block size, total and available blocks. */
   statfs(path: string): { readonly type: number; readonly bsize: number; readonly blocks: number; readonly bavail: number };
   /** A copy that must share blocks with the source (a reflink), or fail (ENOTSUP, EXDEV, EOPNOTSUPP). */
@@ -195,6 +197,7 @@ const realSync: SyncFsOps = {
   chmod: (p, mode) => fs.chmodSync(p, mode),
   lchown: (p, uid, gid) => fs.lchownSync(p, uid, gid),
   copyFile: (src, dest) => fs.copyFileSync(src, dest, COPY_FLAGS),
+  realpath: (p) => fs.realpathSync.native(p),
   statfs: (p) => fs.statfsSync(p),
   reflink: (src, dest) => fs.copyFileSync(src, dest, REFLINK_FLAGS),
   bootId: readBootId,
@@ -230,6 +233,7 @@ const realAsync: AsyncFsOps = {
   chmod: (p, mode) => cb((d) => fs.chmod(p, mode, d)),
   lchown: (p, uid, gid) => cb((d) => fs.lchown(p, uid, gid, d)),
   copyFile: (src, dest) => cb((d) => fs.copyFile(src, dest, COPY_FLAGS, d)),
+  realpath: (p) => cb((d) => fs.realpath.native(p, d)),
   statfs: (p) => cb((d) => fs.statfs(p, d)),
   reflink: (src, dest) => cb((d) => fs.copyFile(src, dest, REFLINK_FLAGS, d)),
   // /proc reads never wait for a disk: done synchronously.

@@ -1,0 +1,91 @@
+/**
+ * `atomfs lock PATH -- COMMAND...`: run a command under a lock, like flock(1).
+ *
+ * @module
+ */
+import { spawn } from 'node:child_process';
+import { constants as osConstants } from 'node:os';
+import { parseArgs } from 'node:util';
+import { lock } from '../../lock/lock.js';
+import { envLogger, EXIT, parseDuration, UsageError, type CliIo } from '../util.js';
+
+export const HELP = `Usage: atomfs lock [options] PATH -- COMMAND [ARGS...]
+
+Runs COMMAND while holding a lock on PATH (a folder: markers inside it; a file: markers
+beside it), then releases it. Works across processes and across hosts sharing a
+network file system. The command's exit code is passed through; SIGINT, SIGTERM,
+SIGHUP and SIGQUIT are forwarded to it. An exclusive lock's fencing token is passed to
+the command in the environment as ATOMFS_LOCK_TOKEN.
+
+Options:
+  --shared            a shared lock (many holders at once, never with an exclusive one)
+  --timeout DURATION  give up after this long (default 10s; 0 = try once; e.g. 500ms, 2m)
+  --stale DURATION    lease of holders on other hosts (default 10s)
+  -h, --help          show this help
+
+Exit codes: the command's own; 1 when the lock could not be had (ETIMEDOUT) or
+another error; 2 bad usage; 127 the command was not found; 128+N killed by signal N.
+
+Examples:
+  atomfs lock /srv/data -- ./rebuild-index.sh
+  atomfs lock --shared --timeout 1m /srv/data -- tar czf backup.tgz /srv/data
+`;
+
+export async function run(args: string[], io: CliIo): Promise<number> {
+  const sep = args.indexOf('--');
+  const own = sep === -1 ? args : args.slice(0, sep);
+  const command = sep === -1 ? [] : args.slice(sep + 1);
+  const { values, positionals } = parseArgs({
+    args: own,
+    allowPositionals: true,
+    options: {
+      shared: { type: 'boolean' },
+      timeout: { type: 'string' },
+      stale: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    io.stdout.write(HELP);
+    return EXIT.ok;
+  }
+  if (positionals.length !== 1) throw new UsageError('lock takes exactly one PATH before --');
+  if (command.length === 0) throw new UsageError('lock needs a COMMAND after --');
+  const held = await lock(positionals[0]!, {
+    mode: values.shared ? 'shared' : 'exclusive',
+    timeout: values.timeout === undefined ? 10_000 : parseDuration('--timeout', values.timeout),
+    stale: values.stale === undefined ? undefined : parseDuration('--stale', values.stale),
+    logger: envLogger(io),
+    onCompromised: (e) => void io.stderr.write(`atomfs: warning: ${e.message}\n`),
+  });
+  try {
+    return await runChild(command, held.token, io);
+  } finally {
+    await held.release();
+  }
+}
+
+const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
+
+function runChild(command: string[], token: number | undefined, io: CliIo): Promise<number> {
+  return new Promise((resolve) => {
+    const env = { ...io.env, ...(token === undefined ? {} : { ATOMFS_LOCK_TOKEN: String(token) }) };
+    const child = spawn(command[0]!, command.slice(1), { stdio: 'inherit', env });
+    // While the command runs, signals go to it; this process stays to release the lock.
+    const forward = (sig: NodeJS.Signals): void => {
+      child.kill(sig);
+    };
+    for (const s of FORWARDED) process.on(s, forward);
+    const done = (code: number): void => {
+      for (const s of FORWARDED) process.off(s, forward);
+      resolve(code);
+    };
+    child.once('error', (e: NodeJS.ErrnoException) => {
+      io.stderr.write(`atomfs: ${e.code ?? 'ERROR'}: cannot run '${command[0]}': ${e.message}\n`);
+      done(e.code === 'ENOENT' ? 127 : 126);
+    });
+    child.once('exit', (code, signal) => {
+      done(code ?? 128 + ((signal && osConstants.signals[signal]) || 0));
+    });
+  });
+}

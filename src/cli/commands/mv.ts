@@ -1,0 +1,105 @@
+/**
+ * `atomfs mv SRC... DEST`: crash-safe moves, like mv(1).
+ *
+ * @module
+ */
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { AtomfsError } from '../../errors.js';
+import { realOps } from '../../internal/fs-ops.js';
+import { move, type MoveResult, type MoveStrategy, type MoveVerify } from '../../move/move.js';
+import { progressBar } from '../progress.js';
+import { envLogger, EXIT, formatBytes, printJson, UsageError, type CliIo } from '../util.js';
+
+export const HELP = `Usage: atomfs mv [options] SRC DEST
+       atomfs mv [options] SRC... DIR
+
+Moves files, folders and symlinks so that no data is ever lost: on one device by one
+atomic rename; across devices by a copy into a temp name beside DEST, flushed and
+verified, renamed into place, and only then is SRC removed. If the command is killed,
+running it again finishes the move.
+
+As with mv(1): with several sources, or when DEST is an existing folder (or ends in
+'/'), each SRC moves into it under its own name.
+
+Options:
+  --overwrite              replace an existing destination (atomically for files);
+                           without it an existing destination fails with EEXIST
+  --verify size|checksum|none
+                           check the copy before publishing it (default size)
+  --strategy auto|hardlink|copy
+                           auto: rename, copy across devices (default);
+                           hardlink: link then unlink; copy: always copy
+  -T, --no-target-directory  treat DEST as the destination itself, never a folder to move into
+  --no-fsync               skip the flushes (still atomic, not durable)
+  --no-progress            no progress bar (it is shown only on a terminal anyway)
+  --json                   print one JSON line per move: {src, dest, strategy, bytes, files}
+  -h, --help               show this help
+
+Examples:
+  atomfs mv /mnt/cache/film.mkv /mnt/array/films/
+  atomfs mv --verify checksum --json photos/ /backup/photos-2026
+`;
+
+export async function run(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      overwrite: { type: 'boolean' },
+      verify: { type: 'string' },
+      strategy: { type: 'string' },
+      'no-target-directory': { type: 'boolean', short: 'T' },
+      'no-fsync': { type: 'boolean' },
+      'no-progress': { type: 'boolean' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    io.stdout.write(HELP);
+    return EXIT.ok;
+  }
+  if (positionals.length < 2) throw new UsageError('mv needs a SRC and a DEST');
+  const verify = values.verify ?? 'size';
+  if (!['size', 'checksum', 'none'].includes(verify)) throw new UsageError(`--verify takes size, checksum or none, got '${verify}'`);
+  const strategy = values.strategy ?? 'auto';
+  if (!['auto', 'hardlink', 'copy'].includes(strategy)) throw new UsageError(`--strategy takes auto, hardlink or copy, got '${strategy}'`);
+  const sources = positionals.slice(0, -1);
+  const dest = positionals[positionals.length - 1]!;
+
+  let destIsDir = false;
+  try {
+    destIsDir = realOps.sync.stat(dest).isDirectory();
+  } catch {
+    destIsDir = false;
+  }
+  const noTarget = values['no-target-directory'] === true;
+  if (noTarget && sources.length > 1) throw new UsageError('-T takes exactly one SRC');
+  const intoDir = !noTarget && (sources.length > 1 || destIsDir || dest.endsWith('/'));
+  if (intoDir && !destIsDir) {
+    // mv(1): a trailing slash or several sources need an existing folder.
+    throw new AtomfsError(sources.length > 1 ? 'ENOTDIR' : 'ENOENT', `target '${dest}' is not an existing folder`, { operation: 'mv', path: dest });
+  }
+
+  const bar = progressBar(io, !values.json && !values['no-progress'], 'moving');
+  const logger = envLogger(io);
+  try {
+    for (const src of sources) {
+      const to = intoDir ? path.join(dest, path.basename(path.resolve(src))) : dest;
+      const result: MoveResult = await move(src, to, {
+        overwrite: values.overwrite === true,
+        verify: verify as MoveVerify,
+        strategy: strategy as MoveStrategy,
+        fsync: !values['no-fsync'],
+        logger,
+        onProgress: (p) => bar.update(p.bytes, p.totalBytes),
+      });
+      if (values.json) printJson(io, { src, dest: to, ...result });
+      else if (io.env['ATOMFS_VERBOSE']) io.stderr.write(`${src} -> ${to} (${result.strategy}, ${formatBytes(result.bytes)})\n`);
+    }
+  } finally {
+    bar.stop();
+  }
+  return EXIT.ok;
+}

@@ -1,0 +1,63 @@
+/**
+ * Shared pieces of the CLI: the io object, usage errors, durations, loggers, output.
+ *
+ * @module
+ */
+import type { Logger } from '../logger.js';
+
+/** Where a command reads and writes; the process' own streams, or test doubles. */
+export interface CliIo {
+  readonly stdin: NodeJS.ReadableStream & { isTTY?: boolean };
+  readonly stdout: { write(s: string): unknown; isTTY?: boolean };
+  readonly stderr: { write(s: string): unknown; isTTY?: boolean; columns?: number };
+  readonly env: NodeJS.ProcessEnv;
+}
+
+/** Exit codes: 0 success, 1 the operation failed, 2 bad usage. */
+export const EXIT = Object.freeze({ ok: 0, failed: 1, usage: 2 });
+
+/** A mistake in how the command was called: exit 2 with a usage hint. */
+export class UsageError extends Error {}
+
+const UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * Parses a duration like `500ms`, `10s`, `5m`, `1h`, `2d` (a bare number is seconds, as for
+ * flock(1) and sleep(1)) into milliseconds.
+ */
+export function parseDuration(flag: string, v: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(v.trim());
+  if (!m) throw new UsageError(`${flag} takes a duration like 500ms, 10s, 5m, 1h or 2d, got '${v}'`);
+  return Math.round(Number(m[1]) * UNITS[m[2] ?? 's']!);
+}
+
+/** Parses a non-negative integer. */
+export function parseCount(flag: string, v: string): number {
+  if (!/^\d+$/.test(v)) throw new UsageError(`${flag} takes a whole number, got '${v}'`);
+  return Number(v);
+}
+
+/** A logger that prints JSON lines to stderr when ATOMFS_LOG=debug. */
+export function envLogger(io: CliIo): Logger | undefined {
+  if (io.env['ATOMFS_LOG'] !== 'debug') return undefined;
+  const line = (level: string) => (fields: object, msg: string) =>
+    void io.stderr.write(JSON.stringify({ level, time: Date.now(), msg, ...fields }) + '\n');
+  return { debug: line('debug'), warn: line('warn'), error: line('error') };
+}
+
+/** Prints a value as one JSON line. */
+export function printJson(io: CliIo, value: unknown): void {
+  io.stdout.write(JSON.stringify(value) + '\n');
+}
+
+/** Human-readable bytes: 1.5 MiB. */
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
+}
