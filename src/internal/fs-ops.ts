@@ -112,6 +112,7 @@ export const O = Object.freeze({
   CREAT: fs.constants.O_CREAT,
   EXCL: fs.constants.O_EXCL,
   TRUNC: fs.constants.O_TRUNC,
+  APPEND: fs.constants.O_APPEND,
   NOFOLLOW: fs.constants.O_NOFOLLOW ?? 0,
   DIRECTORY: fs.constants.O_DIRECTORY ?? 0,
   // Not exported by node on every platform; on Linux x86-64/arm64 it is 0o2000000.

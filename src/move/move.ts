@@ -23,7 +23,7 @@ import { removeTree } from '../internal/remove-tree.js';
 import { groupDirSync, runAsync } from '../internal/steps.js';
 import { randomHex, tempNameFor } from '../internal/temp-name.js';
 import { boolOpt, enumOpt, type BaseOptions, type DurabilityOptions } from '../options.js';
-import { isInside, pairCtx, renameNoReplace, resolvePair, sameFile, syncBoth, type PathPair } from './rename.js';
+import { isEmptyDir, isInside, pairCtx, renameNoReplace, resolvePair, sameFile, syncBoth, type PathPair } from './rename.js';
 
 /** How {@link move} moves. */
 export type MoveStrategy = 'auto' | 'hardlink' | 'copy';
@@ -193,7 +193,8 @@ async function moveInner(p: MovePlan): Promise<MoveResult> {
       await removeSource(p, sst);
       return { strategy: 'copy', bytes: 0, files: await countFiles(sys, p.dest, dst), resumed: true };
     }
-    if (!p.overwrite) throw new AtomfsError('EEXIST', undefined, pairCtx(p, 'rename'));
+    // An empty folder is free for a folder (see renameNoReplace); anything else is taken.
+    if (!p.overwrite && !(isDir && (await isEmptyDir(sys, p.dest, dst)))) throw new AtomfsError('EEXIST', undefined, pairCtx(p, 'rename'));
   }
 
   const files = isDir ? -1 : sst.isFile() ? 1 : 0;
@@ -201,7 +202,7 @@ async function moveInner(p: MovePlan): Promise<MoveResult> {
     const r = await tryHardlink(p, sst);
     if (r) return r;
   }
-  if (p.strategy !== 'copy') {
+  if (p.strategy !== 'copy' && !(await otherDevice(p, sst))) {
     try {
       await ensureParent(p);
       if (p.overwrite) await sys.rename(p.src, p.dest);
@@ -213,6 +214,21 @@ async function moveInner(p: MovePlan): Promise<MoveResult> {
     }
   }
   return copyMove(p, sst);
+}
+
+/**
+ * Whether the destination's folder (or its nearest existing ancestor) is on another device
+ * than the source: then a rename cannot work, and trying it first would only leave a
+ * claimed name behind for a moment.
+ */
+async function otherDevice(p: MovePlan, sst: FileStat): Promise<boolean> {
+  for (let dir = path.dirname(p.dest); ; dir = path.dirname(dir)) {
+    try {
+      return (await p.ops.async.stat(dir)).dev !== sst.dev;
+    } catch (e) {
+      if (errCode(e) !== 'ENOENT' || dir === path.dirname(dir)) return false;
+    }
+  }
 }
 
 async function ensureParent(p: MovePlan): Promise<void> {
@@ -308,7 +324,6 @@ async function copyMove(p: MovePlan, sst: FileStat): Promise<MoveResult> {
   });
   const destDir = path.dirname(p.dest);
   const temp = path.join(destDir, tempNameFor(path.basename(p.dest), randomHex(p.random)));
-  let created = false;
   let published = false;
   try {
     // Build the whole copy under the temp name. Folders are created owner-only and get
@@ -320,7 +335,6 @@ async function copyMove(p: MovePlan, sst: FileStat): Promise<MoveResult> {
       if (e.kind === 'dir') await sys.mkdir(to, 0o700);
       else if (e.kind === 'symlink') await sys.symlink(e.link!, to);
       else await copyOneFile(p, from, to, e.stat, progress, report);
-      created = true;
       if (e.kind !== 'dir') await keepOwner(sys, to, e.stat);
       if (e.kind === 'file') {
         progress.files++;
@@ -341,11 +355,19 @@ async function copyMove(p: MovePlan, sst: FileStat): Promise<MoveResult> {
     const isDir = sst.isDirectory();
     if (!p.overwrite) {
       if (isDir) {
-        await sys.mkdir(p.dest, 0o700); // claims the name: EEXIST if taken
+        // Claim the name with an empty folder (EEXIST if a file or a full folder has it;
+        // an empty one is free), then rename the copy onto it in one step.
+        let claimed = false;
+        try {
+          await sys.mkdir(p.dest, 0o700);
+          claimed = true;
+        } catch (e) {
+          if (errCode(e) !== 'EEXIST' || !(await isEmptyDir(sys, p.dest, await sys.lstat(p.dest)))) throw e;
+        }
         try {
           await sys.rename(temp, p.dest);
         } catch (e) {
-          await sys.rmdir(p.dest).catch(() => {});
+          if (claimed) await sys.rmdir(p.dest).catch(() => {});
           throw e;
         }
       } else {
@@ -359,7 +381,9 @@ async function copyMove(p: MovePlan, sst: FileStat): Promise<MoveResult> {
     published = true;
     if (p.fsync) await groupDirSync(p.ops, destDir);
   } catch (e) {
-    if (created && !published) await removeTree(sys, temp).catch(() => {});
+    // Whatever step failed (even inside the copy of the first file), the temp goes; a
+    // temp that was never created is simply not found.
+    if (!published) await removeTree(sys, temp).catch(() => {});
     throw toAtomfsError(e, pairCtx(p, (e as NodeJS.ErrnoException).syscall));
   }
   p.logger.debug({ targetPath: p.destGiven, sourcePath: p.srcGiven, size: progress.bytes, operation: 'move' }, 'Copied and published');

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { AtomfsError, toAtomfsError, type ErrorContext } from '../errors.js';
 import { throwIfAborted } from '../internal/abort.js';
 import { mkdirpDurable } from '../internal/durable.js';
-import { O, type FileStat } from '../internal/fs-ops.js';
+import { O, type AsyncFsOps, type FileStat } from '../internal/fs-ops.js';
 import { validateUserPath, type PathLike } from '../internal/paths.js';
 import { groupDirSync, runAsync } from '../internal/steps.js';
 import { boolOpt, checkOptionsObject, resolveBase, type BaseOptions, type DurabilityOptions, type ResolvedBase } from '../options.js';
@@ -91,7 +91,11 @@ export async function renameNoReplace(p: PathPair, src: string, dest: string, ss
     // One inode under two spellings that differ only in case: a case-insensitive file
     // system. Renaming changes the spelling and never deletes the file.
     if (sameFile(dst, sst) && src !== dest && src.toLowerCase() === dest.toLowerCase()) return sys.rename(src, dest);
-    throw new AtomfsError('EEXIST', undefined, pairCtx(p, 'rename'));
+    // An empty folder holds nothing to lose: a folder may replace it (rename(2) does so
+    // atomically, and fails with ENOTEMPTY if it filled up meanwhile). This is also what a
+    // crash between claiming the name and the rename leaves behind, so a re-run completes.
+    if (!(sst.isDirectory() && (await isEmptyDir(sys, dest, dst)))) throw new AtomfsError('EEXIST', undefined, pairCtx(p, 'rename'));
+    return sys.rename(src, dest);
   }
   if (sst.isDirectory()) {
     await withDestParent(p, dest, () => sys.mkdir(dest, 0o700));
@@ -119,7 +123,15 @@ export async function renameNoReplace(p: PathPair, src: string, dest: string, ss
     }
     return;
   }
+  // The new name must be durable before the old one goes: otherwise a crash could keep
+  // the unlink and lose the link, and the file would have no name at all.
+  if (p.fsync) await groupDirSync(p.ops, path.dirname(dest));
   await sys.unlink(src);
+}
+
+/** Whether a path is a folder with no entries. @internal */
+export async function isEmptyDir(sys: AsyncFsOps, p: string, st: FileStat): Promise<boolean> {
+  return st.isDirectory() && (await sys.readdir(p)).length === 0;
 }
 
 /** Validates the two paths and the options shared by rename and move. @internal */
