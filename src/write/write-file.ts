@@ -127,9 +127,14 @@ export function writeFile(path: PathLike, data: WriteData, options?: WriteFileOp
   return queueFor(plan.ops).enqueue(plan.abs, coalesceKey, () => runAsync(writeSteps(plan, src), plan.ops));
 }
 
-// Options that change what a write does; only writes that agree on all of them coalesce.
+// Options that change what a write does (and who hears of it): only writes that agree on
+// all of them coalesce, so a skipped call's events are never logged to another's logger.
+const loggerIds = new WeakMap<object, number>();
+let nextLoggerId = 1;
 function planShape(p: WritePlan): string {
-  return `${p.fsync}|${p.overwrite}|${p.mkdirp}|${p.mode}|${p.chown?.uid}:${p.chown?.gid}|${p.symlinks}`;
+  let id = loggerIds.get(p.logger);
+  if (id === undefined) loggerIds.set(p.logger, (id = nextLoggerId++));
+  return `${p.fsync}|${p.overwrite}|${p.mkdirp}|${p.mode}|${p.chown?.uid}:${p.chown?.gid}|${p.symlinks}|${id}`;
 }
 
 /**
