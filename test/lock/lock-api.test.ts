@@ -1,0 +1,236 @@
+/**
+ * The lock API in one process: timeouts and aborts clean up after themselves, release is
+ * idempotent, withLock and DirectoryLocker behave as documented, a read-only folder fails
+ * at once, a missing file is locked beside itself, and a marker removed by hand is noticed.
+ */
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DirectoryLocker, lock, withLock, type AtomfsError, type Lock } from '../../src/index.js';
+import { parseMarker } from '../../src/lock/markers.js';
+import { markersIn, within } from '../helpers/lock-kit.js';
+import { readOnlyBind } from '../helpers/real-fs.js';
+import { requireRoot } from '../helpers/root.js';
+import { tmpDir } from '../helpers/tmp.js';
+
+/** A lock that must not be granted: released at once if it is, so a failure leaks nothing. */
+function releasing(p: Promise<Lock>): Promise<Lock> {
+  return p.then(async (l) => {
+    await l.release();
+    return l;
+  });
+}
+
+describe('lock timeouts and aborts', () => {
+  it('a wait that runs out of time rejects with ETIMEDOUT and leaves no marker of its own', async (t) => {
+    const dir = tmpDir(t);
+    const holder = await lock(dir);
+    const held = markersIn(dir);
+    try {
+      const t0 = Date.now();
+      await assert.rejects(releasing(lock(dir, { timeout: 100 })), { code: 'ETIMEDOUT', path: dir, operation: 'lock' });
+      assert.ok(Date.now() - t0 < 2_000, 'gave up about when told');
+      assert.deepEqual(markersIn(dir), held);
+    } finally {
+      await holder.release();
+    }
+  });
+
+  it('a writer timing out behind a reader withdraws the marker it kept while waiting, so readers are not held off afterwards', async (t) => {
+    const dir = tmpDir(t);
+    const reader = await lock(dir, { mode: 'shared' });
+    const held = markersIn(dir);
+    try {
+      await assert.rejects(releasing(lock(dir, { timeout: 150 })), { code: 'ETIMEDOUT', path: dir });
+      assert.deepEqual(markersIn(dir), held);
+      // timeout 0: one attempt only. A leftover writer marker would turn this reader away.
+      const second = await lock(dir, { mode: 'shared', timeout: 0 });
+      await second.release();
+    } finally {
+      await reader.release();
+    }
+  });
+
+  it('an aborted signal ends the wait at once with ABORT_ERR and leaves no marker', async (t) => {
+    const dir = tmpDir(t);
+    const reader = await lock(dir, { mode: 'shared' });
+    const held = markersIn(dir);
+    try {
+      const ac = new AbortController();
+      const waiting = releasing(lock(dir, { signal: ac.signal, timeout: 10_000 }));
+      await sleep(100);
+      const abortedAt = Date.now();
+      ac.abort();
+      await assert.rejects(waiting, { code: 'ABORT_ERR', path: dir });
+      assert.ok(Date.now() - abortedAt < 500, `the wait ended ${Date.now() - abortedAt} ms after the abort`);
+      assert.deepEqual(markersIn(dir), held, 'the waiting writer’s marker is gone');
+      // A signal aborted before the call: rejected, nothing created.
+      await assert.rejects(releasing(lock(dir, { signal: AbortSignal.abort() })), { code: 'ABORT_ERR', path: dir });
+      assert.deepEqual(markersIn(dir), held);
+    } finally {
+      await reader.release();
+    }
+  });
+});
+
+describe('releasing', () => {
+  it('release() and Symbol.asyncDispose are safe to call twice, in any order', async (t) => {
+    const dir = tmpDir(t);
+    const a = await lock(dir);
+    await a.release();
+    await a.release();
+    await a[Symbol.asyncDispose]();
+    assert.equal(a.released, true);
+    assert.equal(a.compromised, false, 'a second release is not mistaken for a lost lock');
+    assert.deepEqual(markersIn(dir), []);
+
+    const b = await lock(dir, { timeout: 0 });
+    await b[Symbol.asyncDispose]();
+    await b[Symbol.asyncDispose]();
+    await b.release();
+    assert.equal(b.compromised, false);
+    assert.deepEqual(markersIn(dir), []);
+  });
+
+  it('await using releases the lock at the end of the block', async (t) => {
+    const dir = tmpDir(t);
+    {
+      await using l = await lock(dir, { mode: 'shared' });
+      assert.equal(l.mode, 'shared');
+      assert.equal(l.path, dir);
+      assert.equal(l.token, undefined, 'shared locks carry no token');
+      assert.equal(markersIn(dir).length, 1);
+    }
+    assert.deepEqual(markersIn(dir), []);
+  });
+
+  it('withLock releases the lock when fn throws, and rethrows what fn threw', async (t) => {
+    const dir = tmpDir(t);
+    const boom = new Error('boom');
+    let seen: Lock | undefined;
+    await assert.rejects(
+      withLock(dir, (l) => {
+        seen = l;
+        assert.equal(markersIn(dir).length, 1);
+        throw boom;
+      }),
+      (e) => e === boom,
+    );
+    assert.equal(seen?.released, true);
+    assert.deepEqual(markersIn(dir), []);
+    // Rejected promises are handled the same way.
+    await assert.rejects(withLock(dir, async () => Promise.reject(boom)), (e) => e === boom);
+    assert.deepEqual(markersIn(dir), []);
+    assert.equal(await withLock(dir, () => 42, { timeout: 0 }), 42, 'the lock is free again at once');
+  });
+});
+
+describe('DirectoryLocker', () => {
+  it('acquireExclusive and acquireShared return true when acquired and false when the time runs out; release() is safe when nothing is held', async (t) => {
+    const dir = tmpDir(t);
+    const idle = new DirectoryLocker(dir);
+    await idle.release();
+    await idle.release();
+    assert.equal(idle.lock, undefined);
+
+    const a = new DirectoryLocker(dir);
+    const b = new DirectoryLocker(dir);
+    assert.equal(await a.acquireExclusive(1_000), true);
+    assert.equal(a.lock?.mode, 'exclusive');
+    await assert.rejects(a.acquireShared(100), { code: 'EINVAL', path: dir }, 'one lock per locker');
+    const t0 = Date.now();
+    assert.equal(await b.acquireExclusive(100), false);
+    assert.equal(await b.acquireShared(100), false);
+    assert.ok(Date.now() - t0 < 2_000);
+    assert.equal(b.lock, undefined);
+    await b.release();
+    await a.release();
+    await a.release();
+
+    assert.equal(await a.acquireShared(1_000), true);
+    assert.equal(await b.acquireShared(1_000), true, 'two shared holders at once');
+    assert.equal(await idle.acquireExclusive(100), false);
+    await a.release();
+    await b.release();
+    assert.equal(await idle.acquireExclusive(1_000), true);
+    await idle.release();
+    assert.deepEqual(markersIn(dir), []);
+  });
+});
+
+describe('where markers go', () => {
+  it('a lock folder on a read-only mount fails with EROFS at once, not after the timeout', async (t) => {
+    if (!requireRoot(t)) return;
+    const src = tmpDir(t);
+    fs.mkdirSync(path.join(src, 'sub'));
+    // readOnlyBind, not root.ts' mountReadOnly: a bind mount of a folder of the same file
+    // system has the same st_dev, so mountReadOnly's after hook takes it for a plain folder,
+    // never unmounts it and fails with EBUSY (the mount is left behind).
+    const ro = readOnlyBind(t, src);
+    for (const target of [ro, path.join(ro, 'sub'), path.join(ro, 'file.txt')]) {
+      const t0 = Date.now();
+      await assert.rejects(releasing(lock(target, { timeout: 5_000 })), { code: 'EROFS', path: target });
+      await assert.rejects(releasing(lock(target, { mode: 'shared', timeout: 5_000, blocking: false })), { code: 'EROFS', path: target });
+      assert.ok(Date.now() - t0 < 1_000, `${target}: failed after ${Date.now() - t0} ms`);
+    }
+    await assert.rejects(new DirectoryLocker(ro).acquireExclusive(5_000), { code: 'EROFS', path: ro }, 'DirectoryLocker throws EROFS rather than returning false');
+    assert.deepEqual(fs.readdirSync(src).sort(), ['sub']);
+  });
+
+  it('locking a file path that does not exist puts the markers beside it, named after it, and never creates the file', async (t) => {
+    const dir = tmpDir(t);
+    const file = path.join(dir, 'data.json');
+    const l = await lock(file);
+    const names = fs.readdirSync(dir);
+    const markers = names.filter((n) => parseMarker('.data.json.lock-', n));
+    assert.equal(markers.length, 1, names.join(', '));
+    assert.equal(parseMarker('.data.json.lock-', markers[0]!)?.mode, 'exclusive');
+    assert.equal(parseMarker('.data.json.lock-', markers[0]!)?.pid, process.pid);
+    assert.equal(fs.existsSync(file), false);
+    // It is a real lock on that path: a second taker waits.
+    await assert.rejects(releasing(lock(file, { mode: 'shared', timeout: 100 })), { code: 'ETIMEDOUT', path: file });
+    // ...but not a lock on the folder.
+    const folder = await lock(dir, { timeout: 0 });
+    await folder.release();
+    await l.release();
+    assert.deepEqual(fs.readdirSync(dir).filter((n) => parseMarker('.data.json.lock-', n)), []);
+    assert.equal(fs.existsSync(file), false);
+  });
+});
+
+describe('a marker removed by hand while held', () => {
+  it('is noticed through onCompromised within a couple of heartbeats, and release() still resolves', async (t) => {
+    const dir = tmpDir(t);
+    const stale = 200; // heartbeat every 100 ms
+    const told: AtomfsError[] = [];
+    let notify!: () => void;
+    const noticed = new Promise<void>((resolve) => (notify = resolve));
+    const l = await lock(dir, {
+      stale,
+      onCompromised: (e) => {
+        told.push(e);
+        notify();
+      },
+    });
+    const [marker] = markersIn(dir);
+    await sleep(stale); // a couple of healthy heartbeats first
+    assert.equal(l.compromised, false);
+    assert.equal(told.length, 0);
+    const removedAt = Date.now();
+    fs.unlinkSync(path.join(dir, marker!));
+    await within(noticed, 3 * stale, 'onCompromised after the marker was removed');
+    const after = Date.now() - removedAt;
+    t.diagnostic(`noticed ${after} ms after the marker was removed`);
+    assert.ok(after <= 2 * (stale / 2) + 100, `noticed after ${after} ms`);
+    assert.equal(l.compromised, true);
+    assert.equal(told[0]!.code, 'ENOENT');
+    assert.equal(told[0]!.reason, 'compromised');
+    assert.equal(told[0]!.path, dir);
+    await l.release();
+    assert.equal(l.released, true);
+    assert.equal(told.length, 1, 'told once, not again at release');
+    assert.deepEqual(markersIn(dir), []);
+  });
+});
