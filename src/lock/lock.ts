@@ -78,19 +78,27 @@ interface LockPlan extends ResolvedBase {
 }
 
 interface Where {
+  /** Where our marker is created. */
   readonly dir: string;
   readonly prefix: string;
+  /**
+   * Other places whose markers count too. A folder's markers live inside it, but a path
+   * locked before it existed (as a file) has its markers beside it: a folder lock also
+   * lists those, or two holders could each see a clear place of their own.
+   */
+  readonly also: readonly { readonly dir: string; readonly prefix: string }[];
 }
 
 /** Where a path's markers live: inside it when it is a folder, beside it otherwise. */
 function* locate(plan: LockPlan): Steps<Where> {
+  const beside = { dir: path.dirname(plan.abs), prefix: `.${path.basename(plan.abs)}.lock-` };
   try {
     const st = yield* call('stat', plan.abs);
-    if (st.isDirectory()) return { dir: plan.abs, prefix: '.lock-' };
+    if (st.isDirectory()) return { dir: plan.abs, prefix: '.lock-', also: [beside] };
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
-  return { dir: path.dirname(plan.abs), prefix: `.${path.basename(plan.abs)}.lock-` };
+  return { ...beside, also: [] };
 }
 
 let selfStart: number | undefined;
@@ -101,7 +109,7 @@ interface Attempt {
   order?: string;
 }
 
-function* isDead(plan: LockPlan, where: Where, m: Marker, myBoot: string): Steps<boolean> {
+function* isDead(plan: LockPlan, where: { readonly dir: string }, m: Marker, myBoot: string): Steps<boolean> {
   if (!plan.leaseOnly && m.hostName === thisHost()) {
     // Same host: the process decides, at once.
     if (m.boot !== myBoot && myBoot !== '0' && m.boot !== '0') return true;
@@ -117,7 +125,7 @@ function* isDead(plan: LockPlan, where: Where, m: Marker, myBoot: string): Steps
   }
 }
 
-function* reclaim(plan: LockPlan, where: Where, m: Marker): Steps<void> {
+function* reclaim(plan: LockPlan, where: { readonly dir: string; readonly prefix: string }, m: Marker): Steps<void> {
   // Rename to a private name first: of several reclaimers exactly one succeeds, the others
   // see ENOENT. Marker names are unique per acquisition, so this can only ever remove the
   // dead holder's marker, never a live one that took its place.
@@ -135,13 +143,25 @@ function* reclaim(plan: LockPlan, where: Where, m: Marker): Steps<void> {
   }
 }
 
-/** One attempt: make sure our marker exists, list, decide. */
+/** One attempt: make sure our marker exists (and its lease is fresh), list, decide. */
 function* attempt(plan: LockPlan, a: Attempt): Steps<'held' | 'wait'> {
   const where = (a.where ??= yield* locate(plan));
   const myBoot = shortBoot(yield* call('bootId'));
+  if (a.marker) {
+    // A waiting marker is a lease too: refresh it, or after `stale` others would reclaim
+    // it and we would lose our place (and hold with a lease already expired).
+    const now = Date.now();
+    try {
+      yield* call('utimes', path.join(where.dir, a.marker), now, now);
+    } catch {
+      a.marker = undefined; // reclaimed: make a new one, keeping our order key
+    }
+  }
   if (!a.marker) {
     selfStart ??= (yield* call('processStart', process.pid)) ?? 0;
-    a.order = orderKey(Date.now(), randomHex(plan.random).slice(0, 8));
+    // The first order key is kept across withdrawals: writers are served first come,
+    // first served, not whoever happens to retry at the right moment.
+    a.order ??= orderKey(Date.now(), randomHex(plan.random).slice(0, 8));
     const name = markerName(where.prefix, {
       mode: plan.mode,
       pid: process.pid,
@@ -154,20 +174,38 @@ function* attempt(plan: LockPlan, a: Attempt): Steps<'held' | 'wait'> {
     a.marker = name;
     yield* call('close', fd);
   }
-  const entries = yield* call('readdir', where.dir);
   let blocked = false;
   let withdraw = false;
-  for (const e of entries) {
-    const m = parseMarker(where.prefix, e.name);
-    if (!m || m.name === a.marker) continue;
-    if (plan.mode === 'shared' && m.mode === 'shared') continue;
-    if (yield* isDead(plan, where, m, myBoot)) {
-      yield* reclaim(plan, where, m);
-      continue;
+  let mine = false;
+  for (const place of [where, ...where.also]) {
+    let entries;
+    try {
+      entries = yield* call('readdir', place.dir);
+    } catch (e) {
+      if (place !== where) continue; // the other place is optional
+      throw e;
     }
-    blocked = true;
-    if (plan.mode === 'shared') withdraw = true; // a writer is in or waiting: let it go first
-    else if (m.mode === 'exclusive' && m.order < a.order!) withdraw = true; // an earlier writer
+    for (const e of entries) {
+      const m = parseMarker(place.prefix, e.name);
+      if (!m) continue;
+      if (place === where && m.name === a.marker) {
+        mine = true;
+        continue;
+      }
+      if (plan.mode === 'shared' && m.mode === 'shared') continue;
+      if (yield* isDead(plan, place, m, myBoot)) {
+        yield* reclaim(plan, place, m);
+        continue;
+      }
+      blocked = true;
+      if (plan.mode === 'shared') withdraw = true; // a writer is in or waiting: let it go first
+      else if (m.mode === 'exclusive' && m.order < a.order!) withdraw = true; // an earlier writer
+    }
+  }
+  // Our own marker must still be there: if it was reclaimed meanwhile, we hold nothing.
+  if (!mine) {
+    a.marker = undefined;
+    return 'wait';
   }
   if (!blocked) return 'held';
   if (withdraw) yield* dropMarker(where, a);

@@ -30,35 +30,32 @@ export function requireRoot(t: TestContext): boolean {
  * for "unmount" and "remove the folder" would remove first, fail with EBUSY and leave the
  * mount behind (and a recursive remove would reach into a bind mount's source).
  */
-function mountPoint(t: TestContext): string {
+function mountPoint(t: TestContext): { mnt: string; mounted: () => void } {
   fs.mkdirSync(DISK_ROOT, { recursive: true });
   const mnt = fs.mkdtempSync(path.join(DISK_ROOT, 'atomfs-mnt-'));
+  // A flag, not a device comparison: a bind mount of a folder on the same disk has the
+  // same st_dev as its parent.
+  let isMounted = false;
   t.after(() => {
-    if (isMountPoint(mnt)) unmount(mnt);
+    if (isMounted) unmount(mnt);
     fs.rmdirSync(mnt);
   });
-  return mnt;
-}
-
-function isMountPoint(p: string): boolean {
-  try {
-    return fs.statSync(p).dev !== fs.statSync(path.dirname(p)).dev;
-  } catch {
-    return false;
-  }
+  return { mnt, mounted: () => void (isMounted = true) };
 }
 
 /** Mounts a tmpfs of the given size (e.g. '64k') on a fresh folder; unmounted and removed after the test. */
 export function mountTmpfs(t: TestContext, size: string): string {
-  const mnt = mountPoint(t);
+  const { mnt, mounted } = mountPoint(t);
   execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0755`, 'tmpfs', mnt]);
+  mounted();
   return mnt;
 }
 
 /** Bind-mounts `src` read-only on a fresh folder; unmounted and removed after the test. */
 export function mountReadOnly(t: TestContext, src: string): string {
-  const mnt = mountPoint(t);
+  const { mnt, mounted } = mountPoint(t);
   execFileSync('mount', ['--bind', src, mnt]);
+  mounted();
   execFileSync('mount', ['-o', 'remount,bind,ro', mnt]);
   return mnt;
 }
