@@ -105,6 +105,8 @@ export class StagedFile implements AsyncDisposable {
   readonly #opts: StagingWriteOptions;
   #state: 'open' | 'committing' | 'committed' | 'aborted' = 'open';
   #tail: Promise<void> = Promise.resolve();
+  // The first failed write poisons the file: it is never published missing a chunk.
+  #writeError: unknown;
 
   /** @internal Use {@link StagingArea.open}. */
   constructor(area: StagingArea, plan: WritePlan, tf: TempFile, opts: StagingWriteOptions, readonly name: string) {
@@ -135,7 +137,13 @@ export class StagedFile implements AsyncDisposable {
     } catch (e) {
       return Promise.reject(e);
     }
-    const p = this.#tail.then(() => runAsync(writeAll(this.#tf, bytes, this.#plan), this.#plan.ops));
+    const p = this.#tail.then(() => {
+      if (this.#writeError !== undefined) throw this.#writeError;
+      return runAsync(writeAll(this.#tf, bytes, this.#plan), this.#plan.ops).catch((e: unknown) => {
+        this.#writeError ??= e;
+        throw e;
+      });
+    });
     this.#tail = p.catch(() => {});
     return p;
   }
@@ -154,6 +162,12 @@ export class StagedFile implements AsyncDisposable {
     if (this.#state !== 'open') throw new AtomfsError('EINVAL', `cannot commit: the file is ${this.#state}`, { operation: 'StagedFile.commit', path: this.name });
     this.#state = 'committing';
     await this.#tail;
+    if (this.#writeError !== undefined) {
+      const err = failed(this.#plan, this.#writeError, this.#tf.tempPath);
+      this.#state = 'aborted';
+      await this.#area._discard(this.#plan, this.#tf, err);
+      throw err;
+    }
     try {
       const r = await this.#area._finish(this.#plan, this.#tf, this.name, this.#opts);
       this.#state = 'committed';
@@ -198,16 +212,25 @@ export class StagingArea implements AsyncDisposable {
   readonly #cfg: AreaConfig;
   readonly #live = new Set<string>();
   #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
 
   /** @internal Use {@link createStagingArea}. */
   constructor(cfg: AreaConfig, cleanupInterval: number | undefined) {
     this.#cfg = cfg;
     if (cleanupInterval !== undefined) {
       this.#timer = setInterval(() => {
-        this.cleanup().catch((e: unknown) => {
-          // Never thrown from a timer: a failed background cleanup is only logged.
-          cfg.logger.warn({ operation: 'stagingCleanup', errorCode: (e as AtomfsError).code, errorMessage: (e as Error).message }, 'Staging cleanup failed');
-        });
+        if (this.#running) return; // the previous run is still going: never two at once
+        this.#running = this.cleanup()
+          .then(
+            () => {},
+            (e: unknown) => {
+              // Never thrown from a timer: a failed background cleanup is only logged.
+              cfg.logger.warn({ operation: 'stagingCleanup', errorCode: (e as AtomfsError).code, errorMessage: (e as Error).message }, 'Staging cleanup failed');
+            },
+          )
+          .finally(() => {
+            this.#running = undefined;
+          });
       }, cleanupInterval);
       // The timer is housekeeping: it must not keep the process alive on its own.
       this.#timer.unref();
@@ -231,7 +254,7 @@ export class StagingArea implements AsyncDisposable {
 
   #plan(op: string, name: string, opts: StagingWriteOptions): WritePlan {
     const c = this.#cfg;
-    return resolveWritePlan(op, path.join(c.stagingDir, name), {
+    const plan = resolveWritePlan(op, path.join(c.stagingDir, name), {
       fsync: c.fsync,
       logger: c.logger,
       fs: c.ops,
@@ -240,6 +263,8 @@ export class StagingArea implements AsyncDisposable {
       mkdirp: false,
       symlinks: 'replace',
     });
+    // Errors name the caller's file, not a staging path that never exists.
+    return Object.freeze({ ...plan, given: name });
   }
 
   /**
@@ -419,7 +444,8 @@ export class StagingArea implements AsyncDisposable {
   }
 
   /**
-   * Stops the periodic cleanup. Files being written are not affected. Safe twice.
+   * Stops the periodic cleanup and waits for a run already under way. Files being written
+   * are not affected. Safe twice.
    * @throws Never.
    * @example
    * ```ts
@@ -429,6 +455,8 @@ export class StagingArea implements AsyncDisposable {
   async close(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
+    // A background cleanup already under way finishes before close() resolves.
+    await this.#running;
   }
 
   /** Same as {@link StagingArea.close}. */
@@ -481,6 +509,9 @@ export async function createStagingArea(options: StagingAreaOptions): Promise<St
     }
   }
   const [ss, fs] = await Promise.all([base.ops.async.stat(s.abs), base.ops.async.stat(f.abs)]);
+  if (ss.dev === fs.dev && ss.ino === fs.ino) {
+    throw new AtomfsError('EINVAL', 'stagingDir and finalDir are the same folder', { operation, path: s.given, dest: f.given });
+  }
   const crossDevice = ss.dev !== fs.dev;
   if (crossDevice && !allowCrossDevice) {
     throw new AtomfsError('EXDEV', 'stagingDir and finalDir are on different devices (pass allowCrossDevice to copy)', { operation, path: s.given, dest: f.given });

@@ -102,7 +102,10 @@ export async function cleanupDir(
       } catch {
         continue; // gone meanwhile
       }
-      if (!(st.isFile() || st.isDirectory()) || st.mtimeMs > cutoff || skip(full)) {
+      // A folder's own mtime does not change while a file inside it grows (a move copying
+      // a large file): judge it by the newest entry in it.
+      const newest = st.isDirectory() ? await newestMtime(sys, full, st.mtimeMs) : st.mtimeMs;
+      if (!(st.isFile() || st.isDirectory()) || newest > cutoff || skip(full)) {
         kept++;
         continue;
       }
@@ -123,4 +126,25 @@ export async function cleanupDir(
   };
   await visit(abs, true);
   return { removed, kept };
+}
+
+/** The newest modification time in a tree (never following symlinks). */
+async function newestMtime(sys: ResolvedBase['ops']['async'], dir: string, own: number): Promise<number> {
+  let newest = own;
+  let entries;
+  try {
+    entries = await sys.readdir(dir);
+  } catch {
+    return newest;
+  }
+  for (const e of entries) {
+    const p = path.join(dir, e.name);
+    try {
+      const st = await sys.lstat(p);
+      newest = Math.max(newest, st.isDirectory() ? await newestMtime(sys, p, st.mtimeMs) : st.mtimeMs);
+    } catch {
+      // vanished meanwhile
+    }
+  }
+  return newest;
 }

@@ -119,9 +119,16 @@ describe('cleanupOrphans', () => {
     file(copy, 'albums/2024/b.jpg');
     fs.symlinkSync(outside, path.join(copy, 'albums', 'link-to-outside'));
     fs.symlinkSync(precious, path.join(copy, 'link-to-file'));
+    age(path.join(copy, 'albums', 'link-to-outside'));
+    age(path.join(copy, 'link-to-file'));
     for (const d of [path.join(copy, 'albums', '2024'), path.join(copy, 'albums'), copy]) age(d);
     const youngCopy = path.join(dir, `.videos.${HEX}.tmp`);
     file(youngCopy, 'c.mp4');
+    // An old folder whose content is still growing (a move copying a large file into it:
+    // the folder's own mtime does not change) is judged by its newest entry, and kept.
+    const growing = path.join(dir, `.film.${HEX}.tmp`);
+    file(growing, 'film.mkv', true);
+    age(growing);
     // A folder with a normal name is never removed, even when recursive.
     file(dir, 'photos/kept.jpg');
     age(path.join(dir, 'photos'));
@@ -129,7 +136,8 @@ describe('cleanupOrphans', () => {
     const dry = await cleanupOrphans(dir, { dryRun: true, recursive: true });
     assert.deepEqual(dry.removed, [copy]);
     const r = await cleanupOrphans(dir, { recursive: true });
-    assert.deepEqual(r, { removed: [copy], kept: 1 });
+    assert.deepEqual(r, { removed: [copy], kept: 2 });
+    assert.ok(fs.existsSync(path.join(growing, 'film.mkv')), 'a temp folder with a fresh file inside is kept');
     assert.ok(!fs.existsSync(copy), 'the old temp folder is gone with everything in it');
     assert.ok(fs.existsSync(path.join(youngCopy, 'c.mp4')), 'a young temp folder is kept');
     assert.ok(fs.existsSync(path.join(dir, 'photos', 'kept.jpg')));
