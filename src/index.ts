@@ -32,3 +32,24 @@ export {
 } from './staging/staging-area.js';
 export { lock, withLock, Lock, type LockOptions, type LockMode } from './lock/lock.js';
 export { DirectoryLocker } from './lock/directory-locker.js';
+export {
+  VirtualFileSystem,
+  VirtualFileHandle,
+  type MountOptions,
+  type VfsRenameOptions,
+  type VfsWriteFileOptions,
+  type VfsMkdirOptions,
+  type VfsOpenFlags,
+} from './vfs/vfs.js';
+export type {
+  VirtualMount,
+  MountCapability,
+  VStat,
+  CreateOptions,
+  ReadOptions as MountReadOptions,
+  WriteOptions as MountWriteOptions,
+  MetadataUpdate,
+} from './vfs/mount.js';
+export { MemoryMount, type MemoryMountOptions } from './vfs/memory-mount.js';
+export { LocalMount, type LocalMountOptions } from './vfs/local-mount.js';
+export { ReadOnlyMount } from './vfs/read-only-mount.js';

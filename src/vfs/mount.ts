@@ -1,0 +1,168 @@
+/**
+ * The mount interface of the virtual file system: seed 003's seven methods (create, read,
+ * write, delete, list, stat, truncate), plus optional capabilities a mount advertises in
+ * `capabilities` and implements as extra methods.
+ *
+ * A mount receives *validated, mount-relative* paths (`/` is the mount's root, `/a/b` an
+ * entry; never `.`, `..`, empty segments or a trailing `/`) and throws plain errors whose
+ * `code` is a Node error code (`ENOENT`, `EEXIST`, …). Only the `VirtualFileSystem` knows
+ * where a mount is mounted, so only it turns those into `AtomfsError`s carrying the
+ * caller's virtual paths.
+ *
+ * @module
+ */
+
+/**
+ * What a mount can do beyond the seven methods:
+ * - `'rename'`: it has {@link VirtualMount.rename}, an atomic rename of files and whole
+ *   folders. Without it the VFS renames by copy and delete, with rollback.
+ * - `'metadata'`: it has {@link VirtualMount.setMetadata}, so a copy can keep the
+ *   modification time and mode of what it copies.
+ */
+export type MountCapability = 'rename' | 'metadata';
+
+/** What {@link VirtualMount.stat} reports. */
+export interface VStat {
+  /** A file or a folder (a mount has no other kinds). */
+  readonly kind: 'file' | 'dir';
+  /** Bytes, for a file. For a folder the value is mount-specific and means nothing. */
+  readonly size: number;
+  /** Last modification, in milliseconds since the epoch. */
+  readonly mtimeMs: number;
+  /** Permission bits (`0o644`), when the mount keeps them. */
+  readonly mode?: number | undefined;
+}
+
+/** Options of {@link VirtualMount.create}. */
+export interface CreateOptions {
+  /** Create a folder (`true`) or an empty file (`false`). */
+  readonly dir: boolean;
+  /** Permission bits for the new entry, when the mount keeps them. */
+  readonly mode?: number | undefined;
+}
+
+/** Options of {@link VirtualMount.read}. */
+export interface ReadOptions {
+  /** First byte to read. Default 0. */
+  readonly offset?: number | undefined;
+  /** Most bytes to read. Default: to the end of the file. */
+  readonly length?: number | undefined;
+}
+
+/** Options of {@link VirtualMount.write}. */
+export interface WriteOptions {
+  /** Where the data goes. Default 0. Past the end, the gap reads as zero bytes. */
+  readonly offset?: number | undefined;
+}
+
+/** Metadata {@link VirtualMount.setMetadata} sets; absent fields are left alone. */
+export interface MetadataUpdate {
+  readonly mtimeMs?: number | undefined;
+  readonly mode?: number | undefined;
+}
+
+/**
+ * A storage backend of the virtual file system. Every method is async and takes
+ * mount-relative paths (see the module comment). Errors carry Node's codes:
+ *
+ * | method | succeeds when | fails with |
+ * | --- | --- | --- |
+ * | `create(p, {dir})` | nothing is at `p` and its parent is a folder | `EEXIST`, `ENOENT` (parent missing), `ENOTDIR` (parent is a file) |
+ * | `read(p, {offset, length})` | `p` is a file | `ENOENT`, `EISDIR` |
+ * | `write(p, data, {offset})` | `p` is a file (never creates; never shortens) | `ENOENT`, `EISDIR` |
+ * | `delete(p)` | `p` is a file or an empty folder | `ENOENT`, `ENOTEMPTY`, `EBUSY` (the mount's root) |
+ * | `list(p)` | `p` is a folder: its names, in no particular order | `ENOENT`, `ENOTDIR` |
+ * | `stat(p)` | `p` exists | `ENOENT`, `ENOTDIR` (a parent is a file) |
+ * | `truncate(p, size)` | `p` is a file; longer reads as zero bytes | `ENOENT`, `EISDIR` |
+ * | `rename(a, b)` | as POSIX `rename(2)`: replaces a file `b`, or an empty folder `b` when `a` is a folder | `ENOENT`, `EINVAL`, `EISDIR`, `ENOTDIR`, `ENOTEMPTY` |
+ * | `setMetadata(p, m)` | `p` exists | `ENOENT` |
+ *
+ * A read-only mount fails every change with `EROFS` and sets `readOnly`, so the VFS can
+ * report `EROFS` in its fixed rule order without trying.
+ *
+ * @example
+ * ```ts
+ * const mount: VirtualMount = new MemoryMount();
+ * await mount.create('/notes', { dir: true });
+ * await mount.create('/notes/a.txt', { dir: false });
+ * await mount.write('/notes/a.txt', new TextEncoder().encode('hi'));
+ * if (mount.capabilities.has('rename')) await mount.rename?.('/notes/a.txt', '/notes/b.txt');
+ * ```
+ */
+export interface VirtualMount {
+  /** What the mount can do beyond the seven methods. */
+  readonly capabilities: ReadonlySet<MountCapability>;
+  /** Names compare case-insensitively (they keep their spelling). Default `false`. */
+  readonly caseInsensitive?: boolean | undefined;
+  /** Every change fails with `EROFS`. Default `false`. */
+  readonly readOnly?: boolean | undefined;
+
+  create(path: string, options: CreateOptions): Promise<void>;
+  read(path: string, options?: ReadOptions): Promise<Uint8Array>;
+  write(path: string, data: Uint8Array, options?: WriteOptions): Promise<void>;
+  delete(path: string): Promise<void>;
+  list(path: string): Promise<string[]>;
+  stat(path: string): Promise<VStat>;
+  truncate(path: string, size: number): Promise<void>;
+  /** Present when `capabilities` has `'rename'`: an atomic rename (files and folders). */
+  rename?(oldPath: string, newPath: string): Promise<void>;
+  /** Present when `capabilities` has `'metadata'`. */
+  setMetadata?(path: string, update: MetadataUpdate): Promise<void>;
+}
+
+/** A mount that has the rename capability. @internal */
+export type RenamingMount = VirtualMount & { rename(oldPath: string, newPath: string): Promise<void> };
+
+/** Whether a mount advertises, and has, a native rename. @internal */
+export function hasRename(m: VirtualMount): m is RenamingMount {
+  return m.capabilities.has('rename') && typeof m.rename === 'function';
+}
+
+/** Whether a mount advertises, and has, `setMetadata`. @internal */
+export function hasMetadata(m: VirtualMount): m is VirtualMount & { setMetadata(path: string, update: MetadataUpdate): Promise<void> } {
+  return m.capabilities.has('metadata') && typeof m.setMetadata === 'function';
+}
+
+const MOUNT_METHODS = ['create', 'read', 'write', 'delete', 'list', 'stat', 'truncate'] as const;
+
+/** Whether `v` looks like a {@link VirtualMount} (the seven methods and a capability set). @internal */
+export function isVirtualMount(v: unknown): v is VirtualMount {
+  if (typeof v !== 'object' || v === null) return false;
+  const m = v as Record<string, unknown>;
+  const caps = m['capabilities'] as { has?: unknown } | undefined;
+  return MOUNT_METHODS.every((k) => typeof m[k] === 'function') && typeof caps?.has === 'function';
+}
+
+/**
+ * The error a mount throws: a plain `Error` with Node's `code`, `syscall` and the
+ * mount-relative `path` (the VFS replaces it with the caller's virtual path).
+ * @internal
+ */
+export function mountError(code: string, syscall: string, path: string, cause?: unknown): NodeJS.ErrnoException {
+  const e = new Error(`${code}: ${syscall} '${path}'`, cause === undefined ? undefined : { cause }) as NodeJS.ErrnoException;
+  e.code = code;
+  e.syscall = syscall;
+  e.path = path;
+  return e;
+}
+
+/** The code of a caught error, if it has one. @internal */
+export const codeOf = (e: unknown): string | undefined => {
+  const c = (e as { code?: unknown } | null)?.code;
+  return typeof c === 'string' ? c : undefined;
+};
+
+/**
+ * Validates a mount-relative path for a mount used directly (without a VFS): a string in
+ * normal form. A `..` segment is `EACCES` (it could only lead out); anything else not in
+ * normal form is `EINVAL`. @internal
+ */
+export function checkMountPath(p: unknown, syscall: string): string {
+  if (typeof p !== 'string' || p.includes('\0')) throw mountError('EINVAL', syscall, String(p));
+  if (!p.startsWith('/')) throw mountError('EINVAL', syscall, p);
+  if (p === '/') return p;
+  const segs = p.slice(1).split('/');
+  if (segs.includes('..')) throw mountError('EACCES', syscall, p);
+  if (segs.some((s) => s === '' || s === '.')) throw mountError('EINVAL', syscall, p);
+  return p;
+}
