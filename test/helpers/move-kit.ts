@@ -1,0 +1,513 @@
+/**
+ * Helpers for the rename/move tests: cross-device folders (tmpfs mounts that are always
+ * unmounted, /dev/shm), sample trees with modes, times and symlinks, snapshots that say
+ * "nothing changed", self-validating items for crash tests, temp searches, a FUSE FAT
+ * mount, and line reading of a child's output.
+ *
+ * Mounts are unmounted and their folder removed by ONE after hook: node:test (Node 20)
+ * runs a test's after hooks in the order they were registered, so a separate "remove the
+ * folder" hook registered first would run while the mount is still there.
+ */
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Readable } from 'node:stream';
+import type { TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isTempFile } from '../../src/index.js';
+import { realOps, type AsyncFsOps, type FsOps } from '../../src/internal/fs-ops.js';
+import { spawnNode } from './child.js';
+import { IS_ROOT } from './root.js';
+import { DISK_ROOT } from './tmp.js';
+
+type HasAfter = TestContext | { after(fn: () => void | Promise<void>): void };
+
+// ---------------------------------------------------------------------------------------
+// Mounts
+
+function unmount(mnt: string): boolean {
+  for (let i = 0; i < 20; i++) {
+    try {
+      execFileSync('umount', i === 19 ? ['-l', mnt] : [mnt], { stdio: 'ignore', timeout: 10_000 });
+      return true;
+    } catch {
+      // Busy (a descriptor still closing): retry, lazily on the last attempt.
+      spawnSync('sleep', ['0.05']);
+    }
+  }
+  return false;
+}
+
+/** Whether `p` is a mount point (its device differs from its parent's). */
+export function isMountPoint(p: string): boolean {
+  try {
+    return fs.statSync(p).dev !== fs.statSync(path.dirname(p)).dev;
+  } catch {
+    return false;
+  }
+}
+
+/** A fresh empty folder on the repo's file system; one after hook unmounts it if needed, then removes it. */
+function mountPoint(t: HasAfter): string {
+  fs.mkdirSync(DISK_ROOT, { recursive: true });
+  const mnt = fs.mkdtempSync(path.join(DISK_ROOT, 'atomfs-mvmnt-'));
+  fs.chmodSync(mnt, 0o755);
+  t.after(() => {
+    if (isMountPoint(mnt) && !unmount(mnt)) throw new Error(`could not unmount ${mnt}`);
+    // Never recursive: if something were still mounted here, rm -r would reach into it.
+    fs.rmdirSync(mnt);
+  });
+  return mnt;
+}
+
+/** Mounts a tmpfs of `size` (e.g. '1m') on a fresh folder; unmounted and removed after the test. Needs root. */
+export function mountTmpfsSafe(t: HasAfter, size: string): string {
+  const mnt = mountPoint(t);
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0755`, 'tmpfs', mnt], { timeout: 10_000 });
+  return mnt;
+}
+
+/** A fresh folder under /dev/shm when that is a tmpfs on another device than the repo; removed after the test. */
+export function shmDir(t: HasAfter): string | undefined {
+  try {
+    fs.mkdirSync(DISK_ROOT, { recursive: true });
+    if (fs.statSync('/dev/shm').dev === fs.statSync(DISK_ROOT).dev) return undefined;
+    const dir = fs.mkdtempSync('/dev/shm/atomfs-mv-');
+    t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+    return dir;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The other-device folders this machine offers: a tmpfs the test mounts (root) and /dev/shm. */
+export function otherDevices(t: HasAfter): { label: string; dir: string }[] {
+  const out: { label: string; dir: string }[] = [];
+  if (IS_ROOT) out.push({ label: 'a mounted tmpfs', dir: mountTmpfsSafe(t, '64m') });
+  const shm = shmDir(t);
+  if (shm) out.push({ label: '/dev/shm', dir: shm });
+  return out;
+}
+
+/** Whether a FUSE FAT file system can be made and mounted here, and if not, why. */
+export function fatSupport(): { ok: true } | { ok: false; why: string } {
+  if (!IS_ROOT) return { ok: false, why: 'needs root to mount' };
+  const have = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+  if (!fs.existsSync('/dev/fuse')) return { ok: false, why: 'no /dev/fuse (the kernel has no vfat here, and no FUSE either)' };
+  if (!have('mkfs.vfat')) return { ok: false, why: "mkfs.vfat missing (Debian package 'dosfstools')" };
+  if (!have('fusefat')) return { ok: false, why: "fusefat missing (Debian package 'fusefat')" };
+  return { ok: true };
+}
+
+/**
+ * Makes a FAT image on the repo's file system and mounts it read-write with fusefat (FUSE;
+ * the kernel here may have no vfat driver). The FUSE daemon runs in the foreground as our
+ * child: after the test the file system is unmounted, the daemon reaped (SIGKILL if it
+ * lingers), and the image and mount point removed.
+ */
+export async function mountFat(t: HasAfter, sizeMiB = 16): Promise<string> {
+  const mnt = mountPoint(t);
+  const img = `${mnt}.img`;
+  let daemon: ChildProcess | undefined;
+  t.after(async () => {
+    if (isMountPoint(mnt)) unmount(mnt);
+    if (daemon && daemon.exitCode === null && daemon.signalCode === null) {
+      const gone = new Promise<void>((resolve) => daemon!.once('exit', () => resolve()));
+      const timer = setTimeout(() => daemon!.kill('SIGKILL'), 3_000);
+      await gone;
+      clearTimeout(timer);
+    }
+    fs.rmSync(img, { force: true });
+  });
+  fs.writeFileSync(img, '');
+  fs.truncateSync(img, sizeMiB * 1024 * 1024);
+  execFileSync('mkfs.vfat', [img], { stdio: 'ignore', timeout: 20_000 });
+  daemon = spawn('fusefat', ['-f', '-o', 'rw+', img, mnt], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  daemon.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const started = Date.now();
+  while (!isMountPoint(mnt)) {
+    if (daemon.exitCode !== null || daemon.signalCode !== null) throw new Error(`fusefat exited (${daemon.exitCode ?? daemon.signalCode}): ${stderr}`);
+    if (Date.now() - started > 10_000) throw new Error(`fusefat did not mount within 10 s: ${stderr}`);
+    await sleep(20);
+  }
+  return mnt;
+}
+
+// ---------------------------------------------------------------------------------------
+// Trees and snapshots
+
+/** A fixed old time (ms) the sample trees carry, so "times kept" is visible. */
+export const OLD_MS = Date.UTC(2020, 0, 2, 3, 4, 5, 678);
+
+/**
+ * Builds a sample tree under `root` (which must not exist): nested folders, an empty
+ * folder, files of several modes and sizes, a relative and an absolute symlink, a broken
+ * symlink; every entry gets its own old modification time.
+ */
+export function makeTree(root: string, seed = 'tree', big = 0): void {
+  fs.mkdirSync(path.join(root, 'a', 'b', 'c'), { recursive: true });
+  fs.mkdirSync(path.join(root, 'empty'));
+  fs.mkdirSync(path.join(root, 'a', 'empty-too'));
+  fs.writeFileSync(path.join(root, 'top.txt'), `${seed} top\n`);
+  fs.writeFileSync(path.join(root, 'a', 'one.bin'), Buffer.alloc(3000 + big, seed.length));
+  fs.writeFileSync(path.join(root, 'a', 'b', 'two.txt'), `${seed} two\n`.repeat(50));
+  fs.writeFileSync(path.join(root, 'a', 'b', 'c', 'run.sh'), '#!/bin/sh\necho hi\n');
+  fs.writeFileSync(path.join(root, 'a', 'b', 'c', 'zero'), '');
+  fs.symlinkSync('../top.txt', path.join(root, 'a', 'rel-link'));
+  fs.symlinkSync('b/c/run.sh', path.join(root, 'a', 'rel-link2'));
+  fs.symlinkSync('/etc/hostname', path.join(root, 'abs-link'));
+  fs.symlinkSync('does/not/exist', path.join(root, 'broken-link'));
+  fs.chmodSync(path.join(root, 'a', 'b', 'c', 'run.sh'), 0o751);
+  fs.chmodSync(path.join(root, 'a', 'one.bin'), 0o640);
+  fs.chmodSync(path.join(root, 'top.txt'), 0o604);
+  fs.chmodSync(path.join(root, 'a', 'b'), 0o750);
+  fs.chmodSync(path.join(root, 'empty'), 0o711);
+  // Times deepest first (setting a child's time does not touch the parent's, but creating does).
+  const all = listTree(root).reverse();
+  let k = 0;
+  for (const rel of all) {
+    const p = path.join(root, rel);
+    const ms = OLD_MS + 1000 * ++k;
+    if (fs.lstatSync(p).isSymbolicLink()) fs.lutimesSync(p, ms / 1000, ms / 1000);
+    else fs.utimesSync(p, ms / 1000, ms / 1000);
+  }
+  fs.utimesSync(root, OLD_MS / 1000, OLD_MS / 1000);
+}
+
+/** Relative paths under `root`, pre-order, sorted, symlinks not followed. */
+export function listTree(root: string): string[] {
+  const out: string[] = [];
+  const walk = (rel: string, depth: number): void => {
+    if (depth > 32) throw new Error(`listTree: too deep at ${rel}`);
+    for (const name of fs.readdirSync(path.join(root, rel)).sort()) {
+      const r = rel ? path.join(rel, name) : name;
+      out.push(r);
+      if (fs.lstatSync(path.join(root, r)).isDirectory()) walk(r, depth + 1);
+    }
+  };
+  walk('', 0);
+  return out;
+}
+
+/**
+ * Everything at `p` (a file, symlink or tree), one line per entry: kind, mode, size,
+ * content hash or link text, and (with `times`) the modification time in whole ms. Two
+ * equal snapshots mean the same content.
+ */
+export function snapshot(p: string, opts: { times?: boolean; owner?: boolean } = {}): string[] {
+  const line = (full: string, rel: string): string => {
+    const st = fs.lstatSync(full);
+    const head = `${rel || '.'} ${(st.mode & 0o7777).toString(8)}${opts.owner ? ` ${st.uid}:${st.gid}` : ''}${opts.times && !st.isSymbolicLink() ? ` t=${Math.trunc(st.mtimeMs)}` : ''}`;
+    if (st.isSymbolicLink()) return `${head} link -> ${fs.readlinkSync(full)}`;
+    if (st.isDirectory()) return `${head} dir`;
+    if (st.isFile()) return `${head} file ${st.size} ${createHash('sha256').update(fs.readFileSync(full)).digest('hex').slice(0, 16)}`;
+    return `${head} other`;
+  };
+  const st = fs.lstatSync(p);
+  const out = [line(p, '')];
+  if (st.isDirectory()) for (const rel of listTree(p)) out.push(line(path.join(p, rel), rel));
+  return out;
+}
+
+/** Paths of atomfs temp names anywhere under `dir` (symlinks not followed). */
+export function tempsUnder(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string, depth: number): void => {
+    if (depth > 32) return;
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const p = path.join(d, e.name);
+      if (isTempFile(e.name)) out.push(p);
+      if (e.isDirectory()) walk(p, depth + 1);
+    }
+  };
+  walk(dir, 0);
+  return out.sort();
+}
+
+/** Whether anything (even a broken symlink) is at `p`. */
+export function exists(p: string): boolean {
+  try {
+    fs.lstatSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Self-validating items (crash tests)
+
+/**
+ * A file's content that proves itself complete: a header naming the item and the length,
+ * a body, and a SHA-256 of everything before it.
+ */
+export function itemContent(name: string, size: number, salt: string): Buffer {
+  const head = Buffer.from(`ITEM ${name} ${salt} ${size}\n`);
+  const body = Buffer.alloc(size);
+  const block = createHash('sha256').update(`${name}:${salt}`).digest();
+  body.fill(block);
+  const all = Buffer.concat([head, body]);
+  return Buffer.concat([all, Buffer.from(`\nEND ${createHash('sha256').update(all).digest('hex')}\n`)]);
+}
+
+/** Why a self-validating file is not complete, or undefined when it is. */
+export function checkItemFile(p: string, expectName?: string): string | undefined {
+  let buf: Buffer;
+  try {
+    buf = fs.readFileSync(p);
+  } catch (e) {
+    return `unreadable: ${(e as Error).message}`;
+  }
+  const nl = buf.indexOf(10);
+  const m = /^ITEM (\S+) (\S+) (\d+)$/.exec(buf.subarray(0, Math.max(0, nl)).toString());
+  if (!m) return `bad header (${buf.length} bytes)`;
+  if (expectName !== undefined && m[1] !== expectName) return `header names ${m[1]}, expected ${expectName}`;
+  const size = Number(m[3]);
+  const end = nl + 1 + size;
+  const trailer = buf.subarray(end).toString();
+  const want = `\nEND ${createHash('sha256').update(buf.subarray(0, end)).digest('hex')}\n`;
+  if (trailer !== want) return `bad trailer or length (${buf.length} bytes, header says body ${size})`;
+  return undefined;
+}
+
+/**
+ * Makes a small self-validating tree: files (self-validating), a sub-folder, an empty
+ * folder, a relative symlink, and a MANIFEST listing every entry.
+ */
+export function makeItemTree(root: string, name: string, salt: string, files = 4): void {
+  fs.mkdirSync(path.join(root, 'sub', 'deeper'), { recursive: true });
+  fs.mkdirSync(path.join(root, 'empty'));
+  const entries: string[] = ['dir empty', 'dir sub', 'dir sub/deeper'];
+  for (let i = 0; i < files; i++) {
+    const rel = i % 2 === 0 ? `f${i}` : `sub/${i % 3 === 0 ? 'deeper/' : ''}f${i}`;
+    fs.writeFileSync(path.join(root, rel), itemContent(`${name}/${rel}`, 512 + ((i * 7919) % 20000), salt));
+    entries.push(`file ${rel}`);
+  }
+  fs.symlinkSync('../f0', path.join(root, 'sub', 'link'));
+  entries.push('link sub/link -> ../f0');
+  fs.writeFileSync(path.join(root, 'MANIFEST'), entries.sort().join('\n') + '\n');
+}
+
+/** Why a self-validating tree is not complete, or undefined when it is. */
+export function checkItemTree(root: string, name: string): string | undefined {
+  let manifest: string;
+  try {
+    manifest = fs.readFileSync(path.join(root, 'MANIFEST'), 'utf8');
+  } catch (e) {
+    return `no MANIFEST: ${(e as Error).message}`;
+  }
+  const want = manifest.trim().split('\n').sort();
+  const got: string[] = [];
+  for (const rel of listTree(root)) {
+    if (rel === 'MANIFEST') continue;
+    const st = fs.lstatSync(path.join(root, rel));
+    if (st.isDirectory()) got.push(`dir ${rel}`);
+    else if (st.isSymbolicLink()) got.push(`link ${rel} -> ${fs.readlinkSync(path.join(root, rel))}`);
+    else {
+      got.push(`file ${rel}`);
+      const bad = checkItemFile(path.join(root, rel), `${name}/${rel}`);
+      if (bad) return `${rel}: ${bad}`;
+    }
+  }
+  got.sort();
+  if (got.join('\n') !== want.join('\n')) return `entries differ from MANIFEST:\n  got  ${got.join(', ')}\n  want ${want.join(', ')}`;
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------
+// Child output
+
+/** Keeps every line a stream prints. */
+export class Lines {
+  readonly lines: string[] = [];
+  #partial = '';
+  #waiters = new Set<() => void>();
+  #ended = false;
+
+  constructor(stream: Readable) {
+    stream.setEncoding('utf8');
+    stream.on('data', (d: string) => {
+      const parts = (this.#partial + d).split('\n');
+      this.#partial = parts.pop()!;
+      this.lines.push(...parts);
+      for (const w of [...this.#waiters]) w();
+    });
+    const end = (): void => {
+      if (this.#ended) return;
+      this.#ended = true;
+      if (this.#partial) this.lines.push(`${this.#partial} <cut>`);
+      this.#partial = '';
+      for (const w of [...this.#waiters]) w();
+    };
+    stream.once('end', end);
+    stream.once('close', end);
+  }
+
+  /** Resolves with the first line starting with `prefix`; rejects after `ms` or at the end of output. */
+  waitFor(prefix: string, ms: number): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const check = (): void => {
+        const l = this.lines.find((x) => x.startsWith(prefix));
+        if (l !== undefined) done(undefined, l);
+        else if (this.#ended) done(new Error(`output ended before '${prefix}':\n${this.lines.slice(-20).join('\n')}`));
+      };
+      const timer = setTimeout(() => done(new Error(`timed out after ${ms} ms waiting for '${prefix}'`)), ms);
+      const done = (err?: Error, line?: string): void => {
+        clearTimeout(timer);
+        this.#waiters.delete(check);
+        if (err) reject(err);
+        else resolve(line!);
+      };
+      this.#waiters.add(check);
+      check();
+    });
+  }
+}
+
+/** Collects a stream's text. */
+export function collectText(stream: Readable | null | undefined): () => string {
+  let s = '';
+  stream?.on('data', (d: Buffer | string) => (s += d.toString()));
+  return () => s;
+}
+
+/** A promise of the child's 'close' (exited and output drained); call right after spawning. */
+export function closed(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  return new Promise((resolve) => child.once('close', (code, signal) => resolve({ code, signal })));
+}
+
+/** Awaits `done` (from {@link closed}), killing the child with SIGKILL if it takes longer than `ms`. */
+export async function reap(
+  child: ChildProcess,
+  done: Promise<{ code: number | null; signal: NodeJS.Signals | null }>,
+  ms: number,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  const timer = setTimeout(() => child.kill('SIGKILL'), ms);
+  try {
+    return await done;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Seam recording
+
+/**
+ * Wraps the real seam and records, in order, every open's path (with the descriptor it
+ * returned) and every fsync's path, so a test can tell which folders were fsynced.
+ */
+export function fsyncRecorder(): { ops: FsOps; fsynced: string[]; events: string[] } {
+  const fdPath = new Map<number, string>();
+  const fsynced: string[] = [];
+  const events: string[] = [];
+  const asyncOps: AsyncFsOps = {
+    ...realOps.async,
+    open: async (p, flags, mode) => {
+      const fd = await realOps.async.open(p, flags, mode);
+      fdPath.set(fd, p);
+      return fd;
+    },
+    fsync: async (fd) => {
+      const p = fdPath.get(fd) ?? `fd ${fd}`;
+      await realOps.async.fsync(fd);
+      fsynced.push(p);
+      events.push(`fsync ${p}`);
+    },
+    rename: async (a, b) => {
+      await realOps.async.rename(a, b);
+      events.push(`rename ${a} ${b}`);
+    },
+    unlink: async (p) => {
+      await realOps.async.unlink(p);
+      events.push(`unlink ${p}`);
+    },
+    link: async (a, b) => {
+      await realOps.async.link(a, b);
+      events.push(`link ${a} ${b}`);
+    },
+  };
+  return { ops: { sync: realOps.sync, async: asyncOps }, fsynced, events };
+}
+
+// ---------------------------------------------------------------------------------------
+// A move as another user
+
+/** What the move-as fixture reports. */
+export interface MoveAsResult {
+  readonly ok: boolean;
+  readonly uid: number;
+  readonly gid: number;
+  readonly result?: unknown;
+  readonly name?: string;
+  readonly code?: string;
+  readonly path?: string;
+  readonly dest?: string;
+  readonly syscall?: string;
+  readonly message?: string;
+}
+
+const MOVE_AS = fileURLToPath(new URL('../move/fixtures/move-as.js', import.meta.url));
+
+/** Runs one move in a child that drops to `uid`/`gid` first; reaped in every outcome (SIGKILL after `ms`). */
+export async function runMoveAs(
+  t: HasAfter,
+  req: { uid: number; gid: number; src: string; dest: string; options?: Record<string, unknown> },
+  ms = 15_000,
+): Promise<MoveAsResult> {
+  const child = spawnNode(t, MOVE_AS, [JSON.stringify(req)]);
+  const done = closed(child);
+  const out = collectText(child.stdout);
+  const err = collectText(child.stderr);
+  await reap(child, done, ms);
+  const line = out().split('\n').find((l) => l.startsWith('RESULT '));
+  if (!line) throw new Error(`move-as printed no RESULT; stdout:\n${out()}\nstderr:\n${err()}`);
+  return JSON.parse(line.slice('RESULT '.length)) as MoveAsResult;
+}
+
+/** A small seeded PRNG (xorshift32) returning floats in [0, 1). */
+export function seeded(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s / 2 ** 32;
+  };
+}
+
+/**
+ * The real seam, except that the first rename matching `match` waits: `reached` resolves
+ * when it is called, and it goes on (to the real rename) only after `release()`. Lets a
+ * test interleave two racers deterministically.
+ */
+export function gatedRename(match: (from: string, to: string) => boolean): { ops: FsOps; reached: Promise<void>; release: () => void } {
+  let onReached!: () => void;
+  let release!: () => void;
+  const reached = new Promise<void>((r) => (onReached = r));
+  const gate = new Promise<void>((r) => (release = r));
+  let used = false;
+  const asyncOps: AsyncFsOps = {
+    ...realOps.async,
+    rename: async (a, b) => {
+      if (!used && match(a, b)) {
+        used = true;
+        onReached();
+        await gate;
+      }
+      return realOps.async.rename(a, b);
+    },
+  };
+  return { ops: { sync: realOps.sync, async: asyncOps }, reached, release };
+}

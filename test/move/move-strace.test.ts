@@ -1,0 +1,158 @@
+/**
+ * The system calls of a cross-device file move, in order, under `strace -f` (with
+ * UV_USE_IO_URING=0: Node 20's libuv may otherwise submit file operations through
+ * io_uring, which strace does not see):
+ *   - the copy is made under a temp name in the destination folder;
+ *   - the temp is fsynced (the fsync has returned) before the rename (or link) that
+ *     publishes it under the destination name;
+ *   - the destination folder's descriptor is fsynced after the publish and before the
+ *     source is unlinked; the source folder is fsynced after the unlink.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, it, type TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { isTempFile } from '../../src/index.js';
+import { closed, collectText, otherDevices, reap } from '../helpers/move-kit.js';
+import { tmpDir } from '../helpers/tmp.js';
+
+const FIXTURE = fileURLToPath(new URL('./fixtures/strace-move.js', import.meta.url));
+const TRACE = 'openat,fsync,rename,renameat,renameat2,unlink,unlinkat,copy_file_range,sendfile,ioctl,link,linkat';
+
+interface Call {
+  readonly name: string;
+  readonly args: string;
+  readonly ret: number | undefined;
+  /** Line indexes where the call started and where it returned. */
+  readonly start: number;
+  readonly end: number;
+  /** Quoted path arguments, in order. */
+  readonly paths: string[];
+  /** For fd-taking calls: the path the first argument's descriptor was opened on. */
+  readonly fdPath: string | undefined;
+}
+
+/** Parses `strace -f` output, joining `<unfinished ...>` and `<... resumed>` halves. */
+function parseTrace(text: string): Call[] {
+  const calls: Call[] = [];
+  const pending = new Map<string, { name: string; head: string; start: number; fdPath: string | undefined }>();
+  const fdPath = new Map<number, string>();
+  const lines = text.split('\n');
+  const quoted = (s: string): string[] => [...s.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1]!);
+  const firstFd = (args: string): string | undefined => {
+    const m = /^(\d+)/.exec(args);
+    return m ? fdPath.get(Number(m[1])) : undefined;
+  };
+  const finish = (name: string, args: string, retText: string, start: number, end: number, fdp: string | undefined): void => {
+    const m = /^\s*=\s*(-?\d+)/.exec(retText);
+    const ret = m ? Number(m[1]) : undefined;
+    const call: Call = { name, args, ret, start, end, paths: quoted(args), fdPath: fdp };
+    if (name === 'openat' && ret !== undefined && ret >= 0) fdPath.set(ret, call.paths[0]!);
+    calls.push(call);
+  };
+  lines.forEach((line, i) => {
+    let m = /^(\d+)\s+(\w+)\((.*) <unfinished \.\.\.>$/.exec(line);
+    if (m) {
+      pending.set(`${m[1]}:${m[2]}`, { name: m[2]!, head: m[3]!, start: i, fdPath: firstFd(m[3]!) });
+      return;
+    }
+    m = /^(\d+)\s+<\.\.\. (\w+) resumed>(.*)\)(\s*=.*)$/.exec(line);
+    if (m) {
+      const p = pending.get(`${m[1]}:${m[2]}`);
+      pending.delete(`${m[1]}:${m[2]}`);
+      if (p) finish(p.name, p.head + m[3]!, m[4]!, p.start, i, p.fdPath);
+      return;
+    }
+    m = /^(\d+)\s+(\w+)\((.*)\)(\s*=.*)$/.exec(line);
+    if (m) finish(m[2]!, m[3]!, m[4]!, i, i, firstFd(m[3]!));
+  });
+  return calls;
+}
+
+async function traceMove(t: TestContext, src: string, dest: string, options: Record<string, unknown>): Promise<{ calls: Call[]; raw: string }> {
+  const out = path.join(tmpDir(t), 'trace.txt');
+  const child = spawn('strace', ['-f', '-s', '4096', '-o', out, '-e', `trace=${TRACE}`, process.execPath, FIXTURE, JSON.stringify({ src, dest, options })], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, UV_USE_IO_URING: '0' },
+  });
+  t.after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  const done = closed(child);
+  const stdout = collectText(child.stdout);
+  const stderr = collectText(child.stderr);
+  const exit = await reap(child, done, 60_000);
+  assert.equal(exit.code, 0, `strace/node exited ${exit.code ?? exit.signal}: ${stderr()}`);
+  assert.match(stdout(), /^RESULT \{"strategy":"copy"/m);
+  const raw = fs.readFileSync(out, 'utf8');
+  return { calls: parseTrace(raw), raw };
+}
+
+const haveStrace = (): boolean => spawnSync('strace', ['-V'], { stdio: 'ignore', timeout: 10_000 }).status === 0;
+
+describe('system calls of a cross-device file move under strace', () => {
+  for (const overwrite of [false, true]) {
+    it(`the temp copy in the destination folder is fsynced before it is published${overwrite ? ' by rename over the destination' : ' by link'}, and the destination folder is fsynced before the source is unlinked`, async (t) => {
+      if (!haveStrace()) return t.skip('strace is not installed (Debian package strace)');
+      const other = otherDevices(t)[0];
+      if (!other) return t.skip('no other device: needs root to mount a tmpfs, or /dev/shm on another device');
+      const disk = tmpDir(t);
+      for (const [label, fromDir, toDir] of [
+        ['repo fs -> ' + other.label, disk, other.dir],
+        [other.label + ' -> repo fs', other.dir, disk],
+      ] as const) {
+        const srcDir = path.join(fromDir, 'from');
+        const destDir = path.join(toDir, 'to');
+        fs.mkdirSync(srcDir, { recursive: true });
+        fs.mkdirSync(destDir, { recursive: true });
+        const src = path.join(srcDir, 'file.bin');
+        const dest = path.join(destDir, 'file.bin');
+        fs.writeFileSync(src, Buffer.alloc(256 * 1024, 'm'));
+        if (overwrite) fs.writeFileSync(dest, 'old');
+        const { calls, raw } = await traceMove(t, src, dest, { overwrite });
+        const show = (c: Call | undefined): string => (c ? `${c.name}(${c.args}) = ${c.ret} [lines ${c.start}-${c.end}]` : 'none');
+        const ctx = (): string => `${label}; calls after the temp was created:\n${calls.filter((c) => c.start >= (tempOpen?.start ?? 0)).map(show).join('\n')}\n(raw trace: ${raw.length} bytes)`;
+
+        // The temp: created in the destination folder.
+        const tempOpen = calls.find((c) => c.name === 'openat' && c.paths[0] !== undefined && path.dirname(c.paths[0]) === destDir && isTempFile(c.paths[0]) && /O_CREAT/.test(c.args) && (c.ret ?? -1) >= 0);
+        assert.ok(tempOpen, `${label}: a temp is created in the destination folder\n${calls.map(show).join('\n')}`);
+        const temp = tempOpen.paths[0]!;
+        const dataCopied = calls.filter((c) => ['copy_file_range', 'sendfile'].includes(c.name) && c.start > tempOpen.start && (c.ret ?? -1) > 0);
+        assert.ok(dataCopied.length > 0, `${label}: the data is copied by the kernel (copy_file_range/sendfile)\n${ctx()}`);
+
+        // The publish: rename(temp, dest) or link(temp, dest).
+        const publish = calls.find((c) => ['rename', 'renameat', 'renameat2', 'link', 'linkat'].includes(c.name) && c.paths[0] === temp && c.paths[1] === dest && c.ret === 0);
+        assert.ok(publish, `${label}: the temp is published under the destination name\n${ctx()}`);
+        assert.equal(publish.name.startsWith('link'), !overwrite, `${label}: ${overwrite ? 'rename' : 'link'} publishes`);
+
+        // The temp's data is on disk before the publish: an fsync on a descriptor of the temp returned first.
+        const tempSync = calls.find((c) => c.name === 'fsync' && c.fdPath === temp && c.ret === 0);
+        assert.ok(tempSync, `${label}: the temp is fsynced\n${ctx()}`);
+        assert.ok(tempSync.end < publish.start, `${label}: the temp's fsync returned before the publish started\n${show(tempSync)}\n${show(publish)}`);
+
+        // The source is unlinked only after an fsync of the destination folder, which follows the publish.
+        const unlinkSrc = calls.find((c) => (c.name === 'unlink' || c.name === 'unlinkat') && c.paths[0] === src && c.ret === 0);
+        assert.ok(unlinkSrc, `${label}: the source is unlinked\n${ctx()}`);
+        const destDirSync = calls.find((c) => c.name === 'fsync' && c.fdPath === destDir && c.start > publish.end && c.ret === 0);
+        assert.ok(destDirSync, `${label}: the destination folder is fsynced after the publish\n${ctx()}`);
+        assert.ok(destDirSync.end < unlinkSrc.start, `${label}: the destination folder's fsync returned before the source was unlinked\n${show(destDirSync)}\n${show(unlinkSrc)}`);
+        const destDirOpen = calls.filter((c) => c.name === 'openat' && c.paths[0] === destDir && c.start < destDirSync.start).at(-1);
+        assert.match(destDirOpen?.args ?? '', /O_DIRECTORY/, `${label}: that descriptor is the folder, opened as one`);
+
+        // And the removal itself is made durable.
+        const srcDirSync = calls.find((c) => c.name === 'fsync' && c.fdPath === srcDir && c.start > unlinkSrc.end && c.ret === 0);
+        assert.ok(srcDirSync, `${label}: the source folder is fsynced after the unlink\n${ctx()}`);
+
+        // Nothing touched the destination name before the publish (a failed call changes nothing:
+        // auto first tries rename(src, dest), which fails with EXDEV).
+        const early = calls.filter((c) => c.paths.includes(dest) && c !== publish && c.start < publish.start && c.ret !== -1);
+        assert.deepEqual(early.map(show), [], `${label}: the destination is not touched before the publish`);
+        assert.equal(fs.existsSync(src), false);
+        assert.equal(fs.statSync(dest).size, 256 * 1024);
+        assert.deepEqual(fs.readdirSync(destDir), ['file.bin']);
+      }
+    });
+  }
+});
