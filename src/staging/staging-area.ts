@@ -17,7 +17,7 @@ import { renameNoReplace, type PathPair } from '../move/rename.js';
 import { boolOpt, checkOptionsObject, intOpt, resolveBase, type BaseOptions, type DurabilityOptions, type ResolvedBase } from '../options.js';
 import { cleanupDir, type CleanupResult } from '../temp/cleanup-orphans.js';
 import { validateFile, type ValidateFileOptions } from '../temp/validate-file.js';
-import { discard, failed, prepare, seal, writeAll, writeSource, type TempFile, type WritePlan } from '../write/core.js';
+import { ChunkWriter, discard, failed, prepare, seal, writeSource, type TempFile, type WritePlan } from '../write/core.js';
 import { resolveWritePlan } from '../write/write-file.js';
 
 /** Options of {@link createStagingArea}. */
@@ -103,10 +103,8 @@ export class StagedFile implements AsyncDisposable {
   readonly #plan: WritePlan;
   readonly #tf: TempFile;
   readonly #opts: StagingWriteOptions;
+  readonly #chunks: ChunkWriter;
   #state: 'open' | 'committing' | 'committed' | 'aborted' = 'open';
-  #tail: Promise<void> = Promise.resolve();
-  // The first failed write poisons the file: it is never published missing a chunk.
-  #writeError: unknown;
 
   /** @internal Use {@link StagingArea.open}. */
   constructor(area: StagingArea, plan: WritePlan, tf: TempFile, opts: StagingWriteOptions, readonly name: string) {
@@ -114,6 +112,7 @@ export class StagedFile implements AsyncDisposable {
     this.#plan = plan;
     this.#tf = tf;
     this.#opts = opts;
+    this.#chunks = new ChunkWriter(plan, tf);
   }
 
   /** The staging temp file's path. */
@@ -137,15 +136,7 @@ export class StagedFile implements AsyncDisposable {
     } catch (e) {
       return Promise.reject(e);
     }
-    const p = this.#tail.then(() => {
-      if (this.#writeError !== undefined) throw this.#writeError;
-      return runAsync(writeAll(this.#tf, bytes, this.#plan), this.#plan.ops).catch((e: unknown) => {
-        this.#writeError ??= e;
-        throw e;
-      });
-    });
-    this.#tail = p.catch(() => {});
-    return p;
+    return this.#chunks.write(bytes);
   }
 
   /**
@@ -161,9 +152,9 @@ export class StagedFile implements AsyncDisposable {
   async commit(): Promise<PublishResult> {
     if (this.#state !== 'open') throw new AtomfsError('EINVAL', `cannot commit: the file is ${this.#state}`, { operation: 'StagedFile.commit', path: this.name });
     this.#state = 'committing';
-    await this.#tail;
-    if (this.#writeError !== undefined) {
-      const err = failed(this.#plan, this.#writeError, this.#tf.tempPath);
+    const writeError = await this.#chunks.settle();
+    if (writeError !== undefined) {
+      const err = failed(this.#plan, writeError, this.#tf.tempPath);
       this.#state = 'aborted';
       await this.#area._discard(this.#plan, this.#tf, err);
       throw err;
@@ -188,7 +179,7 @@ export class StagedFile implements AsyncDisposable {
   async abort(): Promise<void> {
     if (this.#state !== 'open') return;
     this.#state = 'aborted';
-    await this.#tail;
+    await this.#chunks.settle();
     await this.#area._discard(this.#plan, this.#tf, undefined);
   }
 

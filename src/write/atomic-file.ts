@@ -9,7 +9,7 @@ import { chunkBytes, type Chunk } from '../internal/data-source.js';
 import type { PathLike } from '../internal/paths.js';
 import { runAsync, type Steps } from '../internal/steps.js';
 import { LOG_EVENTS } from '../logger.js';
-import { discard, failed, prepare, publish, seal, writeAll, type TempFile, type WritePlan } from './core.js';
+import { ChunkWriter, discard, failed, prepare, publish, seal, type TempFile, type WritePlan } from './core.js';
 import { resolveWritePlan, type WriteFileOptions } from './write-file.js';
 
 /** The life of an {@link AtomicFile}. */
@@ -30,18 +30,16 @@ export type AtomicFileState = 'open' | 'committing' | 'committed' | 'aborted';
 export class AtomicFile implements AsyncDisposable {
   readonly #plan: WritePlan;
   readonly #tf: TempFile;
+  readonly #chunks: ChunkWriter;
   #state: AtomicFileState = 'open';
   // Writes run one after another, in call order.
-  #tail: Promise<void> = Promise.resolve();
   #committing: Promise<void> = Promise.resolve();
-  // The first failed write poisons the file: what is in the temp is no longer what the
-  // caller wrote, so it must never be committed.
-  #writeError: unknown;
 
   /** @internal Use {@link openAtomic}. */
   constructor(plan: WritePlan, tf: TempFile) {
     this.#plan = plan;
     this.#tf = tf;
+    this.#chunks = new ChunkWriter(plan, tf);
   }
 
   /** The target path, as given. */
@@ -85,15 +83,7 @@ export class AtomicFile implements AsyncDisposable {
     } catch (e) {
       return Promise.reject(e);
     }
-    const p = this.#tail.then(() => {
-      if (this.#writeError !== undefined) throw this.#writeError;
-      return runAsync(writeAll(this.#tf, bytes, this.#plan), this.#plan.ops).catch((e: unknown) => {
-        this.#writeError ??= e;
-        throw e;
-      });
-    });
-    this.#tail = p.catch(() => {});
-    return p;
+    return this.#chunks.write(bytes);
   }
 
   /**
@@ -118,9 +108,9 @@ export class AtomicFile implements AsyncDisposable {
   }
 
   async #commit(): Promise<void> {
-    await this.#tail;
-    if (this.#writeError !== undefined) {
-      const err = failed(this.#plan, this.#writeError, this.#tf.tempPath);
+    const writeError = await this.#chunks.settle();
+    if (writeError !== undefined) {
+      const err = failed(this.#plan, writeError, this.#tf.tempPath);
       await runAsync(discard(this.#tf, this.#plan, err), this.#plan.ops);
       this.#state = 'aborted';
       throw err;
@@ -171,7 +161,7 @@ export class AtomicFile implements AsyncDisposable {
       if ((this.#state as AtomicFileState) !== 'open') return;
     }
     this.#state = 'aborted';
-    await this.#tail;
+    await this.#chunks.settle();
     await runAsync(discard(this.#tf, this.#plan, undefined), this.#plan.ops);
   }
 

@@ -17,7 +17,7 @@ import { absolute } from '../internal/paths.js';
 import type { FileStat } from '../internal/fs-ops.js';
 import { O } from '../internal/fs-ops.js';
 import { mkdirpDurable } from '../internal/durable.js';
-import { call, dirSync, pull, type ChunkSource, type Steps } from '../internal/steps.js';
+import { call, dirSync, pull, runAsync, type ChunkSource, type Steps } from '../internal/steps.js';
 import { randomHex, tempNameFor } from '../internal/temp-name.js';
 import { LOG_EVENTS } from '../logger.js';
 import type { ResolvedBase } from '../options.js';
@@ -324,4 +324,39 @@ export function* writeSteps(plan: WritePlan, data: Uint8Array | ChunkSource): St
     { targetPath: plan.given, size: tf.size, duration: performance.now() - tf.started, operation: plan.operation },
     LOG_EVENTS.writeCompleted,
   );
+}
+
+/**
+ * Ordered chunk writes into a temp file, shared by the streaming writers (AtomicFile,
+ * StagedFile). Writes run one after another in call order; the first failed write
+ * poisons the file: every later write rejects with that error, and `settle()` reports it,
+ * so content missing a chunk is never published.
+ */
+export class ChunkWriter {
+  #tail: Promise<void> = Promise.resolve();
+  #error: unknown;
+
+  constructor(
+    private readonly plan: WritePlan,
+    private readonly tf: TempFile,
+  ) {}
+
+  /** Queues one chunk. */
+  write(bytes: Uint8Array): Promise<void> {
+    const p = this.#tail.then(() => {
+      if (this.#error !== undefined) throw this.#error;
+      return runAsync(writeAll(this.tf, bytes, this.plan), this.plan.ops).catch((e: unknown) => {
+        this.#error ??= e;
+        throw e;
+      });
+    });
+    this.#tail = p.catch(() => {});
+    return p;
+  }
+
+  /** Waits for the queued writes; resolves with the first write error, if any. */
+  async settle(): Promise<unknown> {
+    await this.#tail;
+    return this.#error;
+  }
 }
