@@ -355,20 +355,14 @@ async function copyMove(p: MovePlan, sst: FileStat): Promise<MoveResult> {
     const isDir = sst.isDirectory();
     if (!p.overwrite) {
       if (isDir) {
-        // Claim the name with an empty folder (EEXIST if a file or a full folder has it;
-        // an empty one is free), then rename the copy onto it in one step.
-        let claimed = false;
-        try {
-          await sys.mkdir(p.dest, 0o700);
-          claimed = true;
-        } catch (e) {
-          if (errCode(e) !== 'EEXIST' || !(await isEmptyDir(sys, p.dest, await sys.lstat(p.dest)))) throw e;
-        }
+        // Onto a missing name or an empty folder only (see renameNoReplace): anything
+        // else makes rename(2) fail, and nothing is ever replaced.
         try {
           await sys.rename(temp, p.dest);
         } catch (e) {
-          if (claimed) await sys.rmdir(p.dest).catch(() => {});
-          throw e;
+          throw errCode(e) === 'ENOTEMPTY' || errCode(e) === 'EEXIST' || errCode(e) === 'ENOTDIR'
+            ? new AtomfsError('EEXIST', undefined, pairCtx(p, 'rename'), { cause: e })
+            : e;
         }
       } else {
         await sys.link(temp, p.dest); // EEXIST atomically if taken

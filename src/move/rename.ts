@@ -74,9 +74,9 @@ async function withDestParent<T>(p: PathPair, dest: string, fn: () => Promise<T>
 
 /**
  * Renames `src` to `dest` without ever replacing an existing `dest`, race-free:
- * files and symlinks by link + unlink (link fails with EEXIST atomically), folders by
- * creating `dest` as an empty folder first (so nobody else can take the name) and renaming
- * onto it. A case-only rename on a case-insensitive file system is a plain rename.
+ * files and symlinks by link + unlink (link fails with EEXIST atomically); folders by a
+ * plain rename, which can only ever replace an EMPTY folder (that holds nothing). A
+ * case-only rename on a case-insensitive file system is a plain rename.
  * @internal
  */
 export async function renameNoReplace(p: PathPair, src: string, dest: string, sst: FileStat): Promise<void> {
@@ -91,19 +91,19 @@ export async function renameNoReplace(p: PathPair, src: string, dest: string, ss
     // One inode under two spellings that differ only in case: a case-insensitive file
     // system. Renaming changes the spelling and never deletes the file.
     if (sameFile(dst, sst) && src !== dest && src.toLowerCase() === dest.toLowerCase()) return sys.rename(src, dest);
-    // An empty folder holds nothing to lose: a folder may replace it (rename(2) does so
-    // atomically, and fails with ENOTEMPTY if it filled up meanwhile). This is also what a
-    // crash between claiming the name and the rename leaves behind, so a re-run completes.
     if (!(sst.isDirectory() && (await isEmptyDir(sys, dest, dst)))) throw new AtomfsError('EEXIST', undefined, pairCtx(p, 'rename'));
-    return sys.rename(src, dest);
   }
   if (sst.isDirectory()) {
-    await withDestParent(p, dest, () => sys.mkdir(dest, 0o700));
+    // rename(2) onto a name that is missing or an EMPTY folder succeeds, and onto anything
+    // else fails (ENOTEMPTY, ENOTDIR): no data can ever be replaced. An empty folder holds
+    // nothing to lose, so it counts as free; no placeholder is needed (one would survive a
+    // crash as an empty folder, and race with other movers).
     try {
-      await sys.rename(src, dest);
+      await withDestParent(p, dest, () => sys.rename(src, dest));
     } catch (e) {
-      await sys.rmdir(dest).catch(() => {});
-      throw e;
+      throw errCode(e) === 'ENOTEMPTY' || errCode(e) === 'EEXIST' || errCode(e) === 'ENOTDIR'
+        ? new AtomfsError('EEXIST', undefined, pairCtx(p, 'rename'), { cause: e })
+        : e;
     }
     return;
   }

@@ -34,8 +34,9 @@ export interface CleanupResult {
  * Removes atomfs temp files (names that {@link isTempFile} recognises) older than
  * `olderThan` from a folder, and temp-named folders (a cross-device move's unfinished copy,
  * or a moved source whose deletion was interrupted) with their contents. Never removes
- * anything else, never follows a symlink (a symlink named like a temp is left alone, and
- * so is a symlinked folder), and never touches a young temp a live writer may still use.
+ * anything else and never follows a symlink (a temp-named symlink — a moved symlink's
+ * copy — is unlinked itself, its target untouched; a symlinked folder is never entered),
+ * and never touches a young temp a live writer may still use.
  *
  * @param dir - The folder to clean.
  * @param options - `olderThan` (ms, default 1 h), `recursive`, `dryRun`, `signal`.
@@ -93,9 +94,10 @@ export async function cleanupDir(
         if (recursive) await visit(full, false);
         continue;
       }
-      // Temp names are files (writes) or folders (a tree being copied by a move, or a moved
-      // source being deleted). A symlink with a temp name is not ours: left alone.
-      if (!(ent.isFile() || ent.isDirectory()) || !isTemp) continue;
+      // Temp names are files (writes), folders (a tree being copied by a move, or a moved
+      // source being deleted) or symlinks (a moved symlink's copy). Removing a symlink
+      // unlinks the link itself: its target is never touched.
+      if (!(ent.isFile() || ent.isDirectory() || ent.isSymbolicLink()) || !isTemp) continue;
       let st;
       try {
         st = await sys.lstat(full);
@@ -105,7 +107,8 @@ export async function cleanupDir(
       // A folder's own mtime does not change while a file inside it grows (a move copying
       // a large file): judge it by the newest entry in it.
       const newest = st.isDirectory() ? await newestMtime(sys, full, st.mtimeMs) : st.mtimeMs;
-      if (!(st.isFile() || st.isDirectory()) || newest > cutoff || skip(full)) {
+      // Whole milliseconds: Date.now() has no fraction, file times do.
+      if (!(st.isFile() || st.isDirectory() || st.isSymbolicLink()) || Math.trunc(newest) > cutoff || skip(full)) {
         kept++;
         continue;
       }

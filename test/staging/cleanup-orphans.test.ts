@@ -61,33 +61,37 @@ function populate(t: TestContext): { dir: string; outside: string; flat: string[
   const outsideTemp = file(outside, `.o.${HEX}.tmp`);
   file(outside, `nested/.p.${HEX}.tmp`);
   fs.symlinkSync(outside, path.join(dir, 'linked-dir'));
-  // Symlinks named like temps, themselves old: not ours, left alone.
-  fs.symlinkSync(outside, path.join(dir, `.linked-dir.${HEX}.tmp`));
-  fs.symlinkSync(outsideTemp, path.join(dir, `.linked-file.${HEX}.tmp`));
-  age(path.join(dir, `.linked-dir.${HEX}.tmp`));
-  age(path.join(dir, `.linked-file.${HEX}.tmp`));
+  // Old symlinks named like temps (a killed move of a symlink leaves one): the links
+  // themselves are unlinked; what they point to is never touched.
+  const linkDir = path.join(dir, `.linked-dir.${HEX}.tmp`);
+  const linkFile = path.join(dir, `.linked-file.${HEX}.tmp`);
+  fs.symlinkSync(outside, linkDir);
+  fs.symlinkSync(outsideTemp, linkFile);
+  age(linkDir);
+  age(linkFile);
   fs.symlinkSync(path.join(outside, 'nested'), path.join(dir, 'sub', 'linked-nested'));
-  return { dir, outside, flat: [oldTop], deep: [oldTop, oldNested, oldDeeper] };
+  const flat = [oldTop, linkDir, linkFile].sort();
+  return { dir, outside, flat, deep: [...flat, oldNested, oldDeeper] };
 }
 
 describe('cleanupOrphans', () => {
-  it('removes old temp files only, leaving other names, young temps, symlinks named like temps and files behind symlinked folders alone', async (t) => {
+  it('removes old temp files and temp-named symlinks (the links, never their targets) only, leaving other names, young temps and files behind symlinked folders alone', async (t) => {
     const { dir, outside, flat, deep } = populate(t);
     const outsideBefore = tree(outside);
     const before = tree(dir);
 
     const r1 = await cleanupOrphans(dir);
-    assert.deepEqual(r1.removed, flat);
-    assert.equal(r1.kept, 1, 'the young top-level temp is kept (symlinks are not counted)');
+    assert.deepEqual(r1.removed.sort(), flat);
+    assert.equal(r1.kept, 1, 'the young top-level temp is kept');
     const r2 = await cleanupOrphans(dir, { recursive: true });
     assert.deepEqual(r2.removed.sort(), deep.filter((p) => !flat.includes(p)).sort());
     assert.equal(r2.kept, 2, 'the two young temps are kept');
 
     const removedRel = deep.map((p) => path.relative(dir, p));
-    assert.deepEqual(tree(dir), before.filter((p) => !removedRel.includes(p)), 'nothing else changed');
+    assert.deepEqual(tree(dir), before.filter((p) => !removedRel.includes(p.replace(/@$/, ''))), 'nothing else changed');
     assert.deepEqual(tree(outside), outsideBefore, 'nothing behind a symlink is touched');
-    assert.ok(fs.lstatSync(path.join(dir, `.linked-dir.${HEX}.tmp`)).isSymbolicLink());
-    assert.ok(fs.lstatSync(path.join(dir, `.linked-file.${HEX}.tmp`)).isSymbolicLink());
+    assert.ok(!fs.existsSync(path.join(dir, `.linked-dir.${HEX}.tmp`)) && fs.existsSync(outside), 'the link went, its target stayed');
+    assert.ok(!fs.existsSync(path.join(dir, `.linked-file.${HEX}.tmp`)));
 
     // Nothing left to remove: a second run is a no-op.
     assert.deepEqual(await cleanupOrphans(dir, { recursive: true }), { removed: [], kept: 2 });

@@ -194,17 +194,18 @@ describe('cleanupOrphans', () => {
     fs.writeFileSync(outsideTemp, 'x');
     fs.utimesSync(outsideTemp, old, old);
     fs.symlinkSync(outside, path.join(dir, 'linked-dir'));
-    fs.symlinkSync(outsideTemp, path.join(dir, '.l.0123456789abcdef.tmp'));
+    const tempLink = path.join(dir, '.l.0123456789abcdef.tmp');
+    fs.symlinkSync(outsideTemp, tempLink);
 
     const dry = await cleanupOrphans(dir, { dryRun: true, recursive: true });
     assert.deepEqual(dry.removed.sort(), [oldTemp, nested].sort());
     assert.ok(fs.existsSync(oldTemp));
     const flat = await cleanupOrphans(dir);
-    assert.deepEqual(flat, { removed: [oldTemp], kept: 1 });
+    assert.deepEqual(flat, { removed: [oldTemp], kept: 2 }, 'the young temp and the young temp-named link are kept');
     const deep = await cleanupOrphans(dir, { recursive: true, olderThan: 0 });
     assert.ok(deep.removed.includes(nested));
+    assert.ok(deep.removed.includes(tempLink), 'a temp-named symlink is unlinked itself');
     assert.ok(fs.existsSync(outsideTemp), 'nothing behind a symlink is touched');
-    assert.ok(fs.lstatSync(path.join(dir, '.l.0123456789abcdef.tmp')).isSymbolicLink());
     assert.ok(fs.existsSync(path.join(dir, 'keep.txt')));
     assert.ok(fs.existsSync(path.join(dir, 'not-a-temp.0123456789abcdef.tmp')));
     await assert.rejects(cleanupOrphans(path.join(dir, 'missing')), { code: 'ENOENT' });
