@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 import { parseArgs } from 'node:util';
 import { lock } from '../../lock/lock.js';
@@ -51,34 +51,60 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   }
   if (positionals.length !== 1) throw new UsageError('lock takes exactly one PATH before --');
   if (command.length === 0) throw new UsageError('lock needs a COMMAND after --');
-  const held = await lock(positionals[0]!, {
-    mode: values.shared ? 'shared' : 'exclusive',
-    timeout: values.timeout === undefined ? 10_000 : parseDuration('--timeout', values.timeout),
-    stale: values.stale === undefined ? undefined : parseDuration('--stale', values.stale),
-    logger: envLogger(io),
-    onCompromised: (e) => void io.stderr.write(`atomfs: warning: ${e.message}\n`),
-  });
+  // Signals are caught from now on: while waiting for the lock they abort the wait (no
+  // marker is left behind); once the command runs they are forwarded to it. Installing
+  // the handlers only after spawn() would leave a moment in which a signal kills atomfs
+  // and orphans a running command that still holds the lock.
+  const ac = new AbortController();
+  const relay: { child?: ChildProcess; pending: NodeJS.Signals[]; first?: NodeJS.Signals } = { pending: [] };
+  const onSignal = (sig: NodeJS.Signals): void => {
+    relay.first ??= sig;
+    if (relay.child) relay.child.kill(sig);
+    else {
+      relay.pending.push(sig);
+      ac.abort();
+    }
+  };
+  for (const s of FORWARDED) process.on(s, onSignal);
   try {
-    return await runChild(command, held.token, io);
+    let held;
+    try {
+      held = await lock(positionals[0]!, {
+        mode: values.shared ? 'shared' : 'exclusive',
+        timeout: values.timeout === undefined ? 10_000 : parseDuration('--timeout', values.timeout),
+        stale: values.stale === undefined ? undefined : parseDuration('--stale', values.stale),
+        logger: envLogger(io),
+        signal: ac.signal,
+        onCompromised: (e) => void io.stderr.write(`atomfs: warning: ${e.message}\n`),
+      });
+    } catch (e) {
+      // Interrupted while waiting: exit as the signal would have made us exit.
+      if (relay.first) return 128 + (osConstants.signals[relay.first] ?? 0);
+      throw e;
+    }
+    try {
+      return await runChild(command, held.token, io, relay);
+    } finally {
+      await held.release();
+    }
   } finally {
-    await held.release();
+    for (const s of FORWARDED) process.off(s, onSignal);
   }
 }
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
 
-function runChild(command: string[], token: number | undefined, io: CliIo): Promise<number> {
+function runChild(command: string[], token: number | undefined, io: CliIo, relay: { child?: ChildProcess; pending: NodeJS.Signals[] }): Promise<number> {
   return new Promise((resolve) => {
     const env = { ...io.env, ...(token === undefined ? {} : { ATOMFS_LOCK_TOKEN: String(token) }) };
     const child = spawn(command[0]!, command.slice(1), { stdio: 'inherit', env });
-    // While the command runs, signals go to it; this process stays to release the lock.
-    const forward = (sig: NodeJS.Signals): void => {
-      child.kill(sig);
-    };
-    for (const s of FORWARDED) process.on(s, forward);
+    relay.child = child;
+    // A signal that arrived between the lock and the spawn is delivered now.
+    for (const s of relay.pending.splice(0)) child.kill(s);
+    let settled = false;
     const done = (code: number): void => {
-      for (const s of FORWARDED) process.off(s, forward);
-      resolve(code);
+      if (!settled) resolve(code);
+      settled = true;
     };
     child.once('error', (e: NodeJS.ErrnoException) => {
       io.stderr.write(`atomfs: ${e.code ?? 'ERROR'}: cannot run '${command[0]}': ${e.message}\n`);

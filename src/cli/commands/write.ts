@@ -13,6 +13,9 @@ Reads standard input to its end, then replaces FILE with it atomically: other pr
 see the old content or the new, never a part. If stdin fails or the command is
 interrupted, FILE keeps its old content. FILE may be the input's own source:
   sort data.txt | atomfs write data.txt
+Missing parent folders are created. A plain pipe cannot tell atomfs that the producer
+failed (the shell only reports it with pipefail, after the write): to keep FILE when
+the producer fails, run it first:  out=$(producer) && printf '%s' "$out" | atomfs write FILE
 
 Options:
   --mode OCTAL      mode of a new file (default 644, reduced by the umask); an
