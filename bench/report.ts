@@ -1,0 +1,117 @@
+/**
+ * Turns case results into Markdown tables and checks the targets.
+ *
+ * @module
+ */
+import type { CaseResult, Row } from './cases.js';
+import { STREAM } from './cases.js';
+import { fmtRate, fmtRatio, median } from './util.js';
+import { W } from './writers.js';
+
+function rowMedian(r: Row | undefined): number {
+  return r && r.error === undefined && r.samples.length > 0 ? median(r.samples) : Number.NaN;
+}
+
+function find(c: CaseResult | undefined, name: string): Row | undefined {
+  return c?.rows.find((r) => r.name === name);
+}
+
+/** One case as a Markdown table, with its notes underneath. */
+export function caseTable(c: CaseResult): string {
+  const floor = find(c, W.floor);
+  const hot = c.rows.some((r) => r.lastWriteWins !== undefined);
+  const ref = rowMedian(find(c, c.ref));
+  const head = ['writer', `median ${c.unit}`, 'min', 'max'];
+  if (floor) head.push('÷ C floor');
+  head.push(`${c.ref} ÷ writer`);
+  if (hot) head.push('last write wins');
+  const lines = [`### ${c.id}: ${c.title}`, '', `| ${head.join(' | ')} |`, `|${head.map((_, i) => (i === 0 ? ' --- ' : ' ---: ')).join('|')}|`];
+  const notes = [...c.notes];
+  for (const r of c.rows) {
+    const m = rowMedian(r);
+    const cells = [r.name];
+    if (r.error !== undefined) {
+      cells.push(`ERROR: ${r.error.slice(0, 80)}`, '', '');
+    } else {
+      cells.push(fmtRate(m), fmtRate(Math.min(...r.samples)), fmtRate(Math.max(...r.samples)));
+    }
+    if (floor) cells.push(fmtRatio(m / rowMedian(floor)));
+    cells.push(r.name === c.ref ? '—' : fmtRatio(ref / m));
+    if (hot) {
+      const rej = r.rejected ? ` (${r.rejected} rejected)` : '';
+      cells.push(r.error !== undefined ? 'FAIL' : r.lastWriteWins ? 'PASS' : `FAIL${rej}`);
+    }
+    lines.push(`| ${cells.join(' | ')} |`);
+    if (r.note) notes.push(r.note);
+  }
+  if (notes.length > 0) lines.push('', ...notes.map((n) => `- ${n}`));
+  return lines.join('\n');
+}
+
+/** A target: `num ÷ den` in case `caseId` must be at least `need`. */
+interface Target {
+  readonly label: string;
+  readonly caseId: string;
+  readonly num: string;
+  readonly den: string;
+  readonly need: number;
+  /** The numerator must also have kept "last write wins" (hot-file cases). */
+  readonly needsLastWriteWins?: boolean;
+}
+
+const TARGETS: readonly Target[] = [
+  { label: 'durable 1 KiB, concurrency 1: atomfs ≥ 0.85× C floor', caseId: 'durable-c1', num: W.atomfs, den: W.floor, need: 0.85 },
+  { label: 'durable 1 KiB, concurrency 1: atomfs ≥ 1.5× write-file-atomic', caseId: 'durable-c1', num: W.atomfs, den: W.wfa, need: 1.5 },
+  { label: 'durable 1 KiB, concurrency 64: atomfs ≥ 1.5× write-file-atomic', caseId: 'durable-c64', num: W.atomfs, den: W.wfa, need: 1.5 },
+  {
+    label: 'hot file, fsync on: atomfs ≥ 100× write-file-atomic (and last write wins)',
+    caseId: 'hot-fsync',
+    num: W.atomfs,
+    den: W.wfa,
+    need: 100,
+    needsLastWriteWins: true,
+  },
+  {
+    label: 'hot file, fsync off: atomfs ≥ 1× steno (and last write wins)',
+    caseId: 'hot-nofsync',
+    num: W.atomfs,
+    den: W.steno,
+    need: 1,
+    needsLastWriteWins: true,
+  },
+  { label: 'stream: atomfs createWriteStream ≥ 0.95× C floor', caseId: 'stream', num: STREAM.cws, den: W.floor, need: 0.95 },
+  { label: 'stream: atomfs openAtomic ≥ 0.95× C floor', caseId: 'stream', num: STREAM.open, den: W.floor, need: 0.95 },
+];
+
+/** One evaluated target. */
+export interface TargetResult {
+  readonly label: string;
+  readonly status: 'PASS' | 'MISS' | 'SKIP';
+  readonly ratio: number;
+  readonly need: number;
+  readonly why?: string;
+}
+
+/** Evaluates every target against the cases that ran (SKIP for cases filtered out). */
+export function evaluateTargets(results: ReadonlyMap<string, CaseResult>): TargetResult[] {
+  return TARGETS.map((t) => {
+    const c = results.get(t.caseId);
+    if (!c) return { label: t.label, status: 'SKIP', ratio: Number.NaN, need: t.need, why: 'case not run' };
+    const numRow = find(c, t.num);
+    const ratio = rowMedian(numRow) / rowMedian(find(c, t.den));
+    if (!Number.isFinite(ratio)) return { label: t.label, status: 'MISS', ratio, need: t.need, why: 'a writer failed' };
+    if (t.needsLastWriteWins && numRow?.lastWriteWins !== true) {
+      return { label: t.label, status: 'MISS', ratio, need: t.need, why: 'last write did not win' };
+    }
+    return { label: t.label, status: ratio >= t.need ? 'PASS' : 'MISS', ratio, need: t.need };
+  });
+}
+
+/** The targets as a Markdown table. */
+export function targetTable(ts: readonly TargetResult[]): string {
+  const lines = ['| target | ratio | needed | result |', '| --- | ---: | ---: | --- |'];
+  for (const t of ts) {
+    lines.push(`| ${t.label} | ${fmtRatio(t.ratio)} | ${fmtRatio(t.need)} | ${t.status}${t.why ? ` (${t.why})` : ''} |`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,142 @@
+/**
+ * `npm run bench`: atomfs next to write-file-atomic, atomically, steno, plain fs and a C
+ * floor making the same system calls, in one run. Prints Markdown tables of medians and
+ * ratios, then the targets with PASS/MISS.
+ *
+ *   npm run bench                   the full run (about 2-5 minutes)
+ *   BENCH_QUICK=1 npm run bench     a smoke run (smaller counts, 64 MiB stream, 2 reps)
+ *   npm run bench -- hot            only the cases whose id contains "hot"
+ *
+ * Case ids: durable-c1, durable-c64, nofsync-c1, nofsync-c64, hot-fsync, hot-nofsync,
+ * stream. BENCH_DIR overrides the bench folder (default: <repo>/.bench-tmp, on the repo's
+ * own file system, never tmpfs, so fsync costs what it costs on real disk).
+ *
+ * Tables go to stdout, progress to stderr. Exit code 0 unless the bench itself failed
+ * (a MISS is a result, not an error).
+ *
+ * @module
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { hotCase, smallCase, streamCase, type CaseResult, type Context } from './cases.js';
+import { compileFloor } from './floor.js';
+import { caseTable, evaluateTargets, targetTable } from './report.js';
+import { machineFacts } from './util.js';
+
+// build/bench/run.js → the repository root.
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const MIB = 1024 * 1024;
+
+interface Plan {
+  readonly id: string;
+  readonly run: (ctx: Context) => Promise<CaseResult>;
+}
+
+/**
+ * The cases and their sizes. Full sizes keep each sample well above timer noise and the
+ * whole run near 2-5 minutes on a disk where an fsync costs about 1 ms; quick sizes only
+ * show that everything works.
+ */
+function plans(quick: boolean): Plan[] {
+  const q = (full: number, small: number): number => (quick ? small : full);
+  return [
+    { id: 'durable-c1', run: (c) => smallCase(c, { id: 'durable-c1', fsync: true, concurrency: 1, count: q(300, 40) }) },
+    { id: 'durable-c64', run: (c) => smallCase(c, { id: 'durable-c64', fsync: true, concurrency: 64, count: q(1000, 128) }) },
+    { id: 'nofsync-c1', run: (c) => smallCase(c, { id: 'nofsync-c1', fsync: false, concurrency: 1, count: q(1000, 200) }) },
+    { id: 'nofsync-c64', run: (c) => smallCase(c, { id: 'nofsync-c64', fsync: false, concurrency: 64, count: q(2000, 400) }) },
+    { id: 'hot-fsync', run: (c) => hotCase(c, { id: 'hot-fsync', fsync: true, writes: q(1000, 200) }) },
+    { id: 'hot-nofsync', run: (c) => hotCase(c, { id: 'hot-nofsync', fsync: false, writes: q(1000, 200) }) },
+    // Big sequential writes on a shared virtual disk swing between ~250 and ~1,900 MiB/s
+    // from one rep to the next (the host's cache): two more reps steady the median.
+    { id: 'stream', run: (c) => streamCase({ ...c, reps: c.reps + 2 }, { id: 'stream', totalBytes: q(512, 64) * MIB, chunkBytes: MIB }) },
+  ];
+}
+
+async function main(): Promise<number> {
+  const quick = process.env['BENCH_QUICK'] === '1';
+  const filters = process.argv.slice(2);
+  const all = plans(quick);
+  const chosen = all.filter((p) => filters.length === 0 || filters.some((f) => p.id.includes(f)));
+  if (chosen.length === 0) {
+    console.error(`no case matches ${filters.join(', ')}; cases: ${all.map((p) => p.id).join(', ')}`);
+    return 2;
+  }
+  const reps = quick ? 2 : 5;
+
+  // Compiled first: if that fails there is nothing to clean up yet.
+  const floor = compileFloor(path.join(REPO, 'bench', 'floor.c'));
+  const base = path.resolve(process.env['BENCH_DIR'] ?? path.join(REPO, '.bench-tmp'));
+  let root: string;
+  try {
+    fs.mkdirSync(base, { recursive: true });
+    root = fs.mkdtempSync(path.join(base, 'run-'));
+  } catch (e) {
+    floor.dispose();
+    throw e;
+  }
+  // Removed on every exit path, Ctrl-C included.
+  const cleanup = (): void => {
+    fs.rmSync(root, { recursive: true, force: true });
+    floor.dispose();
+    try {
+      fs.rmdirSync(base); // only if empty: another run may be using it
+    } catch {
+      // not empty, or already gone
+    }
+  };
+  const onSignal = (): void => {
+    cleanup();
+    process.exit(130);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  try {
+    const m = machineFacts(root);
+    const started = new Date();
+    console.log(`## atomfs benchmark, ${started.toISOString()}${quick ? ' (BENCH_QUICK: smoke run, not for comparison)' : ''}`);
+    console.log('');
+    console.log(`- machine: ${m.nproc} CPUs (${m.cpu}), ${m.memGiB} GiB RAM, kernel ${m.kernel}`);
+    console.log(`- bench folder: ${path.relative(REPO, root) || root} on ${m.fsType}`);
+    console.log(`- node ${m.node}, UV_THREADPOOL_SIZE ${m.uvThreadpool}; C floor built with cc -O2 -pthread`);
+    // Another busy process on a 2-CPU machine moves these numbers a lot: say so.
+    console.log(`- load average at start: ${os.loadavg().map((l) => l.toFixed(2)).join(', ')}`);
+    console.log(`- ${reps} timed reps per writer (${reps + 2} for the stream) after one warm-up, interleaved; medians shown`);
+    console.log('');
+
+    const results = new Map<string, CaseResult>();
+    const progress = (msg: string): void => void process.stderr.write(`  … ${msg}\n`);
+    const ctx: Context = { root, floor, reps, progress };
+    for (const p of chosen) {
+      const t0 = Date.now();
+      const r = await p.run(ctx);
+      results.set(p.id, r);
+      console.log(caseTable(r));
+      console.log('');
+      progress(`${p.id} took ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    }
+
+    console.log('### Targets');
+    console.log('');
+    console.log(targetTable(evaluateTargets(results)));
+    console.log('');
+    console.log(`Total time ${((Date.now() - started.getTime()) / 1000).toFixed(0)} s; load average at end: ${os.loadavg().map((l) => l.toFixed(2)).join(', ')}.`);
+    return 0;
+  } finally {
+    cleanup();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    console.error(e);
+    process.exitCode = 1;
+  },
+);
