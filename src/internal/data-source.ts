@@ -34,9 +34,13 @@ export function toSource(data: unknown, encoding: BufferEncoding, operation: str
   const conv = (c: unknown): Uint8Array => chunkBytes(c, encoding, operation, path);
   if (data !== null && typeof data === 'object') {
     if (typeof ReadableStream !== 'undefined' && data instanceof ReadableStream) return webSource(data, conv);
-    if (data instanceof Readable || Symbol.asyncIterator in data) {
-      return asyncIterSource((data as AsyncIterable<unknown>)[Symbol.asyncIterator](), conv);
+    if (data instanceof Readable) {
+      const src = asyncIterSource(data[Symbol.asyncIterator](), conv);
+      // return() on the iterator waits for a pending next(), which a stalled stream never
+      // settles: destroy the stream itself, so its producer is released at once.
+      return { next: src.next, cancel: () => void data.destroy() };
     }
+    if (Symbol.asyncIterator in data) return asyncIterSource((data as AsyncIterable<unknown>)[Symbol.asyncIterator](), conv);
     if (Symbol.iterator in data) return iterSource((data as Iterable<unknown>)[Symbol.iterator](), conv);
   }
   throw new AtomfsError(

@@ -105,13 +105,12 @@ function resolveMove(src: unknown, dest: unknown, options: unknown): MovePlan {
   if (onProgress !== undefined && typeof onProgress !== 'function') {
     throw new AtomfsError('EINVAL', `onProgress must be a function, got ${describe(onProgress)}`, pairCtx(p));
   }
-  return {
-    ...p,
+  return Object.assign(p, {
     strategy: enumOpt<MoveStrategy>('move', o, 'strategy', ['auto', 'hardlink', 'copy'], 'auto', p.srcGiven),
     verify: enumOpt<MoveVerify>('move', o, 'verify', ['size', 'checksum', 'none'], 'size', p.srcGiven),
     preserveTimestamps: boolOpt('move', o, 'preserveTimestamps', true, p.srcGiven),
     onProgress: onProgress as MovePlan['onProgress'],
-  };
+  });
 }
 
 /**

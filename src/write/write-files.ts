@@ -82,13 +82,13 @@ export async function writeFiles(entries: Iterable<WriteFilesEntry>, options?: W
       const { plan, source } = jobs[i]!;
       const holder: { tf?: TempFile } = {};
       try {
-        await runAsync(stage(plan, source, holder), plan.ops);
+        await runAsync(stage(plan, source, holder), plan.ops, plan.blocking);
         temps[i] = holder.tf;
       } catch (e) {
         const err = failed(plan, e, holder.tf?.tempPath);
         firstError ??= err;
         if (!(source instanceof Uint8Array)) source.cancel(err);
-        if (holder.tf) await runAsync(discard(holder.tf, plan, err), plan.ops);
+        if (holder.tf) await runAsync(discard(holder.tf, plan, err), plan.ops, plan.blocking);
       }
     }
   };
@@ -104,7 +104,7 @@ export async function writeFiles(entries: Iterable<WriteFilesEntry>, options?: W
     const { plan } = jobs[i]!;
     const tf = temps[i]!;
     try {
-      await runAsync(publish(tf, plan, false), plan.ops);
+      await runAsync(publish(tf, plan, false), plan.ops, plan.blocking);
       bytes += tf.size;
     } catch (e) {
       const err = failed(plan, e, tf.tempPath);
@@ -119,7 +119,7 @@ export async function writeFiles(entries: Iterable<WriteFilesEntry>, options?: W
   await Promise.all(
     [...dirs].map(async ([dir, plan]) => {
       try {
-        await groupDirSync(plan.ops, dir);
+        await groupDirSync(plan.ops, dir, plan.blocking);
       } catch (e) {
         throw failed(plan, toAtomfsError(e, { operation, path: dir, syscall: 'fsync' }));
       }
@@ -141,6 +141,6 @@ async function discardAll(
   cause: AtomfsError,
 ): Promise<void> {
   await Promise.all(
-    temps.map((tf, i) => (tf && tf.state !== 'published' ? runAsync(discard(tf, jobs[i]!.plan, cause), jobs[i]!.plan.ops) : undefined)),
+    temps.map((tf, i) => (tf && tf.state !== 'published' ? runAsync(discard(tf, jobs[i]!.plan, cause), jobs[i]!.plan.ops, jobs[i]!.plan.blocking) : undefined)),
   );
 }
