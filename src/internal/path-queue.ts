@@ -16,7 +16,9 @@ interface Waiter {
 
 interface Entry {
   run: () => Promise<void>;
-  readonly coalesceKey: string | null;
+  /** Computes the coalescing key; only called when another call could be merged. */
+  readonly shape: (() => string) | null;
+  key?: string;
   readonly waiters: Waiter[];
 }
 
@@ -30,11 +32,12 @@ export class PathQueue {
   readonly #queues = new Map<string, Queue>();
 
   /**
-   * Runs `run` after every earlier call for `key`. A waiting call with a `coalesceKey` is
-   * skipped in favour of a newer call with the same `coalesceKey` that arrives while it
-   * waits; `null` never coalesces.
+   * Runs `run` after every earlier call for `key`. A waiting call with a `shape` is
+   * skipped in favour of a newer call with the same shape (the string `shape()` returns)
+   * that arrives while it waits; `null` never coalesces. `shape` is only computed when a
+   * call is waiting, so an uncontended call never pays for it.
    */
-  enqueue(key: string, coalesceKey: string | null, run: () => Promise<void>): Promise<void> {
+  enqueue(key: string, shape: (() => string) | null, run: () => Promise<void>): Promise<void> {
     let q = this.#queues.get(key);
     if (!q) {
       q = { running: false, waiting: [] };
@@ -43,11 +46,11 @@ export class PathQueue {
     return new Promise<void>((resolve, reject) => {
       const waiter = { resolve, reject };
       const last = q.waiting[q.waiting.length - 1];
-      if (coalesceKey !== null && last !== undefined && last.coalesceKey === coalesceKey) {
+      if (shape !== null && last?.shape && (last.key ??= last.shape()) === shape()) {
         last.run = run;
         last.waiters.push(waiter);
       } else {
-        q.waiting.push({ run, coalesceKey, waiters: [waiter] });
+        q.waiting.push({ run, shape, waiters: [waiter] });
       }
       if (!q.running) this.#next(key, q);
     });

@@ -8,7 +8,7 @@ import type { FsOps } from '../internal/fs-ops.js';
 import { toSource, type WriteData } from '../internal/data-source.js';
 import { describe, hasTrailingSep, validateUserPath, type PathLike } from '../internal/paths.js';
 import { PathQueue } from '../internal/path-queue.js';
-import { runAsync, runSync } from '../internal/steps.js';
+import { runAsync, runSync, type ChunkSource } from '../internal/steps.js';
 import {
   boolOpt,
   checkOptionsObject,
@@ -90,7 +90,7 @@ export function resolveWritePlan(operation: string, p: unknown, options: unknown
     encoding: encodingOpt(operation, o, 'utf8', given) ?? 'utf8',
     blocking: boolOpt(operation, o, 'blocking', true, given),
   };
-  return Object.freeze(plan);
+  return plan;
 }
 
 const queues = new WeakMap<FsOps, PathQueue>();
@@ -129,18 +129,22 @@ function queueFor(ops: FsOps): PathQueue {
  */
 export function writeFile(path: PathLike, data: WriteData, options?: WriteFileOptions): Promise<void> {
   let plan: WritePlan;
-  let source;
+  let src: string | Uint8Array | ChunkSource;
   try {
     plan = resolveWritePlan('writeFile', path, options);
-    source = toSource(data, plan.encoding, plan.operation, plan.given);
+    // Text is encoded only when the write runs: a write skipped for a newer one never is.
+    src = typeof data === 'string' ? data : toSource(data, plan.encoding, plan.operation, plan.given);
   } catch (e) {
     return Promise.reject(e);
   }
-  const src = source;
-  // Only whole buffers without a signal are skipped for a newer write: a skipped stream
-  // would never be read, and a skipped call's own signal would have nothing to abort.
-  const coalesceKey = src instanceof Uint8Array && plan.signal === undefined ? planShape(plan) : null;
-  return queueFor(plan.ops).enqueue(plan.abs, coalesceKey, () => runAsync(writeSteps(plan, src), plan.ops, plan.blocking));
+  const p = plan;
+  const source = src;
+  // Only whole text or bytes without a signal are skipped for a newer write: a skipped
+  // stream would never be read, and a skipped call's own signal would have nothing to abort.
+  const shape = (typeof source === 'string' || source instanceof Uint8Array) && p.signal === undefined ? () => planShape(p) : null;
+  return queueFor(p.ops).enqueue(p.abs, shape, () =>
+    runAsync(writeSteps(p, typeof source === 'string' ? Buffer.from(source, p.encoding) : source), p.ops, p.blocking),
+  );
 }
 
 // Options that change what a write does (and who hears of it): only writes that agree on
