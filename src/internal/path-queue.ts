@@ -14,30 +14,31 @@ interface Waiter {
   reject(e: unknown): void;
 }
 
-interface Entry {
+interface Entry<T> {
   run: () => Promise<void>;
-  /** Computes the coalescing key; only called when another call could be merged. */
-  readonly shape: (() => string) | null;
-  key?: string;
+  /** What decides whether a newer call may replace this one (null: never). */
+  readonly shape: T | null;
   readonly waiters: Waiter[];
 }
 
-interface Queue {
+interface Queue<T> {
   running: boolean;
-  readonly waiting: Entry[];
+  readonly waiting: Entry<T>[];
 }
 
 /** A set of per-key FIFO queues. */
-export class PathQueue {
-  readonly #queues = new Map<string, Queue>();
+export class PathQueue<T> {
+  readonly #queues = new Map<string, Queue<T>>();
+
+  /** @param same - Whether two calls' shapes agree, so the newer may replace the older. */
+  constructor(private readonly same: (a: T, b: T) => boolean) {}
 
   /**
    * Runs `run` after every earlier call for `key`. A waiting call with a `shape` is
-   * skipped in favour of a newer call with the same shape (the string `shape()` returns)
-   * that arrives while it waits; `null` never coalesces. `shape` is only computed when a
-   * call is waiting, so an uncontended call never pays for it.
+   * skipped in favour of a newer call whose shape is the `same`, arriving while it waits;
+   * `null` never coalesces.
    */
-  enqueue(key: string, shape: (() => string) | null, run: () => Promise<void>): Promise<void> {
+  enqueue(key: string, shape: T | null, run: () => Promise<void>): Promise<void> {
     let q = this.#queues.get(key);
     if (!q) {
       q = { running: false, waiting: [] };
@@ -46,7 +47,7 @@ export class PathQueue {
     return new Promise<void>((resolve, reject) => {
       const waiter = { resolve, reject };
       const last = q.waiting[q.waiting.length - 1];
-      if (shape !== null && last?.shape && (last.key ??= last.shape()) === shape()) {
+      if (shape !== null && last !== undefined && last.shape !== null && this.same(last.shape, shape)) {
         last.run = run;
         last.waiters.push(waiter);
       } else {
@@ -56,7 +57,7 @@ export class PathQueue {
     });
   }
 
-  #next(key: string, q: Queue): void {
+  #next(key: string, q: Queue<T>): void {
     const entry = q.waiting.shift();
     if (!entry) {
       q.running = false;

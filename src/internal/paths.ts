@@ -34,10 +34,13 @@ export function validateUserPath(operation: string, p: unknown, what = 'path'): 
  * go to another file than `fs.writeFile` writes. Only `.` components and repeated
  * separators, which mean the same to the kernel, are cleaned.
  */
+// A `.` or `..` component, a doubled separator, or a trailing one.
+const NEEDS_CLEANING = /\/\.{1,2}(?:\/|$)|\/\/|.\/$/;
+
 export function absolute(p: string, base?: string): string {
   // Fast path (every call of a hot write loop takes it): an absolute POSIX path with no
   // `.`/`..` components, no doubled or trailing separator is already what we want.
-  if (path.sep === '/' && p.charCodeAt(0) === 47 && !p.includes('/.') && !p.includes('//') && p.charCodeAt(p.length - 1) !== 47) return p;
+  if (path.sep === '/' && p.charCodeAt(0) === 47 && !NEEDS_CLEANING.test(p)) return p;
   const joined = path.isAbsolute(p) ? p : (base ?? process.cwd()) + path.sep + p;
   if (!joined.includes('..')) return path.normalize(joined);
   const parts = joined.split(path.sep).filter((c, i) => i === 0 || (c !== '' && c !== '.'));

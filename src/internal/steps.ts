@@ -88,22 +88,29 @@ function execSync(step: Step, sys: SyncFsOps): unknown {
 // virtual machine (more than the call) and queues behind slow fsyncs in the 4-thread pool.
 // fsync, reads, listings and copies (unbounded work) always go to the pool; so do writes
 // larger than BLOCKING_WRITE_MAX, which could keep the event loop busy.
-const CHEAP = new Set<OpName>([
+export const CHEAP_CALLS: ReadonlySet<OpName> = new Set<OpName>([
   'open', 'close', 'write', 'fchmod', 'fchown', 'fstat', 'lstat', 'stat', 'readlink', 'rename', 'link', 'unlink',
   'mkdir', 'rmdir', 'utimes', 'symlink', 'chmod', 'lchown', 'umask', 'bootId', 'processStart',
 ]);
+/**
+ * The same without rename: replacing a file whose data was NOT fsynced makes ext4
+ * (auto_da_alloc) start writing that data back inside rename(2), which then takes a
+ * millisecond or more. Without fsync, rename goes to the thread pool.
+ */
+export const CHEAP_CALLS_UNSYNCED: ReadonlySet<OpName> = new Set([...CHEAP_CALLS].filter((n) => n !== 'rename'));
 const BLOCKING_WRITE_MAX = 64 * 1024;
 
-function runsBlocking(name: OpName, args: readonly unknown[]): boolean {
-  return CHEAP.has(name) && (name !== 'write' || (args[3] as number) <= BLOCKING_WRITE_MAX);
+function runsBlocking(cheap: ReadonlySet<OpName>, name: OpName, args: readonly unknown[]): boolean {
+  return cheap.has(name) && (name !== 'write' || (args[3] as number) <= BLOCKING_WRITE_MAX);
 }
 
 /**
- * Runs a step list asynchronously. With `blocking`, cheap metadata calls are made
- * synchronously (see CHEAP); fsync and everything that can take long still go to the
- * thread pool.
+ * Runs a step list asynchronously. With `blocking` (true: CHEAP_CALLS, or a set of call
+ * names), cheap metadata calls are made synchronously; fsync and everything that can take
+ * long still go to the thread pool.
  */
-export async function runAsync<T>(steps: Steps<T>, ops: FsOps, blocking = false): Promise<T> {
+export async function runAsync<T>(steps: Steps<T>, ops: FsOps, blocking: boolean | ReadonlySet<OpName> = false): Promise<T> {
+  const cheap = blocking === true ? CHEAP_CALLS : blocking === false ? undefined : blocking;
   const sys = ops.async;
   let input: unknown;
   let failed = false;
@@ -116,7 +123,7 @@ export async function runAsync<T>(steps: Steps<T>, ops: FsOps, blocking = false)
       const step = r.value;
       switch (step.kind) {
         case 'fs':
-          if (blocking && runsBlocking(step.name, step.args)) {
+          if (cheap && runsBlocking(cheap, step.name, step.args)) {
             input = (ops.sync[step.name] as (...a: readonly unknown[]) => unknown)(...step.args);
           } else {
             input = await (sys[step.name] as (...a: readonly unknown[]) => Promise<unknown>)(...step.args);
@@ -126,7 +133,7 @@ export async function runAsync<T>(steps: Steps<T>, ops: FsOps, blocking = false)
           input = await (step.signal ? raceAbort(step.source.next(), step.signal) : step.source.next());
           break;
         case 'dirsync':
-          input = await groupDirSync(ops, step.dir, blocking);
+          input = await groupDirSync(ops, step.dir, cheap !== undefined);
           break;
       }
     } catch (e) {

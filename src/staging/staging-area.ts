@@ -281,9 +281,9 @@ export class StagingArea implements AsyncDisposable {
     const source: Uint8Array | ChunkSource = toSource(data, plan.encoding, plan.operation, name);
     let tf: TempFile | undefined;
     try {
-      tf = await runAsync(prepare(plan), plan.ops, plan.blocking);
+      tf = await runAsync(prepare(plan), plan.ops, plan.blockingCalls);
       this.#live.add(tf.tempPath);
-      await runAsync(writeSource(tf, source, plan), plan.ops, plan.blocking);
+      await runAsync(writeSource(tf, source, plan), plan.ops, plan.blockingCalls);
       if (source instanceof Uint8Array && tf.size !== source.length) {
         throw new AtomfsError('EIO', `wrote ${tf.size} of ${source.length} bytes`, { operation: plan.operation, path: name });
       }
@@ -314,7 +314,7 @@ export class StagingArea implements AsyncDisposable {
     const plan = this.#plan('StagingArea.open', name, options);
     let tf: TempFile;
     try {
-      tf = await runAsync(prepare(plan), plan.ops, plan.blocking);
+      tf = await runAsync(prepare(plan), plan.ops, plan.blockingCalls);
     } catch (e) {
       throw failed(plan, e);
     }
@@ -327,7 +327,7 @@ export class StagingArea implements AsyncDisposable {
     const c = this.#cfg;
     const finalPath = path.join(c.finalDir, name);
     try {
-      if (tf.state === 'open') await runAsync(seal(tf, plan), plan.ops, plan.blocking);
+      if (tf.state === 'open') await runAsync(seal(tf, plan), plan.ops, plan.blockingCalls);
       if (opts.size !== undefined && tf.size !== opts.size) {
         throw new AtomfsError('EINVAL', `size ${tf.size} differs from the expected ${opts.size}`, { operation: plan.operation, path: name });
       }
@@ -346,7 +346,7 @@ export class StagingArea implements AsyncDisposable {
 
   /** Discard a staging temp. @internal */
   async _discard(plan: WritePlan, tf: TempFile, cause: AtomfsError | undefined): Promise<void> {
-    await runAsync(discard(tf, plan, cause), plan.ops, plan.blocking);
+    await runAsync(discard(tf, plan, cause), plan.ops, plan.blockingCalls);
     this.#live.delete(tf.tempPath);
   }
 

@@ -14,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { AtomfsError, toAtomfsError, type ErrorContext } from '../errors.js';
 import { throwIfAborted } from '../internal/abort.js';
 import { absolute } from '../internal/paths.js';
-import type { FileStat } from '../internal/fs-ops.js';
+import type { FileStat, OpName } from '../internal/fs-ops.js';
 import { O } from '../internal/fs-ops.js';
 import { mkdirpDurable } from '../internal/durable.js';
 import { call, dirSync, pull, runAsync, type ChunkSource, type Steps } from '../internal/steps.js';
@@ -42,6 +42,8 @@ export interface WritePlan extends ResolvedBase {
   readonly encoding: BufferEncoding;
   /** Make cheap metadata calls synchronously (see `runAsync`). */
   readonly blocking: boolean;
+  /** Which calls, when `blocking`: none, CHEAP_CALLS, or CHEAP_CALLS_UNSYNCED without fsync. */
+  readonly blockingCalls: ReadonlySet<OpName> | false;
 }
 
 /** A temp file being written. Its state lives in one field. */
@@ -347,7 +349,7 @@ export class ChunkWriter {
   write(bytes: Uint8Array): Promise<void> {
     const p = this.#tail.then(() => {
       if (this.#error !== undefined) throw this.#error;
-      return runAsync(writeAll(this.tf, bytes, this.plan), this.plan.ops, this.plan.blocking).catch((e: unknown) => {
+      return runAsync(writeAll(this.tf, bytes, this.plan), this.plan.ops, this.plan.blockingCalls).catch((e: unknown) => {
         this.#error ??= e;
         throw e;
       });

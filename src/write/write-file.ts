@@ -8,7 +8,7 @@ import type { FsOps } from '../internal/fs-ops.js';
 import { toSource, type WriteData } from '../internal/data-source.js';
 import { describe, hasTrailingSep, validateUserPath, type PathLike } from '../internal/paths.js';
 import { PathQueue } from '../internal/path-queue.js';
-import { runAsync, runSync, type ChunkSource } from '../internal/steps.js';
+import { CHEAP_CALLS, CHEAP_CALLS_UNSYNCED, runAsync, runSync, type ChunkSource } from '../internal/steps.js';
 import {
   boolOpt,
   checkOptionsObject,
@@ -73,6 +73,8 @@ export function resolveWritePlan(operation: string, p: unknown, options: unknown
   // Built property by property: an object literal with a spread and more properties after
   // it costs about 8 µs on Node 20, more than the rest of a coalesced write.
   const base = resolveBase(operation, o, given);
+  const fsync = boolOpt(operation, o, 'fsync', true, given);
+  const blocking = boolOpt(operation, o, 'blocking', true, given);
   const plan: WritePlan = {
     signal: base.signal,
     logger: base.logger,
@@ -81,23 +83,24 @@ export function resolveWritePlan(operation: string, p: unknown, options: unknown
     operation,
     given,
     abs,
-    fsync: boolOpt(operation, o, 'fsync', true, given),
+    fsync,
     overwrite: boolOpt(operation, o, 'overwrite', true, given),
     mkdirp: boolOpt(operation, o, 'mkdirp', true, given),
     mode: (mode as number | undefined) ?? 0o644,
     chown: chown === undefined ? undefined : { uid: (chown as { uid: number }).uid, gid: (chown as { gid: number }).gid },
     symlinks: enumOpt<SymlinkPolicy>(operation, o, 'symlinks', ['follow', 'replace'], 'follow', given),
     encoding: encodingOpt(operation, o, 'utf8', given) ?? 'utf8',
-    blocking: boolOpt(operation, o, 'blocking', true, given),
+    blocking,
+    blockingCalls: blocking ? (fsync ? CHEAP_CALLS : CHEAP_CALLS_UNSYNCED) : false,
   };
   return plan;
 }
 
-const queues = new WeakMap<FsOps, PathQueue>();
+const queues = new WeakMap<FsOps, PathQueue<WritePlan>>();
 
-function queueFor(ops: FsOps): PathQueue {
+function queueFor(ops: FsOps): PathQueue<WritePlan> {
   let q = queues.get(ops);
-  if (!q) queues.set(ops, (q = new PathQueue()));
+  if (!q) queues.set(ops, (q = new PathQueue(sameShape)));
   return q;
 }
 
@@ -141,20 +144,26 @@ export function writeFile(path: PathLike, data: WriteData, options?: WriteFileOp
   const source = src;
   // Only whole text or bytes without a signal are skipped for a newer write: a skipped
   // stream would never be read, and a skipped call's own signal would have nothing to abort.
-  const shape = (typeof source === 'string' || source instanceof Uint8Array) && p.signal === undefined ? () => planShape(p) : null;
+  const shape = (typeof source === 'string' || source instanceof Uint8Array) && p.signal === undefined ? p : null;
   return queueFor(p.ops).enqueue(p.abs, shape, () =>
-    runAsync(writeSteps(p, typeof source === 'string' ? Buffer.from(source, p.encoding) : source), p.ops, p.blocking),
+    runAsync(writeSteps(p, typeof source === 'string' ? Buffer.from(source, p.encoding) : source), p.ops, p.blockingCalls),
   );
 }
 
 // Options that change what a write does (and who hears of it): only writes that agree on
 // all of them coalesce, so a skipped call's events are never logged to another's logger.
-const loggerIds = new WeakMap<object, number>();
-let nextLoggerId = 1;
-function planShape(p: WritePlan): string {
-  let id = loggerIds.get(p.logger);
-  if (id === undefined) loggerIds.set(p.logger, (id = nextLoggerId++));
-  return `${p.fsync}|${p.overwrite}|${p.mkdirp}|${p.mode}|${p.chown?.uid}:${p.chown?.gid}|${p.symlinks}|${p.blocking}|${id}`;
+function sameShape(a: WritePlan, b: WritePlan): boolean {
+  return (
+    a.fsync === b.fsync &&
+    a.overwrite === b.overwrite &&
+    a.mkdirp === b.mkdirp &&
+    a.mode === b.mode &&
+    a.chown?.uid === b.chown?.uid &&
+    a.chown?.gid === b.chown?.gid &&
+    a.symlinks === b.symlinks &&
+    a.blocking === b.blocking &&
+    a.logger === b.logger
+  );
 }
 
 /**

@@ -82,13 +82,13 @@ export async function writeFiles(entries: Iterable<WriteFilesEntry>, options?: W
       const { plan, source } = jobs[i]!;
       const holder: { tf?: TempFile } = {};
       try {
-        await runAsync(stage(plan, source, holder), plan.ops, plan.blocking);
+        await runAsync(stage(plan, source, holder), plan.ops, plan.blockingCalls);
         temps[i] = holder.tf;
       } catch (e) {
         const err = failed(plan, e, holder.tf?.tempPath);
         firstError ??= err;
         if (!(source instanceof Uint8Array)) source.cancel(err);
-        if (holder.tf) await runAsync(discard(holder.tf, plan, err), plan.ops, plan.blocking);
+        if (holder.tf) await runAsync(discard(holder.tf, plan, err), plan.ops, plan.blockingCalls);
       }
     }
   };
@@ -104,7 +104,7 @@ export async function writeFiles(entries: Iterable<WriteFilesEntry>, options?: W
     const { plan } = jobs[i]!;
     const tf = temps[i]!;
     try {
-      await runAsync(publish(tf, plan, false), plan.ops, plan.blocking);
+      await runAsync(publish(tf, plan, false), plan.ops, plan.blockingCalls);
       bytes += tf.size;
     } catch (e) {
       const err = failed(plan, e, tf.tempPath);
@@ -141,6 +141,6 @@ async function discardAll(
   cause: AtomfsError,
 ): Promise<void> {
   await Promise.all(
-    temps.map((tf, i) => (tf && tf.state !== 'published' ? runAsync(discard(tf, jobs[i]!.plan, cause), jobs[i]!.plan.ops, jobs[i]!.plan.blocking) : undefined)),
+    temps.map((tf, i) => (tf && tf.state !== 'published' ? runAsync(discard(tf, jobs[i]!.plan, cause), jobs[i]!.plan.ops, jobs[i]!.plan.blockingCalls) : undefined)),
   );
 }
