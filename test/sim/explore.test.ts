@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
+import { writeFileSync } from 'node:fs';
 import {
   createStagingArea,
   createWriteStream,
@@ -51,6 +52,12 @@ async function explore(name: string, ...args: Parameters<typeof exploreCrashes>)
 }
 
 describe('crash exploration of every atomfs operation', () => {
+  // `npm run bench:explorer` reads these figures (states per operation, time).
+  after(() => {
+    const out = process.env['ATOMFS_EXPLORER_STATS'];
+    if (out) writeFileSync(out, JSON.stringify(stats));
+  });
+
   it('writeFile over an existing file: old or new, never partial; new once resolved', async () => {
     expectClean(await explore('writeFile', (fs) => writeFile('/d/f', NEW, { fs }), oldOrNew('/d/f', OLD, NEW), { setup: withOld }), 'writeFile');
   });
