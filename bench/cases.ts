@@ -33,6 +33,8 @@ export interface Row {
   lastWriteWins?: boolean;
   /** Hot-file case only: how many of the calls rejected, over all reps. */
   rejected?: number;
+  /** Contended-lock case only: did every rep end with the counter at exactly the expected value? */
+  counterExact?: boolean;
   readonly note?: string | undefined;
 }
 
@@ -40,7 +42,7 @@ export interface Row {
 export interface CaseResult {
   readonly id: string;
   readonly title: string;
-  readonly unit: 'writes/s' | 'MiB/s';
+  readonly unit: 'writes/s' | 'MiB/s' | 'moves/s' | 'cycles/s';
   /** The row the "atomfs ÷ writer" column divides by the others. */
   readonly ref: string;
   readonly rows: Row[];
@@ -55,23 +57,29 @@ export interface Context {
   readonly reps: number;
   /** Logs progress to stderr (the tables go to stdout). */
   readonly progress: (msg: string) => void;
+  /**
+   * Registers a clean-up that must also run if the bench is interrupted (Ctrl-C, SIGTERM):
+   * unmounting a tmpfs, killing child processes. Returns a function that runs it now (once)
+   * and unregisters it, for the normal `finally` path.
+   */
+  readonly atExit: (fn: () => void) => () => void;
 }
 
 const KIB = 1024;
 const MIB = 1024 * 1024;
 
 /** Folder-safe form of a row label. */
-function slug(name: string): string {
+export function slug(name: string): string {
   return name.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '').toLowerCase();
 }
 
-function errText(e: unknown): string {
+export function errText(e: unknown): string {
   const err = e as NodeJS.ErrnoException;
   return err?.code ? `${err.code}: ${err.message}` : String((e as Error)?.message ?? e);
 }
 
 /** Bytes that are neither zero nor repetitive at the block level (no sparse/dedup tricks). */
-function pattern(size: number): Buffer {
+export function pattern(size: number): Buffer {
   const b = Buffer.allocUnsafe(size);
   // The same bytes floor.c writes.
   for (let i = 0; i < size; i++) b[i] = (i * 131 + 7) & 0xff;
@@ -85,18 +93,23 @@ function rotate<T>(xs: readonly T[], k: number): T[] {
 }
 
 /** A writer as the case loop sees it: one warm-up and then timed samples. */
-interface Entrant {
+export interface Entrant {
   readonly row: Row;
+  /** The name in progress lines, when the row's name alone is ambiguous. */
+  readonly label?: string;
   /** Runs one round and returns its duration in seconds (the floor measures its own). */
   readonly round: (rep: number) => Promise<number>;
   /** Converts a round's seconds to the case's unit. */
   readonly rate: (seconds: number) => number;
 }
 
-/** Warm-up, then `reps` interleaved, rotated, settled samples. */
-async function measure(ctx: Context, id: string, entrants: readonly Entrant[]): Promise<void> {
+/**
+ * Warm-up, then `reps` interleaved, rotated, settled samples. Rep k starts with entrant
+ * `k × stride` (stride 2 keeps pairs of entrants that depend on each other together).
+ */
+export async function measure(ctx: Context, id: string, entrants: readonly Entrant[], stride = 1): Promise<void> {
   for (const e of entrants) {
-    ctx.progress(`${id}: warm-up ${e.row.name}`);
+    ctx.progress(`${id}: warm-up ${e.label ?? e.row.name}`);
     try {
       await e.round(-1);
     } catch (err) {
@@ -104,22 +117,22 @@ async function measure(ctx: Context, id: string, entrants: readonly Entrant[]): 
     }
   }
   for (let rep = 0; rep < ctx.reps; rep++) {
-    for (const e of rotate(entrants, rep)) {
+    for (const e of rotate(entrants, rep * stride)) {
       if (e.row.error !== undefined) continue;
       settleDisk();
       try {
         const r = e.rate(await e.round(rep));
         e.row.samples.push(r);
-        ctx.progress(`${id}: rep ${rep + 1}/${ctx.reps} ${e.row.name}: ${fmtRate(r)}`);
+        ctx.progress(`${id}: rep ${rep + 1}/${ctx.reps} ${e.label ?? e.row.name}: ${fmtRate(r)}`);
       } catch (err) {
         e.row.error = errText(err);
-        ctx.progress(`${id}: rep ${rep + 1}/${ctx.reps} ${e.row.name}: ${e.row.error}`);
+        ctx.progress(`${id}: rep ${rep + 1}/${ctx.reps} ${e.label ?? e.row.name}: ${e.row.error}`);
       }
     }
   }
 }
 
-async function timed(fn: () => Promise<void>): Promise<number> {
+export async function timed(fn: () => Promise<void>): Promise<number> {
   const t0 = performance.now();
   await fn();
   return (performance.now() - t0) / 1000;

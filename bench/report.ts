@@ -5,6 +5,8 @@
  */
 import type { CaseResult, Row } from './cases.js';
 import { STREAM } from './cases.js';
+import { LK } from './locks.js';
+import { MV } from './moves.js';
 import { fmtRate, fmtRatio, median } from './util.js';
 import { W } from './writers.js';
 
@@ -20,11 +22,13 @@ function find(c: CaseResult | undefined, name: string): Row | undefined {
 export function caseTable(c: CaseResult): string {
   const floor = find(c, W.floor);
   const hot = c.rows.some((r) => r.lastWriteWins !== undefined);
+  const counted = c.rows.some((r) => r.counterExact !== undefined);
   const ref = rowMedian(find(c, c.ref));
   const head = ['writer', `median ${c.unit}`, 'min', 'max'];
   if (floor) head.push('÷ C floor');
   head.push(`${c.ref} ÷ writer`);
   if (hot) head.push('last write wins');
+  if (counted) head.push('counter exact');
   const lines = [`### ${c.id}: ${c.title}`, '', `| ${head.join(' | ')} |`, `|${head.map((_, i) => (i === 0 ? ' --- ' : ' ---: ')).join('|')}|`];
   const notes = [...c.notes];
   for (const r of c.rows) {
@@ -41,6 +45,7 @@ export function caseTable(c: CaseResult): string {
       const rej = r.rejected ? ` (${r.rejected} rejected)` : '';
       cells.push(r.error !== undefined ? 'FAIL' : r.lastWriteWins ? 'PASS' : `FAIL${rej}`);
     }
+    if (counted) cells.push(r.error === undefined && r.counterExact === true ? 'PASS' : 'FAIL');
     lines.push(`| ${cells.join(' | ')} |`);
     if (r.note) notes.push(r.note);
   }
@@ -57,6 +62,8 @@ interface Target {
   readonly need: number;
   /** The numerator must also have kept "last write wins" (hot-file cases). */
   readonly needsLastWriteWins?: boolean;
+  /** The numerator's counter must have been exact after every rep (contended-lock case). */
+  readonly needsCounterExact?: boolean;
 }
 
 const TARGETS: readonly Target[] = [
@@ -81,6 +88,21 @@ const TARGETS: readonly Target[] = [
   },
   { label: 'stream: atomfs createWriteStream ≥ 0.95× C floor', caseId: 'stream', num: STREAM.cws, den: W.floor, need: 0.95 },
   { label: 'stream: atomfs openAtomic ≥ 0.95× C floor', caseId: 'stream', num: STREAM.open, den: W.floor, need: 0.95 },
+  { label: 'move same device: atomfs fsync off ≥ 2× move-file', caseId: 'move-same', num: MV.atomfsNoSync, den: MV.moveFile, need: 2 },
+  { label: 'move disk → tmpfs: atomfs verify size ≥ 0.9× cp+sync+rm', caseId: 'move-xdev-to-tmpfs', num: MV.size, den: MV.cp, need: 0.9 },
+  { label: 'move tmpfs → disk: atomfs verify size ≥ 0.9× cp+sync+rm', caseId: 'move-xdev-from-tmpfs', num: MV.size, den: MV.cp, need: 0.9 },
+  { label: 'move tmpfs → disk: atomfs verify size ≥ 1.5× move-file', caseId: 'move-xdev-from-tmpfs', num: MV.size, den: MV.moveFile, need: 1.5 },
+  { label: 'move disk → tmpfs: atomfs verify checksum ≥ 0.6× cp+sync+rm', caseId: 'move-xdev-to-tmpfs', num: MV.checksum, den: MV.cp, need: 0.6 },
+  { label: 'move tmpfs → disk: atomfs verify checksum ≥ 0.6× cp+sync+rm', caseId: 'move-xdev-from-tmpfs', num: MV.checksum, den: MV.cp, need: 0.6 },
+  { label: 'lock uncontended: atomfs ≥ 10× proper-lockfile', caseId: 'lock-uncontended', num: LK.atomfs, den: LK.proper, need: 10 },
+  {
+    label: 'lock contended: atomfs ≥ 3× proper-lockfile (and counter exact)',
+    caseId: 'lock-contended',
+    num: LK.atomfs,
+    den: LK.proper,
+    need: 3,
+    needsCounterExact: true,
+  },
 ];
 
 /** One evaluated target. */
@@ -102,6 +124,9 @@ export function evaluateTargets(results: ReadonlyMap<string, CaseResult>): Targe
     if (!Number.isFinite(ratio)) return { label: t.label, status: 'MISS', ratio, need: t.need, why: 'a writer failed' };
     if (t.needsLastWriteWins && numRow?.lastWriteWins !== true) {
       return { label: t.label, status: 'MISS', ratio, need: t.need, why: 'last write did not win' };
+    }
+    if (t.needsCounterExact && numRow?.counterExact !== true) {
+      return { label: t.label, status: 'MISS', ratio, need: t.need, why: 'counter not exact' };
     }
     return { label: t.label, status: ratio >= t.need ? 'PASS' : 'MISS', ratio, need: t.need };
   });

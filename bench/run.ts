@@ -6,10 +6,14 @@
  *   npm run bench                   the full run (about 2-5 minutes)
  *   BENCH_QUICK=1 npm run bench     a smoke run (smaller counts, 64 MiB stream, 2 reps)
  *   npm run bench -- hot            only the cases whose id contains "hot"
+ *   npm run bench -- move lock      only the move and lock cases (about 2-2.5 minutes; they add as much to the full run)
  *
  * Case ids: durable-c1, durable-c64, nofsync-c1, nofsync-c64, hot-fsync, hot-nofsync,
- * stream. BENCH_DIR overrides the bench folder (default: <repo>/.bench-tmp, on the repo's
- * own file system, never tmpfs, so fsync costs what it costs on real disk).
+ * stream, move-same, move-xdev (two tables: to and from a tmpfs), lock-uncontended,
+ * lock-contended. BENCH_DIR overrides the bench folder (default: <repo>/.bench-tmp, on the
+ * repo's own file system, never tmpfs, so fsync costs what it costs on real disk).
+ * move-xdev mounts a tmpfs for itself (root; otherwise it uses /dev/shm) and unmounts it
+ * on every exit path.
  *
  * Tables go to stdout, progress to stderr. Exit code 0 unless the bench itself failed
  * (a MISS is a result, not an error).
@@ -22,6 +26,8 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hotCase, smallCase, streamCase, type CaseResult, type Context } from './cases.js';
 import { compileFloor } from './floor.js';
+import { lockContendedCase, lockUncontendedCase } from './locks.js';
+import { moveSameCase, moveXdevCase } from './moves.js';
 import { caseTable, evaluateTargets, targetTable } from './report.js';
 import { machineFacts } from './util.js';
 
@@ -31,7 +37,8 @@ const MIB = 1024 * 1024;
 
 interface Plan {
   readonly id: string;
-  readonly run: (ctx: Context) => Promise<CaseResult>;
+  /** One table, or several (move-xdev: one per direction). */
+  readonly run: (ctx: Context) => Promise<CaseResult | CaseResult[]>;
 }
 
 /**
@@ -53,6 +60,14 @@ function plans(quick: boolean): Plan[] {
     // Big sequential writes on a shared virtual disk swing between ~250 and ~1,900 MiB/s
     // from one rep to the next (the host's cache): two more reps steady the median.
     { id: 'stream', run: (c) => streamCase({ ...c, reps: c.reps + 2 }, { id: 'stream', totalBytes: q(512, 64) * MIB, chunkBytes: MIB }) },
+    { id: 'move-same', run: (c) => moveSameCase(c, { id: 'move-same', count: q(2000, 200) }) },
+    // Each sample moves 1 GiB (and its preparation may write 1 GiB more): 10 samples a rep.
+    {
+      id: 'move-xdev',
+      run: (c) => moveXdevCase(c, { id: 'move-xdev', totalBytes: q(1024, 128) * MIB, fsType: machineFacts(c.root).fsType }),
+    },
+    { id: 'lock-uncontended', run: (c) => lockUncontendedCase(c, { id: 'lock-uncontended', cycles: q(2000, 200) }) },
+    { id: 'lock-contended', run: (c) => lockContendedCase(c, { id: 'lock-contended', children: 4, cycles: q(200, 50) }) },
   ];
 }
 
@@ -78,8 +93,29 @@ async function main(): Promise<number> {
     floor.dispose();
     throw e;
   }
+  // Clean-ups registered by the cases (tmpfs mounts, child processes), run before the
+  // folder is removed: on a normal exit they have already run and unregistered.
+  const exitHooks = new Set<() => void>();
+  const atExit = (fn: () => void): (() => void) => {
+    let ran = false;
+    const hook = (): void => {
+      exitHooks.delete(hook);
+      if (ran) return;
+      ran = true;
+      fn();
+    };
+    exitHooks.add(hook);
+    return hook;
+  };
   // Removed on every exit path, Ctrl-C included.
   const cleanup = (): void => {
+    for (const hook of [...exitHooks].reverse()) {
+      try {
+        hook();
+      } catch (e) {
+        console.error(e);
+      }
+    }
     fs.rmSync(root, { recursive: true, force: true });
     floor.dispose();
     try {
@@ -110,13 +146,15 @@ async function main(): Promise<number> {
 
     const results = new Map<string, CaseResult>();
     const progress = (msg: string): void => void process.stderr.write(`  … ${msg}\n`);
-    const ctx: Context = { root, floor, reps, progress };
+    const ctx: Context = { root, floor, reps, progress, atExit };
     for (const p of chosen) {
       const t0 = Date.now();
-      const r = await p.run(ctx);
-      results.set(p.id, r);
-      console.log(caseTable(r));
-      console.log('');
+      const out = await p.run(ctx);
+      for (const r of Array.isArray(out) ? out : [out]) {
+        results.set(r.id, r);
+        console.log(caseTable(r));
+        console.log('');
+      }
       progress(`${p.id} took ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     }
 

@@ -1,0 +1,66 @@
+/**
+ * One contender of the `lock-contended` case, run as a child process (forked with an IPC
+ * channel): `node build/bench/lock-child.js <atomfs|proper-lockfile> <counter file> <cycles>`.
+ *
+ * It loads everything, says `ready`, waits for `go`, then `cycles` times: takes an exclusive
+ * lock on the counter file, reads the counter, writes counter + 1, releases. Then it says
+ * `done` and exits. A lock that does not exclude shows as a final counter below the total.
+ *
+ * @module
+ */
+import * as fs from 'node:fs';
+import { lock as properLock } from 'proper-lockfile';
+import { lock as atomfsLock } from '../src/index.js';
+import { ATOMFS_CONTENDED, PROPER_LOCKFILE_CONTENDED, type ChildMessage } from './lock-settings.js';
+
+const [impl, counter, cyclesArg] = process.argv.slice(2);
+const cycles = Number(cyclesArg);
+
+function send(m: ChildMessage): Promise<void> {
+  return new Promise((resolve, reject) => process.send!(m, undefined, {}, (e) => (e ? reject(e) : resolve())));
+}
+
+function bump(file: string): void {
+  const n = Number(fs.readFileSync(file, 'utf8'));
+  fs.writeFileSync(file, String(n + 1));
+}
+
+async function run(): Promise<void> {
+  if (!process.send) throw new Error('lock-child.js must be forked with an IPC channel');
+  if ((impl !== 'atomfs' && impl !== 'proper-lockfile') || !counter || !Number.isInteger(cycles) || cycles < 1) {
+    throw new Error(`usage: lock-child.js <atomfs|proper-lockfile> <counter file> <cycles>, got ${process.argv.slice(2).join(' ')}`);
+  }
+  const go = new Promise<void>((resolve) => process.once('message', () => resolve()));
+  await send({ type: 'ready' });
+  await go;
+  for (let i = 0; i < cycles; i++) {
+    if (impl === 'atomfs') {
+      const l = await atomfsLock(counter, ATOMFS_CONTENDED);
+      try {
+        bump(counter);
+      } finally {
+        await l.release();
+      }
+    } else {
+      const release = await properLock(counter, PROPER_LOCKFILE_CONTENDED);
+      try {
+        bump(counter);
+      } finally {
+        await release();
+      }
+    }
+  }
+  await send({ type: 'done', cycles });
+}
+
+run().then(
+  () => process.disconnect?.(),
+  async (e: unknown) => {
+    process.exitCode = 1;
+    try {
+      await send({ type: 'error', message: String((e as Error)?.message ?? e) });
+    } finally {
+      process.disconnect?.();
+    }
+  },
+);

@@ -1,0 +1,287 @@
+/**
+ * The move cases: many small same-device moves (`move-same`) and one big file moved
+ * across devices each way between the bench's file system and a tmpfs (`move-xdev`).
+ *
+ * Same rules as every other case (see cases.ts): one untimed warm-up round per mover,
+ * interleaved reps in rotated order, `sync(1)` before every timed sample, medians.
+ *
+ * @module
+ */
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { move as fseMove } from 'fs-extra/esm';
+import { moveFile } from 'move-file';
+import { move as atomfsMove } from '../src/index.js';
+import { measure, pattern, slug, timed, type CaseResult, type Context, type Entrant, type Row } from './cases.js';
+import { mountTmpfs } from './tmpfs.js';
+import { runPool, settleDisk } from './util.js';
+
+const KIB = 1024;
+const MIB = 1024 * 1024;
+const execFileAsync = promisify(execFile);
+
+/** Row labels of the move cases, shared with the targets. */
+export const MV = Object.freeze({
+  atomfs: 'atomfs',
+  atomfsNoSync: 'atomfs fsync: false',
+  size: 'atomfs verify: size',
+  checksum: 'atomfs verify: checksum',
+  moveFile: 'move-file',
+  fsExtra: 'fs-extra move',
+  cp: 'cp + sync + rm',
+});
+
+/** One way of moving a file, behind one shape. */
+interface Mover {
+  readonly name: string;
+  readonly note?: string | undefined;
+  move(src: string, dest: string): Promise<unknown>;
+}
+
+const NO_FSYNC_NOTE = 'move-file and fs-extra move never fsync (neither the file nor a folder): they do less work than the durable atomfs rows.';
+
+function sameDeviceMovers(): Mover[] {
+  return [
+    {
+      name: MV.atomfs,
+      note: 'atomfs (defaults: fsync on, overwrite false) publishes by link + unlink (never replaces a file) and fsyncs the destination folder before the unlink and both folders after it.',
+      move: (s, d) => atomfsMove(s, d),
+    },
+    { name: MV.atomfsNoSync, move: (s, d) => atomfsMove(s, d, { fsync: false }) },
+    { name: MV.moveFile, note: NO_FSYNC_NOTE, move: (s, d) => moveFile(s, d) },
+    { name: MV.fsExtra, move: (s, d) => fseMove(s, d) },
+  ];
+}
+
+function readdirCount(dir: string): number {
+  return fs.readdirSync(dir).length;
+}
+
+/** `move-same`: `count` 1 KiB files moved one at a time between two folders of one file system. */
+export interface MoveSameSpec {
+  readonly id: string;
+  readonly count: number;
+}
+
+export async function moveSameCase(ctx: Context, spec: MoveSameSpec): Promise<CaseResult> {
+  const caseDir = path.join(ctx.root, spec.id);
+  const data = pattern(KIB);
+  const entrants: Entrant[] = [];
+  const notes = new Set<string>();
+  for (const m of sameDeviceMovers()) {
+    const base = path.join(caseDir, slug(m.name));
+    const a = path.join(base, 'a');
+    const b = path.join(base, 'b');
+    fs.mkdirSync(a, { recursive: true });
+    fs.mkdirSync(b, { recursive: true });
+    const inA = Array.from({ length: spec.count }, (_, i) => path.join(a, `f${i}`));
+    const inB = Array.from({ length: spec.count }, (_, i) => path.join(b, `f${i}`));
+    // Created once, untimed (and synced by the first settleDisk); rounds move them a → b,
+    // then b → a, and so on: every move goes to a name that does not exist.
+    for (const f of inA) fs.writeFileSync(f, data);
+    let round = 0;
+    if (m.note) notes.add(m.note);
+    entrants.push({
+      row: { name: m.name, samples: [] },
+      round: async () => {
+        const forward = round++ % 2 === 0;
+        const [from, to] = forward ? [inA, inB] : [inB, inA];
+        const seconds = await timed(() => runPool(spec.count, 1, (i) => m.move(from[i]!, to[i]!).then(() => undefined)));
+        // Untimed check: every file arrived and none was left behind.
+        const [fromDir, toDir] = forward ? [a, b] : [b, a];
+        if (readdirCount(toDir) !== spec.count || readdirCount(fromDir) !== 0) {
+          throw new Error(`after the round ${toDir} holds ${readdirCount(toDir)} files and ${fromDir} ${readdirCount(fromDir)}`);
+        }
+        return seconds;
+      },
+      rate: (s) => spec.count / s,
+    });
+  }
+  await measure(ctx, spec.id, entrants);
+  fs.rmSync(caseDir, { recursive: true, force: true });
+  return {
+    id: spec.id,
+    title: `${spec.count} × 1 KiB files moved one at a time between two folders of one file system (rename)`,
+    unit: 'moves/s',
+    ref: MV.atomfsNoSync,
+    rows: entrants.map((e) => e.row),
+    notes: [...notes],
+  };
+}
+
+/** `move-xdev`: one file of `totalBytes` moved between the bench's file system and a tmpfs, each way. */
+export interface MoveXdevSpec {
+  readonly id: string;
+  readonly totalBytes: number;
+  readonly fsType: string;
+}
+
+type Direction = 'to-tmpfs' | 'from-tmpfs';
+
+function crossDeviceMovers(): Mover[] {
+  return [
+    { name: MV.size, move: (s, d) => atomfsMove(s, d, { verify: 'size' }) },
+    {
+      name: MV.checksum,
+      note: 'atomfs verify: checksum copies with read/write through a SHA-256 of the source, fsyncs, then reads the copy back and hashes it.',
+      move: (s, d) => atomfsMove(s, d, { verify: 'checksum' }),
+    },
+    { name: MV.moveFile, note: NO_FSYNC_NOTE, move: (s, d) => moveFile(s, d) },
+    { name: MV.fsExtra, move: (s, d) => fseMove(s, d) },
+    {
+      name: MV.cp,
+      note: '`cp SRC DEST && sync && rm SRC` run by sh and timed as a whole (process start-up included, a few ms); sync(1) flushes the whole system, not just the copy (nothing else is dirty: sync runs before every sample).',
+      move: (s, d) => execFileAsync('sh', ['-c', 'cp "$1" "$2" && sync && rm "$1"', 'sh', s, d]),
+    },
+  ];
+}
+
+export async function moveXdevCase(ctx: Context, spec: MoveXdevSpec): Promise<CaseResult[]> {
+  const caseDir = path.join(ctx.root, spec.id);
+  const tmpfs = mountTmpfs('2g', ctx.atExit);
+  try {
+    const chunk = pattern(MIB);
+    const diskSrc = path.join(caseDir, 'src');
+    const diskDst = path.join(caseDir, 'dst');
+    const spare = path.join(caseDir, 'spare');
+    const tmpSrc = path.join(tmpfs.dir, 'src');
+    const tmpDst = path.join(tmpfs.dir, 'dst');
+    for (const d of [diskSrc, diskDst, tmpSrc, tmpDst]) fs.mkdirSync(d, { recursive: true });
+    const emptyDir = (d: string): void => {
+      for (const n of fs.readdirSync(d)) fs.rmSync(path.join(d, n), { recursive: true, force: true });
+    };
+    const writeSource = (file: string, bytes: number): void => {
+      const fd = fs.openSync(file, 'w', 0o644);
+      try {
+        for (let off = 0; off < bytes; off += chunk.length) {
+          const part = Math.min(chunk.length, bytes - off);
+          for (let w = 0; w < part; ) w += fs.writeSync(fd, chunk, w, part - w);
+        }
+      } finally {
+        fs.closeSync(fd);
+      }
+    };
+    const sizeOf = (f: string): number | undefined => {
+      try {
+        return fs.statSync(f).size;
+      } catch {
+        return undefined;
+      }
+    };
+    const spareFile = path.join(spare, 'big');
+    fs.mkdirSync(spare, { recursive: true });
+
+    /**
+     * Untimed preparation: both destination folders empty, a source of `bytes` ready and
+     * synced. A disk source is the file the last tmpfs → disk move left (complete, same
+     * bytes) when there is one of the right size; otherwise it is written afresh.
+     */
+    const prepare = (dir: Direction, bytes: number): { src: string; dest: string } => {
+      emptyDir(tmpDst);
+      emptyDir(tmpSrc);
+      emptyDir(diskDst);
+      emptyDir(diskSrc);
+      let src: string;
+      let dest: string;
+      if (dir === 'to-tmpfs') {
+        src = path.join(diskSrc, 'big');
+        dest = path.join(tmpDst, 'big');
+        if (sizeOf(spareFile) === bytes) fs.renameSync(spareFile, src);
+        else writeSource(src, bytes);
+      } else {
+        src = path.join(tmpSrc, 'big');
+        dest = path.join(diskDst, 'big');
+        writeSource(src, bytes);
+      }
+      settleDisk();
+      if (fs.readdirSync(path.dirname(dest)).length !== 0) throw new Error(`${path.dirname(dest)} is not empty`);
+      return { src, dest };
+    };
+    /** Untimed check, then the disk copy is kept as the next disk source and the tmpfs one freed. */
+    const after = (dir: Direction, src: string, dest: string, bytes: number): void => {
+      const got = sizeOf(dest);
+      if (got !== bytes) throw new Error(`${dest} has ${String(got)} bytes, expected ${bytes}`);
+      if (sizeOf(src) !== undefined) throw new Error(`${src} still exists after the move`);
+      if (dir === 'from-tmpfs') {
+        fs.rmSync(spareFile, { force: true });
+        fs.renameSync(dest, spareFile);
+      } else {
+        fs.rmSync(dest, { force: true });
+      }
+    };
+
+    const rows = new Map<Direction, Row[]>([
+      ['to-tmpfs', []],
+      ['from-tmpfs', []],
+    ]);
+    const entrants: Entrant[] = [];
+    const notes = new Set<string>();
+    const rate = (bytes: number) => (s: number) => bytes / MIB / s;
+    // Pairs (tmpfs → disk, then disk → tmpfs) of each mover, rotated by whole pairs: every
+    // disk → tmpfs round starts from the file the round just before it left on the disk.
+    // That saves writing and syncing 1 GiB per round, and gives every disk → tmpfs round
+    // the same preparation: in this VM, a round right after 1 GiB of fresh page cache was
+    // written for its source ran up to 4x slower than the others (probably memory the VM
+    // had to fault in again), which hit whichever mover the rotation put there.
+    for (const m of crossDeviceMovers()) {
+      if (m.note) notes.add(m.note);
+      for (const dir of ['from-tmpfs', 'to-tmpfs'] as const) {
+        const row: Row = { name: m.name, samples: [] };
+        rows.get(dir)!.push(row);
+        entrants.push({
+          row,
+          label: `${m.name} (${dir === 'to-tmpfs' ? 'disk → tmpfs' : 'tmpfs → disk'})`,
+          round: async (rep) => {
+            // The warm-up moves an eighth of the size: enough to warm up the JIT.
+            const bytes = rep < 0 ? Math.max(MIB, Math.floor(spec.totalBytes / 8 / MIB) * MIB) : spec.totalBytes;
+            const { src, dest } = prepare(dir, bytes);
+            const seconds = await timed(() => m.move(src, dest).then(() => undefined));
+            after(dir, src, dest, bytes);
+            return seconds;
+          },
+          rate: rate(spec.totalBytes),
+        });
+      }
+    }
+    // The first full-size round of a run was 2-4x slower than the rest whichever mover made
+    // it (fresh page cache and tmpfs memory in this VM), and the rotation gives rep 1's first
+    // slot to atomfs: one untimed full-size round trip with cp first, for everyone.
+    ctx.progress(`${spec.id}: priming with one untimed ${spec.totalBytes / MIB} MiB round trip (cp)`);
+    const cp = crossDeviceMovers().find((m) => m.name === MV.cp)!;
+    for (const dir of ['from-tmpfs', 'to-tmpfs'] as const) {
+      const { src, dest } = prepare(dir, spec.totalBytes);
+      await cp.move(src, dest);
+      after(dir, src, dest, spec.totalBytes);
+    }
+    await measure(ctx, spec.id, entrants, 2);
+    const mib = spec.totalBytes / MIB;
+    const common = [
+      `The tmpfs is ${tmpfs.how}.`,
+      'Before every sample, untimed: both destination folders emptied, the source prepared, then sync(1). The tmpfs source is written afresh; the disk source is the complete file the tmpfs → disk round just before left (same bytes, synced). Either way the source is in the page cache, as it is right after being written. One untimed full-size round trip with cp runs before the warm-up (in this VM the first full-size round of a run was 2-4x slower, whoever made it).',
+      ...notes,
+    ];
+    return [
+      {
+        id: `${spec.id}-to-tmpfs`,
+        title: `one ${mib} MiB file moved from ${spec.fsType} to tmpfs`,
+        unit: 'MiB/s',
+        ref: MV.size,
+        rows: rows.get('to-tmpfs')!,
+        notes: common,
+      },
+      {
+        id: `${spec.id}-from-tmpfs`,
+        title: `one ${mib} MiB file moved from tmpfs to ${spec.fsType}`,
+        unit: 'MiB/s',
+        ref: MV.size,
+        rows: rows.get('from-tmpfs')!,
+        notes: common,
+      },
+    ];
+  } finally {
+    fs.rmSync(caseDir, { recursive: true, force: true });
+    tmpfs.dispose();
+  }
+}
