@@ -26,6 +26,7 @@ const execFileAsync = promisify(execFile);
 export const MV = Object.freeze({
   atomfs: 'atomfs',
   atomfsNoSync: 'atomfs fsync: false',
+  atomfsNoSyncBlocking: 'atomfs fsync: false, blocking: true',
   size: 'atomfs verify: size',
   checksum: 'atomfs verify: checksum',
   moveFile: 'move-file',
@@ -50,6 +51,7 @@ function sameDeviceMovers(): Mover[] {
       move: (s, d) => atomfsMove(s, d),
     },
     { name: MV.atomfsNoSync, move: (s, d) => atomfsMove(s, d, { fsync: false }) },
+    { name: MV.atomfsNoSyncBlocking, move: (s, d) => atomfsMove(s, d, { fsync: false, blocking: true }) },
     { name: MV.moveFile, note: NO_FSYNC_NOTE, move: (s, d) => moveFile(s, d) },
     { name: MV.fsExtra, move: (s, d) => fseMove(s, d) },
   ];

@@ -236,3 +236,31 @@ export function groupDirSync(ops: FsOps, dir: string, blocking = false): Promise
   }
   return state.queued.promise;
 }
+
+const fastViews = new WeakMap<FsOps, FsOps>();
+
+/**
+ * A view of `ops` whose async calls in CHEAP_CALLS run synchronously and return a settled
+ * promise (same reasoning as `runAsync`'s `blocking`), for code that calls `ops.async`
+ * directly (moves, renames). Cached per seam object.
+ */
+export function blockingView(ops: FsOps): FsOps {
+  let v = fastViews.get(ops);
+  if (!v) {
+    const asyncOps = { ...ops.async } as Record<string, (...a: unknown[]) => Promise<unknown>>;
+    for (const name of CHEAP_CALLS) {
+      const f = ops.sync[name] as (...a: unknown[]) => unknown;
+      asyncOps[name] = (...args: unknown[]) => {
+        if (name === 'write' && (args[3] as number) > BLOCKING_WRITE_MAX) return (ops.async[name] as (...a: unknown[]) => Promise<unknown>)(...args);
+        try {
+          return Promise.resolve(f(...args));
+        } catch (e) {
+          return Promise.reject(e);
+        }
+      };
+    }
+    v = Object.freeze({ sync: ops.sync, async: asyncOps as unknown as FsOps['async'] });
+    fastViews.set(ops, v);
+  }
+  return v;
+}

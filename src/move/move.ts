@@ -61,6 +61,8 @@ export interface MoveOptions extends BaseOptions, DurabilityOptions {
   readonly preserveTimestamps?: boolean | undefined;
   /** Create the destination's missing parent folders, durably. Default `true`. */
   readonly mkdirp?: boolean | undefined;
+  /** Make the metadata calls synchronously (µs each; copies and fsyncs stay in the thread pool); not on mounts that may hang. Default `false`. */
+  readonly blocking?: boolean | undefined;
   /** Called synchronously with a snapshot as a copy progresses; never awaited. */
   readonly onProgress?: ((progress: MoveProgress) => void) | undefined;
 }

@@ -9,7 +9,7 @@ import { throwIfAborted } from '../internal/abort.js';
 import { mkdirpDurable } from '../internal/durable.js';
 import { O, type AsyncFsOps, type FileStat } from '../internal/fs-ops.js';
 import { validateUserPath, type PathLike } from '../internal/paths.js';
-import { groupDirSync, runAsync } from '../internal/steps.js';
+import { blockingView, groupDirSync, runAsync } from '../internal/steps.js';
 import { boolOpt, checkOptionsObject, resolveBase, type BaseOptions, type DurabilityOptions, type ResolvedBase } from '../options.js';
 
 /** Options of {@link rename}. */
@@ -21,6 +21,8 @@ export interface RenameOptions extends BaseOptions, DurabilityOptions {
   readonly overwrite?: boolean | undefined;
   /** Create the destination's missing parent folders, durably. Default `true`. */
   readonly mkdirp?: boolean | undefined;
+  /** Make the metadata calls synchronously (µs each, faster than the thread pool); not on mounts that may hang. Default `false`. */
+  readonly blocking?: boolean | undefined;
 }
 
 /** Two validated paths and the shared options of a two-path operation. @internal */
@@ -140,11 +142,15 @@ export function resolvePair(operation: string, src: unknown, dest: unknown, opti
   const d = validateUserPath(operation, dest, 'destination path');
   const raw = checkOptionsObject(operation, options, s.given);
   const b = resolveBase(operation, raw, s.given);
+  // With `blocking`, the cheap metadata calls of a rename or move (lstat, link, unlink,
+  // rename, open...) run synchronously: a thread-pool round trip costs more than the call.
+  // Opt-in for now (default false): see docs/benchmarks.md, move-same.
+  const blocking = boolOpt(operation, raw, 'blocking', false, s.given);
   // No spread: an object literal with a spread and more properties costs ~8 µs on Node 20.
   return {
     signal: b.signal,
     logger: b.logger,
-    ops: b.ops,
+    ops: blocking ? blockingView(b.ops) : b.ops,
     random: b.random,
     operation,
     src: stripSep(s.abs),

@@ -212,3 +212,26 @@ describe('cleanupOrphans', () => {
     await assert.rejects(cleanupOrphans(dir, { olderThan: -5 }), { code: 'EINVAL' });
   });
 });
+
+describe('moves with blocking metadata calls', () => {
+  it('rename and move with blocking: true behave as without it', async (t) => {
+    const { move, rename } = await import('../../src/index.js');
+    const dir = tmpDir(t);
+    fs.writeFileSync(path.join(dir, 'a'), 'one');
+    await rename(path.join(dir, 'a'), path.join(dir, 'b'), { blocking: true });
+    await assert.rejects(rename(path.join(dir, 'missing'), path.join(dir, 'c'), { blocking: true }), { code: 'ENOENT' });
+    const r = await move(path.join(dir, 'b'), path.join(dir, 'sub', 'c'), { blocking: true });
+    assert.equal(r.strategy, 'rename');
+    assert.equal(fs.readFileSync(path.join(dir, 'sub', 'c'), 'utf8'), 'one');
+    fs.writeFileSync(path.join(dir, 'd'), 'two');
+    await assert.rejects(move(path.join(dir, 'd'), path.join(dir, 'sub', 'c'), { blocking: true }), { code: 'EEXIST' });
+    if (fs.existsSync('/dev/shm')) {
+      const shm = fs.mkdtempSync('/dev/shm/atomfs-');
+      t.after(() => fs.rmSync(shm, { recursive: true, force: true }));
+      const x = await move(path.join(dir, 'd'), path.join(shm, 'd'), { blocking: true, verify: 'checksum' });
+      assert.equal(x.strategy, 'copy');
+      assert.equal(fs.readFileSync(path.join(shm, 'd'), 'utf8'), 'two');
+      assert.ok(!fs.existsSync(path.join(dir, 'd')));
+    }
+  });
+});
