@@ -226,6 +226,8 @@ function vfsSubject(parts: Parts, realDir?: string): Subject {
 /** A factory per subject: each test makes a fresh one. */
 export interface SubjectFactory {
   readonly name: string;
+  /** The real node:fs: rules only a VFS has are not registered for it. */
+  readonly oracle?: boolean;
   make(t: HasAfter): Subject;
 }
 
@@ -283,6 +285,7 @@ export const SUBJECTS: readonly SubjectFactory[] = [
   },
   {
     name: 'node:fs (oracle)',
+    oracle: true,
     make: (t) => {
       const dir = tmpDir(t);
       return {
