@@ -5,6 +5,7 @@
  * @module
  */
 import type { FsOps } from '../internal/fs-ops.js';
+import { seededRandom } from '../internal/prng.js';
 import { setRandomSource } from '../options.js';
 import { SimulatedDisk, type DiskSnapshot, type TraceStep } from './sim-disk.js';
 
@@ -70,17 +71,7 @@ export interface ExploreResult {
   readonly durationMs: number;
 }
 
-/** A small seeded PRNG (mulberry32): the same seed explores the same states. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+
 
 interface Choice {
   readonly entries: Set<number>;
@@ -188,7 +179,7 @@ export async function exploreCrashes(
   const samples = options.samples ?? 512;
   const maxViolations = options.maxViolations ?? 20;
   const disk = new SimulatedDisk();
-  const names = prng(seed ^ 0x5eed);
+  const names = seededRandom(seed ^ 0x5eed);
   setRandomSource(disk.fs, (b) => {
     for (let i = 0; i < b.length; i++) b[i] = Math.floor(names() * 256);
   });
@@ -213,7 +204,7 @@ export async function exploreCrashes(
   }
   disk.record(undefined);
 
-  const rnd = prng(seed);
+  const rnd = seededRandom(seed);
   const violations: Violation[] = [];
   let states = 0;
   let exhaustive = true;

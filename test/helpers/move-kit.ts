@@ -16,7 +16,6 @@ import type { Readable } from 'node:stream';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isTempFile } from '../../src/index.js';
 import { realOps, type AsyncFsOps, type FsOps } from '../../src/internal/fs-ops.js';
 import { spawnNode } from './child.js';
 import { IS_ROOT } from './root.js';
@@ -212,26 +211,8 @@ export function snapshot(p: string, opts: { times?: boolean; owner?: boolean } =
   return out;
 }
 
-/** Paths of atomfs temp names anywhere under `dir` (symlinks not followed). */
-export function tempsUnder(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string, depth: number): void => {
-    if (depth > 32) return;
-    let entries: fs.Dirent[];
-    try {
-      entries = fs.readdirSync(d, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      const p = path.join(d, e.name);
-      if (isTempFile(e.name)) out.push(p);
-      if (e.isDirectory()) walk(p, depth + 1);
-    }
-  };
-  walk(dir, 0);
-  return out.sort();
-}
+/** Paths of atomfs temp names anywhere under `dir`: the one in real-fs.ts. */
+export { tempsUnder } from './real-fs.js';
 
 /** Whether anything (even a broken symlink) is at `p`. */
 export function exists(p: string): boolean {

@@ -18,16 +18,7 @@ export const MiB = 1024 * 1024;
 export const MAX_FILE = 4 * MiB;
 
 /** A small seeded PRNG (mulberry32): numbers in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom } from '../../src/internal/prng.js';
 
 /**
  * A file size from 0 B to 4 MiB: some empty, some exactly 4 MiB, about one in ten between

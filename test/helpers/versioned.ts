@@ -55,16 +55,7 @@ export function decode(buf: Uint8Array): Decoded {
 }
 
 /** A small seeded PRNG (mulberry32): numbers in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom } from '../../src/internal/prng.js';
 
 /** An integer in [lo, hi]. */
 export function between(rand: () => number, lo: number, hi: number): number {
