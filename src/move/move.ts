@@ -61,7 +61,13 @@ export interface MoveOptions extends BaseOptions, DurabilityOptions {
   readonly preserveTimestamps?: boolean | undefined;
   /** Create the destination's missing parent folders, durably. Default `true`. */
   readonly mkdirp?: boolean | undefined;
-  /** Make the metadata calls synchronously (µs each; copies and fsyncs stay in the thread pool); not on mounts that may hang. Default `false`. */
+  /**
+   * Make the cheap metadata calls of the move (lstat, stat, rename, link, unlink, mkdir,
+   * chmod, utimes, open and close, small writes) synchronously: a few microseconds each on a
+   * local disk, much faster than a thread-pool round trip. Copies, reads, listings and
+   * fsyncs always run in the thread pool. Set `false` on a file system that may hang (a
+   * network mount), so the event loop never waits for it. Default `true`.
+   */
   readonly blocking?: boolean | undefined;
   /** Called synchronously with a snapshot as a copy progresses; never awaited. */
   readonly onProgress?: ((progress: MoveProgress) => void) | undefined;

@@ -21,7 +21,13 @@ export interface RenameOptions extends BaseOptions, DurabilityOptions {
   readonly overwrite?: boolean | undefined;
   /** Create the destination's missing parent folders, durably. Default `true`. */
   readonly mkdirp?: boolean | undefined;
-  /** Make the metadata calls synchronously (µs each, faster than the thread pool); not on mounts that may hang. Default `false`. */
+  /**
+   * Make the cheap metadata calls of the rename (lstat, rename, link, unlink, open and close
+   * of the folders to fsync, mkdir) synchronously: a few microseconds each on a local disk,
+   * much faster than a thread-pool round trip, and never queued behind other calls' fsyncs.
+   * fsync always runs in the thread pool. Set `false` on a file system that may hang (a
+   * network mount), so the event loop never waits for it. Default `true`.
+   */
   readonly blocking?: boolean | undefined;
 }
 
@@ -142,10 +148,11 @@ export function resolvePair(operation: string, src: unknown, dest: unknown, opti
   const d = validateUserPath(operation, dest, 'destination path');
   const raw = checkOptionsObject(operation, options, s.given);
   const b = resolveBase(operation, raw, s.given);
-  // With `blocking`, the cheap metadata calls of a rename or move (lstat, link, unlink,
-  // rename, open...) run synchronously: a thread-pool round trip costs more than the call.
-  // Opt-in for now (default false): see docs/benchmarks.md, move-same.
-  const blocking = boolOpt(operation, raw, 'blocking', false, s.given);
+  // With `blocking` (the default, as for writeFile and lock), the cheap metadata calls of a
+  // rename or move (lstat, link, unlink, rename, open...) run synchronously: a thread-pool
+  // round trip costs more than the call (docs/benchmarks.md, move-same). Copies and fsyncs
+  // stay in the thread pool.
+  const blocking = boolOpt(operation, raw, 'blocking', true, s.given);
   // No spread: an object literal with a spread and more properties costs ~8 µs on Node 20.
   return {
     signal: b.signal,
@@ -180,7 +187,7 @@ export async function syncBoth(p: PathPair, src: string, dest: string): Promise<
  *
  * @param src - What to rename.
  * @param dest - The new name.
- * @param options - `overwrite` (default `true`), `mkdirp` (default `true`), `fsync`, `signal`, `logger`.
+ * @param options - `overwrite` (default `true`), `mkdirp` (default `true`), `fsync`, `blocking` (default `true`), `signal`, `logger`.
  * @returns Resolves when the new name is visible and (unless `fsync: false`) durable.
  * @throws {@link AtomfsError} `ENOENT` the source is missing (or `dest`'s parent, with
  *   `mkdirp: false`); `EEXIST` the destination exists and `overwrite` is false; `EXDEV`

@@ -16,7 +16,7 @@ import type { Readable } from 'node:stream';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { realOps, type AsyncFsOps, type FsOps } from '../../src/internal/fs-ops.js';
+import { realOps, type AsyncFsOps, type FsOps, type SyncFsOps } from '../../src/internal/fs-ops.js';
 import { spawnNode } from './child.js';
 import { IS_ROOT } from './root.js';
 import { DISK_ROOT } from './tmp.js';
@@ -385,24 +385,49 @@ export async function reap(
 
 /**
  * Wraps the real seam and records, in order, every open's path (with the descriptor it
- * returned) and every fsync's path, so a test can tell which folders were fsynced.
+ * returned) and every fsync's path, so a test can tell which folders were fsynced. Both
+ * forms of each call are recorded: with `blocking` (the default of rename, move and
+ * writeFile) the cheap calls (open, rename, link, unlink...) arrive through `ops.sync`.
  */
 export function fsyncRecorder(): { ops: FsOps; fsynced: string[]; events: string[] } {
   const fdPath = new Map<number, string>();
   const fsynced: string[] = [];
   const events: string[] = [];
+  const opened = (p: string, fd: number): number => {
+    fdPath.set(fd, p);
+    return fd;
+  };
+  const synced = (fd: number): void => {
+    const p = fdPath.get(fd) ?? `fd ${fd}`;
+    fsynced.push(p);
+    events.push(`fsync ${p}`);
+  };
+  const syncOps: SyncFsOps = {
+    ...realOps.sync,
+    open: (p, flags, mode) => opened(p, realOps.sync.open(p, flags, mode)),
+    fsync: (fd) => {
+      realOps.sync.fsync(fd);
+      synced(fd);
+    },
+    rename: (a, b) => {
+      realOps.sync.rename(a, b);
+      events.push(`rename ${a} ${b}`);
+    },
+    unlink: (p) => {
+      realOps.sync.unlink(p);
+      events.push(`unlink ${p}`);
+    },
+    link: (a, b) => {
+      realOps.sync.link(a, b);
+      events.push(`link ${a} ${b}`);
+    },
+  };
   const asyncOps: AsyncFsOps = {
     ...realOps.async,
-    open: async (p, flags, mode) => {
-      const fd = await realOps.async.open(p, flags, mode);
-      fdPath.set(fd, p);
-      return fd;
-    },
+    open: async (p, flags, mode) => opened(p, await realOps.async.open(p, flags, mode)),
     fsync: async (fd) => {
-      const p = fdPath.get(fd) ?? `fd ${fd}`;
       await realOps.async.fsync(fd);
-      fsynced.push(p);
-      events.push(`fsync ${p}`);
+      synced(fd);
     },
     rename: async (a, b) => {
       await realOps.async.rename(a, b);
@@ -417,7 +442,7 @@ export function fsyncRecorder(): { ops: FsOps; fsynced: string[]; events: string
       events.push(`link ${a} ${b}`);
     },
   };
-  return { ops: { sync: realOps.sync, async: asyncOps }, fsynced, events };
+  return { ops: { sync: syncOps, async: asyncOps }, fsynced, events };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -472,13 +497,35 @@ export function seeded(seed: number): () => number {
  * The real seam, except that the first rename matching `match` waits: `reached` resolves
  * when it is called, and it goes on (to the real rename) only after `release()`. Lets a
  * test interleave two racers deterministically.
+ *
+ * Only an async rename can wait. With `blocking` (the default of rename and move) the
+ * rename arrives through `ops.sync` and cannot be paused: the racer must pass
+ * `blocking: false`. If the first matching rename is a sync one anyway, it fails and
+ * `reached` rejects, saying so, instead of the test hanging or passing without the race.
  */
 export function gatedRename(match: (from: string, to: string) => boolean): { ops: FsOps; reached: Promise<void>; release: () => void } {
   let onReached!: () => void;
+  let onMissed!: (e: Error) => void;
   let release!: () => void;
-  const reached = new Promise<void>((r) => (onReached = r));
+  const reached = new Promise<void>((res, rej) => {
+    onReached = res;
+    onMissed = rej;
+  });
+  reached.catch(() => {}); // rejects only for a test that awaits it
   const gate = new Promise<void>((r) => (release = r));
   let used = false;
+  const syncOps: SyncFsOps = {
+    ...realOps.sync,
+    rename: (a, b) => {
+      if (!used && match(a, b)) {
+        used = true;
+        const e = new Error(`gatedRename: the gated rename ${a} -> ${b} was made synchronously and cannot wait; pass blocking: false`);
+        onMissed(e);
+        throw e;
+      }
+      return realOps.sync.rename(a, b);
+    },
+  };
   const asyncOps: AsyncFsOps = {
     ...realOps.async,
     rename: async (a, b) => {
@@ -490,5 +537,5 @@ export function gatedRename(match: (from: string, to: string) => boolean): { ops
       return realOps.async.rename(a, b);
     },
   };
-  return { ops: { sync: realOps.sync, async: asyncOps }, reached, release };
+  return { ops: { sync: syncOps, async: asyncOps }, reached, release };
 }

@@ -408,7 +408,8 @@ describe('move across devices', () => {
     // copy onto it; mover b finds the name free (or just claimed, empty), publishes and
     // finishes; then a goes on.
     const gate = gatedRename((_from, target) => target === dest);
-    const aSettled = move(path.join(from, 'a'), dest, { fs: gate.ops }).then(
+    // blocking: false: a must pause inside its rename, and only an async call can wait.
+    const aSettled = move(path.join(from, 'a'), dest, { fs: gate.ops, blocking: false }).then(
       () => undefined,
       (e: unknown) => e,
     );
@@ -494,9 +495,25 @@ describe('move across devices', () => {
     const pairs = crossPairs(t);
     if (skipWithoutOtherDevice(t, pairs)) return;
     const { from, to } = pairs[0]!;
-    // A seam whose copies come out one byte short, and whose writes flip a bit.
+    // A seam whose copies come out one byte short, and whose writes flip a bit, in both
+    // forms: with blocking (the default), small writes arrive through ops.sync.
+    const flipped = (buf: Uint8Array, off: number, len: number): Buffer => {
+      const copy = Buffer.from(buf.subarray(off, off + len));
+      copy[0] = copy[0]! ^ 1;
+      return copy;
+    };
     const shortCopy: FsOps = {
-      sync: realOps.sync,
+      sync: {
+        ...realOps.sync,
+        copyFile: (a, b) => {
+          realOps.sync.copyFile(a, b);
+          fs.truncateSync(b, fs.statSync(b).size - 1);
+        },
+        write: (fd, buf, off, len) => {
+          const copy = flipped(buf, off, len);
+          return realOps.sync.write(fd, copy, 0, copy.length);
+        },
+      },
       async: {
         ...realOps.async,
         copyFile: async (a, b) => {
@@ -504,8 +521,7 @@ describe('move across devices', () => {
           fs.truncateSync(b, fs.statSync(b).size - 1);
         },
         write: async (fd, buf, off, len) => {
-          const copy = Buffer.from(buf.subarray(off, off + len));
-          copy[0] = copy[0]! ^ 1;
+          const copy = flipped(buf, off, len);
           return realOps.async.write(fd, copy, 0, copy.length);
         },
       },

@@ -188,7 +188,8 @@ describe('rename', () => {
     // Racer a claims the name (an empty folder), then waits before its rename onto it;
     // racer b finds the empty claim, takes the name and finishes; then a goes on.
     const gate = gatedRename((from, to) => from === path.join(dir, 'a') && to === dest);
-    const a = rename(path.join(dir, 'a'), dest, { overwrite: false, fs: gate.ops });
+    // blocking: false: a must pause inside its rename, and only an async call can wait.
+    const a = rename(path.join(dir, 'a'), dest, { overwrite: false, fs: gate.ops, blocking: false });
     const aSettled = a.then(
       () => undefined,
       (e: unknown) => e,
