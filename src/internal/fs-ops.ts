@@ -99,6 +99,19 @@ export type AsyncFsOps = Promisified<SyncFsOps>;
 export interface FsOps {
   readonly sync: SyncFsOps;
   readonly async: AsyncFsOps;
+  /**
+   * Optional: calls `onChange()` when the file at `path` is removed, renamed or has its
+   * metadata changed, until the returned watch is closed; throws (`ENOENT`) when there is no
+   * such file. Used by lock waiters to wake up the moment the marker they wait for goes,
+   * instead of at their next poll; a seam without it just means polling. Best effort:
+   * waiters always poll too.
+   */
+  readonly watchFile?: ((path: string, onChange: () => void) => FileWatch) | undefined;
+}
+
+/** A watch from {@link FsOps.watchFile}. */
+export interface FileWatch {
+  close(): void;
 }
 
 /** The names of the calls in the seam. */
@@ -135,9 +148,23 @@ function readBootId(): string {
   return bootIdCache;
 }
 
+// /proc/<pid>/stat is one short line (well under 1 KiB, the command name being at most
+// 64 bytes): one open, one read, one close, into a reused buffer.
+const procBuf = Buffer.alloc(4096);
+
+function readProcStat(pid: number): string {
+  const fd = fs.openSync(`/proc/${pid}/stat`, 'r');
+  try {
+    const n = fs.readSync(fd, procBuf, 0, procBuf.length, 0);
+    return procBuf.toString('latin1', 0, n);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 function readProcessStart(pid: number): number | null {
   try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const stat = readProcStat(pid);
     // The command name (field 2) may contain spaces and parentheses: count from the last ')'.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     if (fields[0] === 'Z' || fields[0] === 'X') return null; // a zombie holds nothing
@@ -246,7 +273,20 @@ const realAsync: AsyncFsOps = {
 /**
  * The real file system (`node:fs`).
  */
-export const realOps: FsOps = Object.freeze({ sync: Object.freeze(realSync), async: Object.freeze(realAsync) });
+export const realOps: FsOps = Object.freeze({ sync: Object.freeze(realSync), async: Object.freeze(realAsync), watchFile });
+
+function watchFile(file: string, onChange: () => void): FileWatch {
+  // inotify on Linux, on the file itself: only its own changes wake us (an unlink raises a
+  // link-count change, then its deletion), not every other entry of its folder. Not
+  // persistent: a watch never keeps the process alive by itself.
+  const w = fs.watch(file, { persistent: false }, () => onChange());
+  // An error ends the watch; the waiter keeps polling, so nothing is lost but speed.
+  w.on('error', () => {
+    w.close();
+    onChange();
+  });
+  return w;
+}
 
 /**
  * Builds an {@link FsOps} whose async calls run the given sync calls (for simulated disks,

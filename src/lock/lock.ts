@@ -28,12 +28,13 @@
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AtomfsError, toAtomfsError, type ErrorContext } from '../errors.js';
-import { O } from '../internal/fs-ops.js';
+import { O, type FsOps } from '../internal/fs-ops.js';
 import { validateUserPath, type PathLike } from '../internal/paths.js';
 import { call, dirSync, runAsync, runSync, type Steps } from '../internal/steps.js';
 import { randomHex } from '../internal/temp-name.js';
 import { boolOpt, checkOptionsObject, enumOpt, resolveBase, type BaseOptions, type ResolvedBase } from '../options.js';
 import { markerName, orderKey, parseMarker, shortBoot, thisHost, type LockMode, type Marker } from './markers.js';
+import { waitForRemoval } from './wake.js';
 
 export type { LockMode } from './markers.js';
 
@@ -43,7 +44,11 @@ export interface LockOptions extends BaseOptions {
   readonly mode?: LockMode | undefined;
   /** Give up after this long (ms) with `ETIMEDOUT`. `Infinity` waits forever. Default 10,000. */
   readonly timeout?: number | undefined;
-  /** The longest pause between two attempts while waiting (ms). Default 25. */
+  /**
+   * The longest pause between two attempts while waiting (ms). Default 25. A waiter is also
+   * woken the moment the marker it waits for goes (a file watch), so this is the poll for
+   * what raises no event: a killed holder, another host's release.
+   */
   readonly retryInterval?: number | undefined;
   /**
    * A holder on another host whose lease (refreshed every `stale / 2`) is older than this is
@@ -107,15 +112,41 @@ interface Attempt {
   where?: Where;
   marker?: string;
   order?: string;
+  /**
+   * After a 'wait': the markers (names in `where.dir`) whose removal may let us in: the
+   * earlier writers that made us withdraw, or else every marker that blocked us.
+   */
+  waitFor: string[];
+  /** When our marker's lease was last set (its creation or a refresh), ms. */
+  touched?: number;
+  /** Woken because one of `waitFor` went: skip the look before making a marker. */
+  woken?: boolean;
 }
+
+// Holders of this host seen alive, by `pid start`, and when (ms). Waiters list the folder on
+// every wake-up; a process seen alive a moment ago is taken as still alive instead of
+// reading /proc again. The cost: a holder that dies is reclaimed up to ALIVE_MS later.
+const aliveBySeam = new WeakMap<FsOps, Map<string, number>>();
+const ALIVE_MS = 5;
 
 function* isDead(plan: LockPlan, where: { readonly dir: string }, m: Marker, myBoot: string): Steps<boolean> {
   if (!plan.leaseOnly && m.hostName === thisHost()) {
     // Same host: the process decides, at once.
     if (m.boot !== myBoot && myBoot !== '0' && m.boot !== '0') return true;
+    let seenAlive = aliveBySeam.get(plan.ops);
+    if (!seenAlive) aliveBySeam.set(plan.ops, (seenAlive = new Map()));
+    const key = `${m.pid} ${m.start}`;
+    const now = Date.now();
+    const seen = seenAlive.get(key);
+    if (seen !== undefined && now - seen <= ALIVE_MS) return false;
     const start = yield* call('processStart', m.pid);
-    if (start === null) return true;
-    return start !== 0 && m.start !== 0 && start !== m.start;
+    const dead = start === null || (start !== 0 && m.start !== 0 && start !== m.start);
+    if (dead) seenAlive.delete(key);
+    else {
+      if (seenAlive.size >= 256) seenAlive.clear(); // bounded: only recent verdicts matter
+      seenAlive.set(key, now);
+    }
+    return dead;
   }
   try {
     const st = yield* call('lstat', path.join(where.dir, m.name));
@@ -143,18 +174,80 @@ function* reclaim(plan: LockPlan, where: { readonly dir: string; readonly prefix
   }
 }
 
+interface Scan {
+  /** Our marker is in the listing. */
+  mine: boolean;
+  /** A live marker keeps us out. */
+  blocked: boolean;
+  /** Live markers of `where.dir` that keep us out. */
+  blockers: string[];
+  /** Those of them that make us withdraw: earlier writers (any writer, for a reader). */
+  causes: string[];
+}
+
+/** Lists the markers of every place, reclaiming dead ones, and sorts the live ones. */
+function* scan(plan: LockPlan, where: Where, a: Attempt, myBoot: string): Steps<Scan> {
+  const r: Scan = { mine: false, blocked: false, blockers: [], causes: [] };
+  for (const place of [where, ...where.also]) {
+    let entries;
+    try {
+      entries = yield* call('readdir', place.dir);
+    } catch (e) {
+      if (place !== where) continue; // the other place is optional
+      throw e;
+    }
+    for (const e of entries) {
+      const m = parseMarker(place.prefix, e.name);
+      if (!m) continue;
+      if (place === where && m.name === a.marker) {
+        r.mine = true;
+        continue;
+      }
+      if (plan.mode === 'shared' && m.mode === 'shared') continue;
+      if (yield* isDead(plan, place, m, myBoot)) {
+        yield* reclaim(plan, place, m);
+        continue;
+      }
+      r.blocked = true;
+      // A reader lets any writer (in or waiting) go first; a writer, the earlier writers.
+      const cause = plan.mode === 'shared' || (m.mode === 'exclusive' && a.order !== undefined && m.order < a.order);
+      if (place === where) r.blockers.push(m.name);
+      if (cause) {
+        if (place === where) r.causes.push(m.name);
+        else r.causes.push(''); // counts, but cannot be watched: the poll finds it gone
+      }
+    }
+  }
+  return r;
+}
+
 /** One attempt: make sure our marker exists (and its lease is fresh), list, decide. */
 function* attempt(plan: LockPlan, a: Attempt): Steps<'held' | 'wait'> {
   const where = (a.where ??= yield* locate(plan));
   const myBoot = shortBoot(yield* call('bootId'));
+  const now = Date.now();
+  const woken = a.woken;
+  a.woken = false;
   if (a.marker) {
     // A waiting marker is a lease too: refresh it, or after `stale` others would reclaim
-    // it and we would lose our place (and hold with a lease already expired).
-    const now = Date.now();
-    try {
-      yield* call('utimes', path.join(where.dir, a.marker), now, now);
-    } catch {
-      a.marker = undefined; // reclaimed: make a new one, keeping our order key
+    // it and we would lose our place (and hold with a lease already expired). Not on every
+    // attempt: each refresh is an event for every watcher of the folder.
+    if (now - (a.touched ?? 0) > plan.stale / 4) {
+      try {
+        yield* call('utimes', path.join(where.dir, a.marker), now, now);
+        a.touched = now;
+      } catch {
+        a.marker = undefined; // reclaimed: make a new one, keeping our order key
+      }
+    }
+  } else if (a.order !== undefined && !woken) {
+    // We withdrew before (or expect to). Look first: while whoever made us withdraw is
+    // still there we would only withdraw again, and a marker made and removed on every
+    // wake-up would wake every other waiter for nothing (a storm of events under contention).
+    const peek = yield* scan(plan, where, a, myBoot);
+    if (peek.causes.length > 0) {
+      a.waitFor = peek.causes;
+      return 'wait';
     }
   }
   if (!a.marker) {
@@ -172,42 +265,18 @@ function* attempt(plan: LockPlan, a: Attempt): Steps<'held' | 'wait'> {
     });
     const fd = yield* call('open', path.join(where.dir, name), O.WRONLY | O.CREAT | O.EXCL | O.CLOEXEC, 0o644);
     a.marker = name;
+    a.touched = now;
     yield* call('close', fd);
   }
-  let blocked = false;
-  let withdraw = false;
-  let mine = false;
-  for (const place of [where, ...where.also]) {
-    let entries;
-    try {
-      entries = yield* call('readdir', place.dir);
-    } catch (e) {
-      if (place !== where) continue; // the other place is optional
-      throw e;
-    }
-    for (const e of entries) {
-      const m = parseMarker(place.prefix, e.name);
-      if (!m) continue;
-      if (place === where && m.name === a.marker) {
-        mine = true;
-        continue;
-      }
-      if (plan.mode === 'shared' && m.mode === 'shared') continue;
-      if (yield* isDead(plan, place, m, myBoot)) {
-        yield* reclaim(plan, place, m);
-        continue;
-      }
-      blocked = true;
-      if (plan.mode === 'shared') withdraw = true; // a writer is in or waiting: let it go first
-      else if (m.mode === 'exclusive' && m.order < a.order!) withdraw = true; // an earlier writer
-    }
-  }
+  const r = yield* scan(plan, where, a, myBoot);
+  const withdraw = r.causes.length > 0;
+  a.waitFor = withdraw ? r.causes : r.blockers;
   // Our own marker must still be there: if it was reclaimed meanwhile, we hold nothing.
-  if (!mine) {
+  if (!r.mine) {
     a.marker = undefined;
     return 'wait';
   }
-  if (!blocked) return 'held';
+  if (!r.blocked) return 'held';
   if (withdraw) yield* dropMarker(where, a);
   return 'wait';
 }
@@ -298,16 +367,18 @@ function untrack(l: Lock): void {
  */
 export class Lock implements AsyncDisposable {
   readonly #plan: LockPlan;
+  readonly #where: Where;
   readonly #markerPath: string;
-  readonly #token: number | undefined;
+  #token: number | undefined;
   #state: 'held' | 'released' = 'held';
   #compromised = false;
   #timer: NodeJS.Timeout | undefined;
   #lastBeat = Date.now();
 
   /** @internal Use {@link lock}. */
-  constructor(plan: LockPlan, markerPath: string, token: number | undefined) {
+  constructor(plan: LockPlan, where: Where, markerPath: string, token: number | undefined) {
     this.#plan = plan;
+    this.#where = where;
     this.#markerPath = markerPath;
     this.#token = token;
     track(this);
@@ -328,10 +399,26 @@ export class Lock implements AsyncDisposable {
   }
 
   /**
-   * The fencing token of an exclusive lock: larger than every earlier exclusive holder's
-   * of this path, durably (also across reboots). `undefined` for a shared lock.
+   * The fencing token of an exclusive lock: larger than every token handed out before for
+   * this path, durably (also across reboots). `undefined` for a shared lock.
+   *
+   * Read it while the lock is held. With `blocking` (the default) it is taken from the
+   * path's token file the first time it is read, under the lock, so acquisitions whose
+   * token nobody reads cost no token I/O (and the tokens that are read still grow with
+   * every holder). A token first read after `release()` is `undefined`. With
+   * `blocking: false` it is taken at acquisition.
+   *
+   * @throws {@link AtomfsError} `EROFS`/`EACCES`/`ENOSPC`/`EIO` the token file cannot be
+   *   read or written (first read only).
    */
   get token(): number | undefined {
+    if (this.#token === undefined && this.#plan.mode === 'exclusive' && this.#state === 'held') {
+      try {
+        this.#token = runSync(nextToken(this.#where), this.#plan.ops);
+      } catch (e) {
+        throw toAtomfsError(e, { operation: 'lock', path: this.#plan.given });
+      }
+    }
     return this.#token;
   }
 
@@ -462,11 +549,33 @@ function resolveLock(operation: string, p: unknown, options: unknown): LockPlan 
   };
 }
 
+// Folders where this process recently had to wait for a lock, and when (ms): there, a new
+// acquisition expects contention and looks before making its marker (see `attempt`).
+const recentWaits = new Map<string, number>();
+const RECENT_MS = 1_000;
+
+function expectContention(plan: LockPlan): boolean {
+  const now = Date.now();
+  for (const d of [path.dirname(plan.abs), plan.abs]) {
+    const t = recentWaits.get(d);
+    if (t !== undefined && now - t < RECENT_MS) return true;
+  }
+  return false;
+}
+
+function noteWait(dir: string): void {
+  if (recentWaits.size >= 256 && !recentWaits.has(dir)) recentWaits.clear(); // bounded
+  recentWaits.set(dir, Date.now());
+}
+
 async function acquire(plan: LockPlan): Promise<Lock> {
   const ctx: ErrorContext = { operation: 'lock', path: plan.given };
   const run = <T>(steps: Steps<T>): Promise<T> | T => (plan.blocking ? runSync(steps, plan.ops) : runAsync(steps, plan.ops));
-  const a: Attempt = {};
+  const a: Attempt = { waitFor: [] };
   const deadline = plan.timeout === Infinity ? Infinity : Date.now() + plan.timeout;
+  // Under contention take the order key now, so the first attempt looks before making a
+  // marker: a marker made only to be withdrawn again wakes the waiters for nothing.
+  if (expectContention(plan)) a.order = orderKey(Date.now(), randomHex(plan.random).slice(0, 8));
   let pause = 1;
   try {
     for (;;) {
@@ -474,13 +583,22 @@ async function acquire(plan: LockPlan): Promise<Lock> {
       if ((await run(attempt(plan, a))) === 'held') break;
       const left = deadline - Date.now();
       if (left <= 0) throw new AtomfsError('ETIMEDOUT', `could not get a${plan.mode === 'exclusive' ? 'n exclusive' : ' shared'} lock within ${plan.timeout} ms`, ctx);
-      // Back off from 1 ms up to retryInterval, with jitter so waiters do not move in step.
+      noteWait(a.where!.dir);
+      if (plan.ops.watchFile && a.waitFor.some((n) => n !== '')) {
+        // Woken the moment a marker we wait for goes; the poll (jittered, so waiters do not
+        // move in step) remains for what raises no event: a dead holder, another host.
+        a.woken = await waitForRemoval(plan.ops, a.where!.dir, a.waitFor, Math.min(left, plan.retryInterval * (0.5 + Math.random() * 0.5)), plan.signal);
+        continue;
+      }
+      // Nothing to watch: back off from 1 ms up to retryInterval, with jitter.
       const wait = Math.min(left, pause * (0.5 + Math.random() * 0.5));
       pause = Math.min(pause * 2, plan.retryInterval);
       await sleep(wait, undefined, { signal: plan.signal }).catch(() => {});
     }
-    const token = plan.mode === 'exclusive' ? await run(nextToken(a.where!)) : undefined;
-    return new Lock(plan, path.join(a.where!.dir, a.marker!), token);
+    // With `blocking`, the fencing token is taken when first read (see Lock.token): an
+    // acquisition whose token nobody reads costs no token I/O. Otherwise now, off the loop.
+    const token = plan.mode === 'exclusive' && !plan.blocking ? await run(nextToken(a.where!)) : undefined;
+    return new Lock(plan, a.where!, path.join(a.where!.dir, a.marker!), token);
   } catch (e) {
     if (a.where) await run(dropMarker(a.where, a));
     throw toAtomfsError(e, ctx);
@@ -489,9 +607,10 @@ async function acquire(plan: LockPlan): Promise<Lock> {
 
 /**
  * Takes a lock on a folder (markers inside it) or a file (markers beside it, named after
- * it; the file need not exist), shared or exclusive, across processes and hosts. Waits
- * (polling with back-off) up to `timeout`. A holder on this host whose process died is
- * reclaimed at once; one on another host when its lease is older than `stale`.
+ * it; the file need not exist), shared or exclusive, across processes and hosts. Waits up
+ * to `timeout`: woken when the marker it waits for goes, and polling every `retryInterval`.
+ * A holder on this host whose process died is reclaimed at once; one on another host when
+ * its lease is older than `stale`.
  *
  * @param path - The folder or file to lock. A path that does not exist is locked as a file.
  * @param options - See {@link LockOptions}.

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DirectoryLocker, lock, withLock, type AtomfsError, type Lock } from '../../src/index.js';
+import { realOps } from '../../src/internal/fs-ops.js';
 import { parseMarker } from '../../src/lock/markers.js';
 import { markersIn, within } from '../helpers/lock-kit.js';
 import { readOnlyBind } from '../helpers/real-fs.js';
@@ -232,5 +233,62 @@ describe('a marker removed by hand while held', () => {
     assert.equal(l.released, true);
     assert.equal(told.length, 1, 'told once, not again at release');
     assert.deepEqual(markersIn(dir), []);
+  });
+});
+
+describe('hand-over', () => {
+  it('a waiter sleeps until the release wakes it: it neither polls nor waits out its poll interval', async (t) => {
+    const dir = tmpDir(t);
+    let listings = 0;
+    const counting = {
+      sync: { ...realOps.sync, readdir: (p: string) => (listings++, realOps.sync.readdir(p)) },
+      async: realOps.async,
+      watchFile: realOps.watchFile,
+    };
+    const holder = await lock(dir);
+    // With a 10 s poll interval the waiter could only find the lock free by polling after
+    // 5-10 s; without a wake-up its back-off (1, 2, 4 … ms) would list the folder ~10 times
+    // in the second it waits here.
+    const waiting = lock(dir, { fs: counting, retryInterval: 10_000, timeout: 30_000 });
+    await sleep(1_000);
+    const whileWaiting = listings;
+    await holder.release();
+    const next = await within(waiting, 3_000, 'the waiter is woken by the release, not by its 5-10 s poll');
+    await next.release();
+    assert.ok(whileWaiting <= 3, `the waiter listed the folder ${whileWaiting} times while the lock was held`);
+    assert.deepEqual(markersIn(dir), []);
+  });
+
+  it('a seam that cannot watch files still hands over, by polling', async (t) => {
+    const polling = { sync: realOps.sync, async: realOps.async }; // no watchFile
+    const dir = tmpDir(t);
+    const holder = await lock(dir, { fs: polling });
+    const waiting = lock(dir, { fs: polling, retryInterval: 20, timeout: 10_000 });
+    await sleep(50);
+    await holder.release();
+    const next = await within(waiting, 5_000, 'the polling waiter gets the lock');
+    await next.release();
+    assert.deepEqual(markersIn(dir), []);
+  });
+});
+
+describe('fencing token', () => {
+  it('is taken on first read while held (growing), and a token first read after release is undefined', async (t) => {
+    const dir = tmpDir(t);
+    const a = await lock(dir);
+    const ta = a.token!;
+    assert.equal(typeof ta, 'number');
+    assert.equal(a.token, ta, 'the same token on every read');
+    await a.release();
+    assert.equal(a.token, ta, 'still readable after release once taken');
+    const unread = await lock(dir);
+    await unread.release();
+    assert.equal(unread.token, undefined, 'never read while held: no token');
+    const b = await lock(dir);
+    assert.ok(b.token! > ta, `${b.token} > ${ta}`);
+    await b.release();
+    const c = await lock(dir, { blocking: false });
+    await c.release();
+    assert.ok(c.token! > b.token!, 'with blocking: false the token is taken at acquisition');
   });
 });
