@@ -26,7 +26,7 @@ const execFileAsync = promisify(execFile);
 export const MV = Object.freeze({
   atomfs: 'atomfs',
   atomfsNoSync: 'atomfs fsync: false',
-  atomfsNoSyncBlocking: 'atomfs fsync: false, blocking: true',
+  atomfsNoSyncPool: 'atomfs fsync: false, blocking: false',
   size: 'atomfs verify: size',
   checksum: 'atomfs verify: checksum',
   moveFile: 'move-file',
@@ -51,7 +51,11 @@ function sameDeviceMovers(): Mover[] {
       move: (s, d) => atomfsMove(s, d),
     },
     { name: MV.atomfsNoSync, move: (s, d) => atomfsMove(s, d, { fsync: false }) },
-    { name: MV.atomfsNoSyncBlocking, move: (s, d) => atomfsMove(s, d, { fsync: false, blocking: true }) },
+    {
+      name: MV.atomfsNoSyncPool,
+      note: 'blocking: false (for mounts that may hang) sends every call through the libuv thread pool; the default (blocking: true) makes the metadata calls synchronously, microseconds each on a local disk.',
+      move: (s, d) => atomfsMove(s, d, { fsync: false, blocking: false }),
+    },
     { name: MV.moveFile, note: NO_FSYNC_NOTE, move: (s, d) => moveFile(s, d) },
     { name: MV.fsExtra, move: (s, d) => fseMove(s, d) },
   ];
@@ -127,7 +131,7 @@ function crossDeviceMovers(): Mover[] {
     { name: MV.size, move: (s, d) => atomfsMove(s, d, { verify: 'size' }) },
     {
       name: MV.checksum,
-      note: 'atomfs verify: checksum copies with read/write through a SHA-256 of the source, fsyncs, then reads the copy back and hashes it.',
+      note: 'atomfs verify: checksum copies in one pipelined pass (1 MiB chunks: read ahead, SHA-256 of the source as read, write behind, each chunk read back from the copy and hashed in a worker thread), fsyncs, compares the hashes.',
       move: (s, d) => atomfsMove(s, d, { verify: 'checksum' }),
     },
     { name: MV.moveFile, note: NO_FSYNC_NOTE, move: (s, d) => moveFile(s, d) },

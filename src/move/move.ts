@@ -13,6 +13,7 @@
  * @module
  */
 import { createHash } from 'node:crypto';
+import { Worker } from 'node:worker_threads';
 import * as path from 'node:path';
 import { AtomfsError, toAtomfsError } from '../errors.js';
 import { throwIfAborted } from '../internal/abort.js';
@@ -412,9 +413,11 @@ async function copyOneFile(
   const before = progress.bytes;
   let sourceHash: string | undefined;
   let fd: number;
+  let destHash: string | undefined;
   if (p.verify === 'checksum') {
-    // Hash the source as it is read, in the same pass as the copy.
-    sourceHash = await streamCopy(sys, from, to, st, progress, report);
+    // One pipelined pass: the source hashed as it is read, the copy read back and hashed
+    // as it is written.
+    ({ sourceHash, destHash } = await streamCopy(sys, from, to, st, progress, report));
     fd = await sys.open(to, O.RDONLY | O.CLOEXEC, 0);
   } else {
     let timer: NodeJS.Timeout | undefined;
@@ -444,10 +447,7 @@ async function copyOneFile(
       const size = (await sys.fstat(fd)).size;
       if (size !== st.size) throw verifyError(p, from, `size ${size} != ${st.size}`);
     }
-    if (sourceHash !== undefined) {
-      const destHash = await hashFd(sys, fd);
-      if (destHash !== sourceHash) throw verifyError(p, from, 'SHA-256 of the copy differs from the source');
-    }
+    if (sourceHash !== undefined && destHash !== sourceHash) throw verifyError(p, from, 'SHA-256 of the copy differs from the source');
   } finally {
     await sys.close(fd);
   }
@@ -459,6 +459,66 @@ function verifyError(p: MovePlan, file: string, what: string): AtomfsError {
   return new AtomfsError('EIO', `verification failed: ${what}`, { ...pairCtx(p, 'read'), path: file }, { reason: 'verify' });
 }
 
+// Chunks of the checksum copy, and how many are read ahead / written behind.
+const STREAM_CHUNK = 1 << 20;
+const STREAM_BUFFERS = 8;
+// From this size on, the copy's hash is computed in a worker thread (the source's on the
+// main thread): both SHA-256 passes run at once, on two cores, overlapping the I/O.
+const OFF_THREAD_HASH_MIN = 32 << 20;
+
+/** A SHA-256 fed chunk by chunk, here or in a worker thread. */
+interface ChunkHash {
+  /** Takes ownership of `chunk` (it may be transferred to another thread). */
+  update(chunk: Buffer): void;
+  digest(): Promise<string>;
+  close(): void;
+}
+
+function inlineHash(): ChunkHash {
+  const h = createHash('sha256');
+  return {
+    update: (c) => void h.update(c),
+    digest: async () => h.digest('hex'),
+    close: () => {},
+  };
+}
+
+// CommonJS, evaluated in the worker: it only hashes what it is sent; no file access.
+const HASH_WORKER = `
+const { parentPort } = require('node:worker_threads');
+const { createHash } = require('node:crypto');
+const h = createHash('sha256');
+parentPort.on('message', (m) => {
+  if (m === null) parentPort.postMessage(h.digest('hex'));
+  else h.update(new Uint8Array(m));
+});`;
+
+function workerHash(): ChunkHash {
+  const w = new Worker(HASH_WORKER, { eval: true });
+  let failure: unknown;
+  w.on('error', (e) => (failure ??= e));
+  return {
+    update: (c) => {
+      // Chunks are allocated whole (allocUnsafeSlow): the ArrayBuffer is exactly the chunk.
+      w.postMessage(c.buffer, [c.buffer as ArrayBuffer]);
+    },
+    digest: () =>
+      new Promise<string>((resolve, reject) => {
+        if (failure !== undefined) return reject(failure);
+        w.once('message', resolve);
+        w.once('error', reject);
+        w.postMessage(null);
+      }),
+    close: () => void w.terminate(),
+  };
+}
+
+/**
+ * Copies `from` into a new file `to` for `verify: 'checksum'`, in one pipelined pass: the
+ * next chunk is read while the current one is hashed (SHA-256 of the source as read) and
+ * the previous one is written; each chunk written is read back from the copy and hashed
+ * (in a worker thread for big files). Returns both hashes; the caller compares them.
+ */
 async function streamCopy(
   sys: AsyncFsOps,
   from: string,
@@ -466,45 +526,92 @@ async function streamCopy(
   st: FileStat,
   progress: { bytes: number },
   report: () => void,
-): Promise<string> {
-  const hash = createHash('sha256');
-  const rfd = await sys.open(from, O.RDONLY | O.CLOEXEC, 0);
+): Promise<{ sourceHash: string; destHash: string }> {
+  const sourceHash = createHash('sha256');
+  const destHash = st.size >= OFF_THREAD_HASH_MIN ? workerHash() : inlineHash();
   try {
-    const wfd = await sys.open(to, O.WRONLY | O.CREAT | O.EXCL | O.NOFOLLOW | O.CLOEXEC, 0o600);
+    const rfd = await sys.open(from, O.RDONLY | O.CLOEXEC, 0);
     try {
-      const buf = Buffer.allocUnsafe(COPY_CHUNK);
-      for (let guard = 0; guard < Number.MAX_SAFE_INTEGER; guard++) {
-        const n = await sys.read(rfd, buf, 0, buf.length, null);
-        if (n === 0) break;
-        hash.update(buf.subarray(0, n));
-        let off = 0;
-        while (off < n) {
-          const w = await sys.write(wfd, buf, off, n - off);
-          if (w <= 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC', syscall: 'write' });
-          off += w;
+      // Read-write: each chunk is read back from the copy once written.
+      const wfd = await sys.open(to, O.RDWR | O.CREAT | O.EXCL | O.NOFOLLOW | O.CLOEXEC, 0o600);
+      // Every call in flight is awaited before the descriptors close, whatever failed.
+      let reading: Promise<number> | undefined;
+      let writing: Promise<void> = Promise.resolve();
+      let checking: Promise<unknown> = Promise.resolve();
+      const state: { failed?: { e: unknown } } = {};
+      const check = (): void => {
+        if (state.failed) throw state.failed.e;
+      };
+      try {
+        const bufs = Array.from({ length: STREAM_BUFFERS }, () => Buffer.allocUnsafe(STREAM_CHUNK));
+        const inUse: Promise<void>[] = bufs.map(() => Promise.resolve());
+        let bi = 0;
+        let pos = 0;
+        reading = sys.read(rfd, bufs[0]!, 0, STREAM_CHUNK, null);
+        for (let guard = 0; guard < Number.MAX_SAFE_INTEGER; guard++) {
+          const n = await reading;
+          reading = undefined;
+          check();
+          if (n === 0) break;
+          const buf = bufs[bi]!;
+          const mine = bi;
+          bi = (bi + 1) % STREAM_BUFFERS;
+          // Read ahead into the next buffer, once its last write is done.
+          await inUse[bi];
+          check();
+          reading = sys.read(rfd, bufs[bi]!, 0, STREAM_CHUNK, null);
+          sourceHash.update(buf.subarray(0, n));
+          const at = pos;
+          pos += n;
+          // Write behind, in order; once written, the chunk is read back from the copy and
+          // hashed, in a second chain, so the next write need not wait for that.
+          const written = writing.then(async () => {
+            if (state.failed) return;
+            try {
+              for (let off = 0; off < n; ) {
+                const w = await sys.write(wfd, buf, off, n - off);
+                if (w <= 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC', syscall: 'write' });
+                off += w;
+              }
+            } catch (e) {
+              state.failed ??= { e };
+            }
+          });
+          checking = Promise.all([checking, written]).then(async () => {
+            if (state.failed) return;
+            try {
+              const back = Buffer.allocUnsafeSlow(n);
+              for (let got = 0; got < n; ) {
+                const r = await sys.read(wfd, back, got, n - got, at + got);
+                if (r <= 0) throw Object.assign(new Error('the copy is shorter than what was written to it'), { code: 'EIO', syscall: 'read' });
+                got += r;
+              }
+              destHash.update(back);
+              progress.bytes += n;
+              report();
+            } catch (e) {
+              state.failed ??= { e };
+            }
+          });
+          writing = written;
+          inUse[mine] = written;
         }
-        progress.bytes += n;
-        report();
+        await writing;
+        await checking;
+        check();
+        await sys.fchmod(wfd, st.mode & 0o7777);
+      } finally {
+        await reading?.catch(() => 0);
+        await writing;
+        await checking;
+        await sys.close(wfd);
       }
-      await sys.fchmod(wfd, st.mode & 0o7777);
     } finally {
-      await sys.close(wfd);
+      await sys.close(rfd);
     }
+    return { sourceHash: sourceHash.digest('hex'), destHash: await destHash.digest() };
   } finally {
-    await sys.close(rfd);
-  }
-  return hash.digest('hex');
-}
-
-async function hashFd(sys: AsyncFsOps, fd: number): Promise<string> {
-  const hash = createHash('sha256');
-  const buf = Buffer.allocUnsafe(COPY_CHUNK);
-  let pos = 0;
-  for (;;) {
-    const n = await sys.read(fd, buf, 0, buf.length, pos);
-    if (n === 0) return hash.digest('hex');
-    hash.update(buf.subarray(0, n));
-    pos += n;
+    destHash.close();
   }
 }
 
