@@ -544,6 +544,39 @@ describe('move across devices', () => {
     assert.equal(fs.statSync(path.join(to, 'f')).size, 'some content to verify'.length - 1);
   });
 
+  it('checksum on a big file (hashed in a worker): a faithful copy is published, one bit flipped mid-file is caught', async (t) => {
+    const pairs = crossPairs(t);
+    if (skipWithoutOtherDevice(t, pairs)) return;
+    const { from, to } = pairs[0]!;
+    const size = 40 * 1024 * 1024 + 12_345; // above the 32 MiB worker threshold, not a whole chunk
+    const data = Buffer.alloc(size);
+    for (let i = 0; i < size; i += 4096) data.writeUInt32LE(i, i);
+    fs.writeFileSync(path.join(from, 'big'), data);
+    // Flip one bit in the write that covers byte 20 MiB only (writes are 1 MiB chunks).
+    let written = 0;
+    const flipMid = (buf: Uint8Array, off: number, len: number): Uint8Array => {
+      const start = written;
+      written += len;
+      const mid = 20 * 1024 * 1024;
+      if (mid < start || mid >= start + len) return buf.subarray(off, off + len);
+      const copy = Buffer.from(buf.subarray(off, off + len));
+      copy[mid - start] = copy[mid - start]! ^ 0x10;
+      return copy;
+    };
+    const corrupting: FsOps = {
+      sync: { ...realOps.sync, write: (fd, buf, off, len) => realOps.sync.write(fd, flipMid(buf, off, len), 0, len) },
+      async: { ...realOps.async, write: (fd, buf, off, len) => realOps.async.write(fd, flipMid(buf, off, len), 0, len) },
+    };
+    await assert.rejects(move(path.join(from, 'big'), path.join(to, 'big'), { verify: 'checksum', fs: corrupting }), { code: 'EIO', reason: 'verify' });
+    assert.ok(written > 20 * 1024 * 1024, 'the corrupting seam saw the writes');
+    assert.deepEqual(list(to), [], 'nothing published, no temp');
+    assert.ok(fs.readFileSync(path.join(from, 'big')).equals(data), 'source intact');
+    const r = await move(path.join(from, 'big'), path.join(to, 'big'), { verify: 'checksum' });
+    assert.equal(r.bytes, size);
+    assert.ok(fs.readFileSync(path.join(to, 'big')).equals(data), 'the copy is byte-identical');
+    assert.equal(fs.existsSync(path.join(from, 'big')), false);
+  });
+
   it('resumes: a complete identical destination plus the source means only the source is removed (resumed: true)', async (t) => {
     const pairs = crossPairs(t);
     if (skipWithoutOtherDevice(t, pairs)) return;
