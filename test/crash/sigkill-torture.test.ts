@@ -16,16 +16,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { cleanupOrphans, isTempFile } from '../../src/index.js';
 import { spawnNode } from '../helpers/child.js';
+import { killsKnob, seedKnob } from '../helpers/knobs.js';
 import { collect, LineReader } from '../helpers/lines.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { decode, seededRandom } from '../helpers/versioned.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/torture-writer.js', import.meta.url));
-const IN_CI = process.env['CI'] === 'true' || process.env['CI'] === '1';
-const CI_MIN_KILLS = 300;
-const KNOB = Number.parseInt(process.env['ATOMFS_TORTURE_KILLS'] ?? '', 10);
-const KILLS = IN_CI ? Math.max(CI_MIN_KILLS, Number.isFinite(KNOB) ? KNOB : 0) : Number.isFinite(KNOB) && KNOB > 0 ? KNOB : 100;
-const SEED = Number.parseInt(process.env['ATOMFS_TORTURE_SEED'] ?? '', 10) || (Math.random() * 2 ** 31) >>> 0;
+const KILLS = killsKnob('ATOMFS_TORTURE_KILLS', 300, 100);
+const SEED = seedKnob('ATOMFS_TORTURE_SEED');
 /** Wall-clock bound for the whole loop; reaching it before KILLS kills fails the test. */
 const TIME_BUDGET_MS = 200_000;
 /** Orphans are removed every this many kills, so they never pile up to gigabytes. */
@@ -82,7 +80,7 @@ describe('SIGKILL torture', () => {
 
       // Kill a random 0-30 ms after the k-th write starts, so kills land mid-write often.
       const k = 1 + Math.floor(rand() * 3);
-      await lines.waitFor((l) => l.startsWith('start '), 20_000, k).catch((e: Error) => assert.fail(`${e.message}\n${ctx()}`));
+      await lines.waitFor((l) => l.startsWith('start '), 20_000, { count: k }).catch((e: Error) => assert.fail(`${e.message}\n${ctx()}`));
       const delay = rand() * 30;
       if (delay >= 1) await sleep(delay);
       assert.ok(child.pid !== undefined);

@@ -1,8 +1,25 @@
 /**
- * Line-by-line reading of a child's output, keeping every line (waitForLine in child.ts
- * consumes only the line it looks for).
+ * The tests' one line reader: line-by-line reading of a child's output, keeping every line,
+ * with bounded waits for lines (the crash, move and staging tests read children with it;
+ * LockClient in lock-kit.ts waits on it). waitForLine in child.ts is different: it
+ * consumes only the line it looks for.
  */
 import type { Readable } from 'node:stream';
+
+/** What a wait looks for: a line starting with this text, or a line passing this test. */
+export type LineMatch = string | ((line: string) => boolean);
+
+/** A line found by {@link LineReader.waitFor}, and its index in `lines`. */
+export interface LineHit {
+  readonly line: string;
+  readonly index: number;
+}
+
+/**
+ * What becomes of a last line with no newline (cut short by a kill) when the output ends:
+ * kept marked by a trailing ` <cut>` (the default), kept as it is, or dropped.
+ */
+export type CutLine = 'mark' | 'keep' | 'drop';
 
 export class LineReader {
   readonly lines: string[] = [];
@@ -12,24 +29,25 @@ export class LineReader {
   /** Resolves when the stream has ended (every line is in `lines`). */
   readonly ended: Promise<void>;
 
-  constructor(stream: Readable) {
+  constructor(stream: Readable | null | undefined, opts: { cut?: CutLine } = {}) {
+    if (!stream) throw new Error('LineReader: no stream (spawn with stdio pipe)');
+    const cut = opts.cut ?? 'mark';
     stream.setEncoding('utf8');
     stream.on('data', (d: string) => {
       const parts = (this.#partial + d).split('\n');
       this.#partial = parts.pop()!;
       if (parts.length > 0) {
         this.lines.push(...parts);
-        this.#notify();
+        this.wake();
       }
     });
     this.ended = new Promise((resolve) => {
       const end = (): void => {
         if (this.#ended) return;
         this.#ended = true;
-        // A line cut short by a kill is kept too, marked by having no newline.
-        if (this.#partial) this.lines.push(this.#partial + ' <cut>');
+        if (this.#partial && cut !== 'drop') this.lines.push(cut === 'mark' ? `${this.#partial} <cut>` : this.#partial);
         this.#partial = '';
-        this.#notify();
+        this.wake();
         resolve();
       };
       stream.once('end', end);
@@ -37,30 +55,68 @@ export class LineReader {
     });
   }
 
-  #notify(): void {
+  /** Runs the pending waits' checks again (for what the output does not signal, such as the child's exit). */
+  wake(): void {
     for (const f of [...this.#listeners]) f();
   }
 
-  /** Resolves once `count` lines satisfy `pred`, with the last of them; bounded by `ms`. */
-  waitFor(pred: (line: string) => boolean, ms: number, count = 1): Promise<string> {
+  /**
+   * Runs `check` now, after every new line and at the end of the output, until it returns
+   * a value (resolves with it) or throws (rejects with that); rejects with `timeout()`
+   * after `ms`.
+   */
+  until<T>(check: () => T | undefined, ms: number, timeout: () => Error): Promise<T> {
     return new Promise((resolve, reject) => {
-      const check = (): void => {
-        let n = 0;
-        for (const l of this.lines) {
-          if (pred(l) && ++n === count) return done(undefined, l);
+      let settled = false;
+      const run = (): void => {
+        if (settled) return;
+        let value: T | undefined;
+        try {
+          value = check();
+        } catch (e) {
+          return done(e as Error);
         }
-        if (this.#ended) done(new Error(`output ended before ${count} matching line(s); got:\n${this.lines.slice(-20).join('\n')}`));
+        if (value !== undefined) done(undefined, value);
       };
-      const timer = setTimeout(() => done(new Error(`timed out after ${ms} ms waiting for ${count} matching line(s)`)), ms);
-      const done = (err?: Error, line?: string): void => {
+      const timer = setTimeout(() => done(timeout()), ms);
+      const done = (err?: Error, value?: T): void => {
+        settled = true;
         clearTimeout(timer);
-        this.#listeners.delete(check);
+        this.#listeners.delete(run);
         if (err) reject(err);
-        else resolve(line!);
+        else resolve(value!);
       };
-      this.#listeners.add(check);
-      check();
+      this.#listeners.add(run);
+      run();
     });
+  }
+
+  /**
+   * Resolves with the `count`-th line (default the first) at index `from` (default 0) or
+   * later that matches; rejects when the output ends first, or after `ms`.
+   */
+  waitFor(match: LineMatch, ms: number, opts: { from?: number; count?: number } = {}): Promise<LineHit> {
+    const { from = 0, count = 1 } = opts;
+    const test = typeof match === 'string' ? (l: string): boolean => l.startsWith(match) : match;
+    const what = `${count === 1 ? 'a line' : `${count} lines`} ${typeof match === 'string' ? `starting with '${match}'` : 'matching'}`;
+    const tail = (): string => this.lines.slice(-20).join('\n');
+    return this.until<LineHit>(
+      () => {
+        let n = 0;
+        for (let i = from; i < this.lines.length; i++) {
+          if (test(this.lines[i]!) && ++n === count) return { line: this.lines[i]!, index: i };
+        }
+        if (this.#ended) throw new Error(`output ended before ${what}; last lines:\n${tail()}`);
+        return undefined;
+      },
+      ms,
+      () => new Error(`timed out after ${ms} ms waiting for ${what}; last lines:\n${tail()}`),
+    );
+  }
+
+  /** Lines starting with `word ` split into their words (without the first). */
+  words(word: string): string[][] {
+    return this.lines.filter((l) => l.startsWith(word + ' ')).map((l) => l.split(' ').slice(1));
   }
 }
 

@@ -15,6 +15,7 @@ import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parseMarker } from '../../src/lock/markers.js';
 import { exited, spawnNode } from './child.js';
+import { LineReader } from './lines.js';
 
 /** Now, on the host-wide monotonic clock (ns). */
 export const hrNow = (): bigint => process.hrtime.bigint();
@@ -210,27 +211,23 @@ export type ClientCommand =
  */
 export class LockClient {
   readonly child: ChildProcess;
-  readonly lines: string[] = [];
   readonly #taken = new Set<number>();
   readonly #stderr: () => string;
-  #partial = '';
-  #wake = new Set<() => void>();
+  // A last line cut short (the child killed mid-line) is dropped: only whole lines count.
+  readonly #out: LineReader;
 
   constructor(t: TestContext, readonly name = 'client') {
     this.child = spawnNode(t, fixture('lock-client.js'), [], { stdio: ['pipe', 'pipe', 'pipe'] });
     this.#stderr = collectStderr(this.child);
     // A command sent to a child that was just killed must not crash the test (EPIPE).
     this.child.stdin!.on('error', () => {});
-    this.child.stdout!.setEncoding('utf8');
-    this.child.stdout!.on('data', (d: string) => {
-      const parts = (this.#partial + d).split('\n');
-      this.#partial = parts.pop()!;
-      this.lines.push(...parts);
-      for (const w of this.#wake) w();
-    });
-    this.child.once('exit', () => {
-      for (const w of this.#wake) w();
-    });
+    this.#out = new LineReader(this.child.stdout, { cut: 'drop' });
+    this.child.once('exit', () => this.#out.wake());
+  }
+
+  /** Every line it printed so far. */
+  get lines(): readonly string[] {
+    return this.#out.lines;
   }
 
   get pid(): number {
@@ -249,34 +246,28 @@ export class LockClient {
 
   /** The first line not yet returned that starts with `word` (waits up to `limitMs`). */
   next(word: string, limitMs = 10_000): Promise<string> {
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
+    return this.#out.until(
+      () => {
         for (let i = 0; i < this.lines.length; i++) {
           if (this.#taken.has(i)) continue;
           const l = this.lines[i]!;
           if (l === word || l.startsWith(word + ' ')) {
             this.#taken.add(i);
-            return done(undefined, l);
+            return l;
           }
           if (l.startsWith('error ') || l.startsWith('fatal ')) {
             this.#taken.add(i);
-            return done(new Error(`${this.name} reported '${l}' while waiting for '${word}'; stderr: ${this.#stderr()}`));
+            throw new Error(`${this.name} reported '${l}' while waiting for '${word}'; stderr: ${this.#stderr()}`);
           }
         }
         if (this.child.exitCode !== null || this.child.signalCode !== null) {
-          done(new Error(`${this.name} exited (${this.child.exitCode ?? this.child.signalCode}) before '${word}'; lines: ${this.lines.join(' | ')}; stderr: ${this.#stderr()}`));
+          throw new Error(`${this.name} exited (${this.child.exitCode ?? this.child.signalCode}) before '${word}'; lines: ${this.lines.join(' | ')}; stderr: ${this.#stderr()}`);
         }
-      };
-      const timer = setTimeout(() => done(new Error(`${this.name}: no '${word}' within ${limitMs} ms; lines: ${this.lines.join(' | ')}; stderr: ${this.#stderr()}`)), limitMs);
-      const done = (err?: Error, line?: string): void => {
-        clearTimeout(timer);
-        this.#wake.delete(check);
-        if (err) reject(err);
-        else resolve(line!);
-      };
-      this.#wake.add(check);
-      check();
-    });
+        return undefined;
+      },
+      limitMs,
+      () => new Error(`${this.name}: no '${word}' within ${limitMs} ms; lines: ${this.lines.join(' | ')}; stderr: ${this.#stderr()}`),
+    );
   }
 
   /** The hrtime (ns) in a line like `locked <hr> ...`. */

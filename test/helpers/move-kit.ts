@@ -4,69 +4,26 @@
  * "nothing changed", self-validating items for crash tests, temp searches, a FUSE FAT
  * mount, and line reading of a child's output.
  *
- * Mounts are unmounted and their folder removed by ONE after hook: node:test (Node 20)
- * runs a test's after hooks in the order they were registered, so a separate "remove the
- * folder" hook registered first would run while the mount is still there.
+ * Mounts use root.ts' mount points: ONE after hook unmounts and then removes the folder
+ * (node:test in Node 20 runs a test's after hooks in the order they were registered).
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
-import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { realOps, type AsyncFsOps, type FsOps, type SyncFsOps } from '../../src/internal/fs-ops.js';
 import { spawnNode } from './child.js';
-import { IS_ROOT } from './root.js';
+import { IS_ROOT, isMountPoint, mountPoint, mountTmpfs, unmount, type HasAfter } from './root.js';
 import { DISK_ROOT } from './tmp.js';
-
-type HasAfter = TestContext | { after(fn: () => void | Promise<void>): void };
 
 // ---------------------------------------------------------------------------------------
 // Mounts
 
-function unmount(mnt: string): boolean {
-  for (let i = 0; i < 20; i++) {
-    try {
-      execFileSync('umount', i === 19 ? ['-l', mnt] : [mnt], { stdio: 'ignore', timeout: 10_000 });
-      return true;
-    } catch {
-      // Busy (a descriptor still closing): retry, lazily on the last attempt.
-      spawnSync('sleep', ['0.05']);
-    }
-  }
-  return false;
-}
-
-/** Whether `p` is a mount point (its device differs from its parent's). */
-export function isMountPoint(p: string): boolean {
-  try {
-    return fs.statSync(p).dev !== fs.statSync(path.dirname(p)).dev;
-  } catch {
-    return false;
-  }
-}
-
-/** A fresh empty folder on the repo's file system; one after hook unmounts it if needed, then removes it. */
-function mountPoint(t: HasAfter): string {
-  fs.mkdirSync(DISK_ROOT, { recursive: true });
-  const mnt = fs.mkdtempSync(path.join(DISK_ROOT, 'atomfs-mvmnt-'));
-  fs.chmodSync(mnt, 0o755);
-  t.after(() => {
-    if (isMountPoint(mnt) && !unmount(mnt)) throw new Error(`could not unmount ${mnt}`);
-    // Never recursive: if something were still mounted here, rm -r would reach into it.
-    fs.rmdirSync(mnt);
-  });
-  return mnt;
-}
-
-/** Mounts a tmpfs of `size` (e.g. '1m') on a fresh folder; unmounted and removed after the test. Needs root. */
-export function mountTmpfsSafe(t: HasAfter, size: string): string {
-  const mnt = mountPoint(t);
-  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0755`, 'tmpfs', mnt], { timeout: 10_000 });
-  return mnt;
-}
+/** A tmpfs mounted for the test, unmounted and removed after it: root.ts' mountTmpfs. */
+export { mountTmpfs as mountTmpfsSafe };
 
 /** A fresh folder under /dev/shm when that is a tmpfs on another device than the repo; removed after the test. */
 export function shmDir(t: HasAfter): string | undefined {
@@ -84,7 +41,7 @@ export function shmDir(t: HasAfter): string | undefined {
 /** The other-device folders this machine offers: a tmpfs the test mounts (root) and /dev/shm. */
 export function otherDevices(t: HasAfter): { label: string; dir: string }[] {
   const out: { label: string; dir: string }[] = [];
-  if (IS_ROOT) out.push({ label: 'a mounted tmpfs', dir: mountTmpfsSafe(t, '64m') });
+  if (IS_ROOT) out.push({ label: 'a mounted tmpfs', dir: mountTmpfs(t, '64m') });
   const shm = shmDir(t);
   if (shm) out.push({ label: '/dev/shm', dir: shm });
   return out;
@@ -107,7 +64,7 @@ export function fatSupport(): { ok: true } | { ok: false; why: string } {
  * lingers), and the image and mount point removed.
  */
 export async function mountFat(t: HasAfter, sizeMiB = 16): Promise<string> {
-  const mnt = mountPoint(t);
+  const { mnt } = mountPoint(t);
   const img = `${mnt}.img`;
   let daemon: ChildProcess | undefined;
   t.after(async () => {
@@ -307,52 +264,8 @@ export function checkItemTree(root: string, name: string): string | undefined {
 // ---------------------------------------------------------------------------------------
 // Child output
 
-/** Keeps every line a stream prints. */
-export class Lines {
-  readonly lines: string[] = [];
-  #partial = '';
-  #waiters = new Set<() => void>();
-  #ended = false;
-
-  constructor(stream: Readable) {
-    stream.setEncoding('utf8');
-    stream.on('data', (d: string) => {
-      const parts = (this.#partial + d).split('\n');
-      this.#partial = parts.pop()!;
-      this.lines.push(...parts);
-      for (const w of [...this.#waiters]) w();
-    });
-    const end = (): void => {
-      if (this.#ended) return;
-      this.#ended = true;
-      if (this.#partial) this.lines.push(`${this.#partial} <cut>`);
-      this.#partial = '';
-      for (const w of [...this.#waiters]) w();
-    };
-    stream.once('end', end);
-    stream.once('close', end);
-  }
-
-  /** Resolves with the first line starting with `prefix`; rejects after `ms` or at the end of output. */
-  waitFor(prefix: string, ms: number): Promise<string> {
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        const l = this.lines.find((x) => x.startsWith(prefix));
-        if (l !== undefined) done(undefined, l);
-        else if (this.#ended) done(new Error(`output ended before '${prefix}':\n${this.lines.slice(-20).join('\n')}`));
-      };
-      const timer = setTimeout(() => done(new Error(`timed out after ${ms} ms waiting for '${prefix}'`)), ms);
-      const done = (err?: Error, line?: string): void => {
-        clearTimeout(timer);
-        this.#waiters.delete(check);
-        if (err) reject(err);
-        else resolve(line!);
-      };
-      this.#waiters.add(check);
-      check();
-    });
-  }
-}
+/** Keeps every line a stream prints (a line cut short by a kill ends in ` <cut>`): the shared line reader. */
+export { LineReader as Lines } from './lines.js';
 
 /** Collects a stream's text. */
 export function collectText(stream: Readable | null | undefined): () => string {
@@ -462,12 +375,21 @@ export interface MoveAsResult {
   readonly message?: string;
 }
 
+/** One move for the move-as fixture to make, as `uid`/`gid`. */
+export interface MoveAsRequest {
+  readonly uid: number;
+  readonly gid: number;
+  readonly src: string;
+  readonly dest: string;
+  readonly options?: Record<string, unknown>;
+}
+
 const MOVE_AS = fileURLToPath(new URL('../move/fixtures/move-as.js', import.meta.url));
 
 /** Runs one move in a child that drops to `uid`/`gid` first; reaped in every outcome (SIGKILL after `ms`). */
 export async function runMoveAs(
   t: HasAfter,
-  req: { uid: number; gid: number; src: string; dest: string; options?: Record<string, unknown> },
+  req: MoveAsRequest,
   ms = 15_000,
 ): Promise<MoveAsResult> {
   const child = spawnNode(t, MOVE_AS, [JSON.stringify(req)]);
@@ -480,18 +402,8 @@ export async function runMoveAs(
   return JSON.parse(line.slice('RESULT '.length)) as MoveAsResult;
 }
 
-/** A small seeded PRNG (xorshift32) returning floats in [0, 1). */
-export function seeded(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 2 ** 32;
-  };
-}
+/** A small seeded PRNG (xorshift32) returning floats in [0, 1); the mover fixture draws from the same one. */
+export { seeded } from './xorshift.js';
 
 /**
  * The real seam, except that the first rename matching `match` waits: `reached` resolves

@@ -1,77 +1,19 @@
 /**
- * Helpers for tests against real file systems: mounts that are always unmounted, tree
- * snapshots ("nothing was created anywhere"), temp-file searches, a recording logger and
- * a child process that runs one write as another user.
- *
- * The mount helpers here exist because node:test (Node 20) runs `t.after` hooks in the
- * order they were registered, so `root.ts`' mountTmpfs/mountReadOnly remove the mount
- * point (EBUSY) before unmounting it and the unmount hook never runs. Here one hook
- * unmounts and only then removes the (then empty) mount point, whatever the hook order.
+ * Helpers for tests against real file systems: mounts that are always unmounted (the ones
+ * in root.ts, under the names these tests use), tree snapshots ("nothing was created
+ * anywhere"), temp-file searches, a recording logger and a child process that runs one
+ * write as another user.
  */
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { TestContext } from 'node:test';
 import { isTempFile, type Logger, type LogFields } from '../../src/index.js';
 import { exited, spawnNode } from './child.js';
-import { DISK_ROOT } from './tmp.js';
+import type { HasAfter } from './root.js';
 
-type HasAfter = TestContext | { after(fn: () => void): void };
-
-function unmount(mnt: string): boolean {
-  for (let i = 0; i < 10; i++) {
-    try {
-      execFileSync('umount', i === 9 ? ['-l', mnt] : [mnt], { stdio: 'ignore' });
-      return true;
-    } catch {
-      // Busy (a descriptor still closing): retry, lazily on the last attempt.
-    }
-  }
-  return false;
-}
-
-function isMountPoint(p: string): boolean {
-  try {
-    return fs.statSync(p).dev !== fs.statSync(path.dirname(p)).dev;
-  } catch {
-    return false;
-  }
-}
-
-/** A fresh empty folder to mount on; one after hook unmounts it (if mounted) and then removes it. */
-function mountPoint(t: HasAfter): { mnt: string; mounted: { value: boolean } } {
-  fs.mkdirSync(DISK_ROOT, { recursive: true });
-  const mnt = fs.mkdtempSync(path.join(DISK_ROOT, 'atomfs-mnt-'));
-  const mounted = { value: false };
-  t.after(() => {
-    if (mounted.value || isMountPoint(mnt)) {
-      if (!unmount(mnt)) throw new Error(`could not unmount ${mnt}`);
-    }
-    // Never recursive: if anything were still mounted here, a recursive rm would reach
-    // into it (a bind mount's source). The folder is empty once unmounted.
-    fs.rmdirSync(mnt);
-  });
-  return { mnt, mounted };
-}
-
-/** Mounts a tmpfs of `size` (e.g. '64k') on a fresh folder; unmounted and removed after the test. */
-export function tmpfs(t: HasAfter, size: string, mode = '0755'): string {
-  const { mnt, mounted } = mountPoint(t);
-  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=${mode}`, 'tmpfs', mnt]);
-  mounted.value = true;
-  return mnt;
-}
-
-/** Bind-mounts `src` read-only on a fresh folder; unmounted and removed after the test. */
-export function readOnlyBind(t: HasAfter, src: string): string {
-  const { mnt, mounted } = mountPoint(t);
-  execFileSync('mount', ['--bind', src, mnt]);
-  mounted.value = true;
-  execFileSync('mount', ['-o', 'remount,bind,ro', mnt]);
-  return mnt;
-}
+/** A tmpfs and a read-only bind mount for the test, unmounted and removed after it: root.ts' mount helpers. */
+export { mountReadOnly as readOnlyBind, mountTmpfs as tmpfs } from './root.js';
 
 /**
  * Everything under `dir` (recursively, symlinks not followed): one line per entry with its

@@ -3,7 +3,7 @@
  * privileges. Each mount is unmounted in every outcome; outside root, tests skip with a
  * message (CI runs as root, so they run there).
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { TestContext } from 'node:test';
@@ -25,51 +25,77 @@ export function requireRoot(t: TestContext): boolean {
 }
 
 /**
- * A fresh empty folder to mount on. ONE after hook unmounts it and only then removes it
- * (never recursively): node:test runs after hooks in registration order, so separate hooks
- * for "unmount" and "remove the folder" would remove first, fail with EBUSY and leave the
+ * Drops this process (a child fixture started as root) to `uid`/`gid`, supplementary
+ * groups cleared; returns the ids it then runs with.
+ */
+export function dropPrivileges(uid: number, gid: number): { uid: number; gid: number } {
+  process.setgroups!([]);
+  process.setgid!(gid);
+  process.setuid!(uid);
+  return { uid: process.getuid!(), gid: process.getgid!() };
+}
+
+/** A test context, or anything else with an `after` hook. */
+export type HasAfter = TestContext | { after(fn: () => void | Promise<void>): void };
+
+/** Whether `p` is a mount point (its device differs from its parent's). */
+export function isMountPoint(p: string): boolean {
+  try {
+    return fs.statSync(p).dev !== fs.statSync(path.dirname(p)).dev;
+  } catch {
+    return false;
+  }
+}
+
+/** Unmounts `mnt`, retrying while busy (a descriptor still closing), lazily on the last attempt; whether it worked. */
+export function unmount(mnt: string): boolean {
+  for (let i = 0; i < 20; i++) {
+    try {
+      execFileSync('umount', i === 19 ? ['-l', mnt] : [mnt], { stdio: 'ignore', timeout: 10_000 });
+      return true;
+    } catch {
+      spawnSync('sleep', ['0.05']);
+    }
+  }
+  return false;
+}
+
+/**
+ * A fresh empty folder (0755) on the repo's file system to mount on; call `mounted()` once
+ * something is mounted there. ONE after hook unmounts it and only then removes it (never
+ * recursively): node:test runs after hooks in registration order, so separate hooks for
+ * "unmount" and "remove the folder" would remove first, fail with EBUSY and leave the
  * mount behind (and a recursive remove would reach into a bind mount's source).
  */
-function mountPoint(t: TestContext): { mnt: string; mounted: () => void } {
+export function mountPoint(t: HasAfter): { mnt: string; mounted: () => void } {
   fs.mkdirSync(DISK_ROOT, { recursive: true });
   const mnt = fs.mkdtempSync(path.join(DISK_ROOT, 'atomfs-mnt-'));
-  // A flag, not a device comparison: a bind mount of a folder on the same disk has the
-  // same st_dev as its parent.
+  fs.chmodSync(mnt, 0o755);
+  // A flag, because a bind mount of a folder on the same disk has the same st_dev as its
+  // parent; the device comparison too, for a mount made without the flag (a FUSE daemon's).
   let isMounted = false;
   t.after(() => {
-    if (isMounted) unmount(mnt);
+    if ((isMounted || isMountPoint(mnt)) && !unmount(mnt)) throw new Error(`could not unmount ${mnt}`);
     fs.rmdirSync(mnt);
   });
   return { mnt, mounted: () => void (isMounted = true) };
 }
 
 /** Mounts a tmpfs of the given size (e.g. '64k') on a fresh folder; unmounted and removed after the test. */
-export function mountTmpfs(t: TestContext, size: string): string {
+export function mountTmpfs(t: HasAfter, size: string, mode = '0755'): string {
   const { mnt, mounted } = mountPoint(t);
-  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0755`, 'tmpfs', mnt]);
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=${mode}`, 'tmpfs', mnt], { timeout: 10_000 });
   mounted();
   return mnt;
 }
 
 /** Bind-mounts `src` read-only on a fresh folder; unmounted and removed after the test. */
-export function mountReadOnly(t: TestContext, src: string): string {
+export function mountReadOnly(t: HasAfter, src: string): string {
   const { mnt, mounted } = mountPoint(t);
-  execFileSync('mount', ['--bind', src, mnt]);
+  execFileSync('mount', ['--bind', src, mnt], { timeout: 10_000 });
   mounted();
-  execFileSync('mount', ['-o', 'remount,bind,ro', mnt]);
+  execFileSync('mount', ['-o', 'remount,bind,ro', mnt], { timeout: 10_000 });
   return mnt;
-}
-
-function unmount(mnt: string): void {
-  for (let i = 0; i < 10; i++) {
-    try {
-      execFileSync('umount', [mnt], { stdio: 'ignore' });
-      return;
-    } catch {
-      // Busy (a descriptor still closing): try lazily on the last attempt.
-      if (i === 9) execFileSync('umount', ['-l', mnt], { stdio: 'ignore' });
-    }
-  }
 }
 
 /** Fills a file system until a write makes no progress; returns the filler's path. */

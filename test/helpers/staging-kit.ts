@@ -1,7 +1,7 @@
 /**
  * Shared pieces of the staging-area tests (test/staging/): self-validating files whose name
- * carries their length and hash, a line collector for child output, and a bounded runner
- * for external commands (rsync) whose processes are reaped in every outcome.
+ * carries their length and hash, the shared line reader set up for child output, and a
+ * bounded runner for external commands (rsync) whose processes are reaped in every outcome.
  *
  * A file is named `<prefix><index>-<length>-<sha256 first 16 hex>.bin`: any file can be
  * checked on its own, including an empty one, and a partial file (shorter, or with other
@@ -12,6 +12,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
+import { LineReader } from './lines.js';
 
 export const MiB = 1024 * 1024;
 /** The largest file the producers write. */
@@ -86,63 +87,13 @@ export function badFiles(dir: string): { name: string; why: string }[] {
   return bad;
 }
 
-/** Collects a stream's lines as they arrive; waits for matching ones. */
-export class Lines {
-  readonly lines: string[] = [];
-  #rest = '';
-  #ended = false;
-  #wake = new Set<() => void>();
-  readonly ended: Promise<void>;
-
+/**
+ * The shared line reader (lines.ts) as the staging tests read their children: a last line
+ * cut short by a kill is kept as it is, unmarked.
+ */
+export class Lines extends LineReader {
   constructor(stream: Readable | null | undefined) {
-    if (!stream) throw new Error('Lines: no stream (spawn with stdio pipe)');
-    stream.setEncoding('utf8');
-    stream.on('data', (d: string) => {
-      const parts = (this.#rest + d).split('\n');
-      this.#rest = parts.pop()!;
-      this.lines.push(...parts);
-      this.#notify();
-    });
-    this.ended = new Promise((resolve) => {
-      const end = (): void => {
-        if (this.#ended) return;
-        this.#ended = true;
-        if (this.#rest) this.lines.push(this.#rest);
-        this.#rest = '';
-        this.#notify();
-        resolve();
-      };
-      stream.once('end', end);
-      stream.once('close', end);
-    });
-  }
-
-  #notify(): void {
-    for (const f of [...this.#wake]) f();
-  }
-
-  /** Lines starting with `word ` split into their words (without the first). */
-  words(word: string): string[][] {
-    return this.lines.filter((l) => l.startsWith(word + ' ')).map((l) => l.split(' ').slice(1));
-  }
-
-  /** Resolves with the first line (from index `from`) that satisfies `pred`; bounded by `ms`. */
-  waitFor(pred: (line: string) => boolean, ms: number, from = 0): Promise<{ line: string; index: number }> {
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        for (let i = from; i < this.lines.length; i++) if (pred(this.lines[i]!)) return done(undefined, { line: this.lines[i]!, index: i });
-        if (this.#ended) done(new Error(`output ended without a matching line; last lines:\n${this.lines.slice(-10).join('\n')}`));
-      };
-      const timer = setTimeout(() => done(new Error(`timed out after ${ms} ms waiting for a line; last lines:\n${this.lines.slice(-10).join('\n')}`)), ms);
-      const done = (err?: Error, hit?: { line: string; index: number }): void => {
-        clearTimeout(timer);
-        this.#wake.delete(check);
-        if (err) reject(err);
-        else resolve(hit!);
-      };
-      this.#wake.add(check);
-      check();
-    });
+    super(stream, { cut: 'keep' });
   }
 }
 

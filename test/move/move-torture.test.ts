@@ -26,16 +26,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { cleanupOrphans, move, type MoveOptions } from '../../src/index.js';
 import { spawnNode } from '../helpers/child.js';
+import { killsKnob, seedKnob } from '../helpers/knobs.js';
 import { checkItemFile, checkItemTree, closed, collectText, exists, itemContent, Lines, makeItemTree, mountTmpfsSafe, reap, seeded } from '../helpers/move-kit.js';
 import { requireRoot } from '../helpers/root.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/mover.js', import.meta.url));
-const IN_CI = process.env['CI'] === 'true' || process.env['CI'] === '1';
-const CI_MIN_KILLS = 200;
-const KNOB = Number.parseInt(process.env['ATOMFS_MOVE_KILLS'] ?? '', 10);
-const KILLS = IN_CI ? Math.max(CI_MIN_KILLS, Number.isFinite(KNOB) ? KNOB : 0) : Number.isFinite(KNOB) && KNOB > 0 ? KNOB : 60;
-const SEED = Number.parseInt(process.env['ATOMFS_MOVE_SEED'] ?? '', 10) || (Math.random() * 2 ** 31) >>> 0;
+const KILLS = killsKnob('ATOMFS_MOVE_KILLS', 200, 60);
+const SEED = seedKnob('ATOMFS_MOVE_SEED');
 /** Wall-clock bound for the kill loop; reaching it before KILLS kills fails the test. */
 const TIME_BUDGET_MS = 150_000;
 /** The longest a child may take to start, or to die after SIGKILL. */

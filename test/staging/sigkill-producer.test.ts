@@ -59,12 +59,12 @@ describe('a staging producer killed with SIGKILL', () => {
       // last of its file: that file is mid-stream in staging when the signal lands.
       const letThrough = Math.floor(rand() * 5);
       let from = 0;
-      for (let n = 0; n < letThrough; n++) from = (await out.waitFor((l) => l.startsWith('published '), 20_000, from).catch(fail)).index + 1;
+      for (let n = 0; n < letThrough; n++) from = (await out.waitFor((l) => l.startsWith('published '), 20_000, { from }).catch(fail)).index + 1;
       const hit = await out
         .waitFor((l) => {
           const w = l.split(' ');
           return w[0] === 'chunk' && Number(w[2]) < Number(w[3]);
-        }, 20_000, from)
+        }, 20_000, { from })
         .catch(fail);
       process.kill(child.pid!, 'SIGKILL');
       const ex = await exited(child);
