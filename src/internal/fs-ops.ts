@@ -100,13 +100,12 @@ export interface FsOps {
   readonly sync: SyncFsOps;
   readonly async: AsyncFsOps;
   /**
-   * Optional: calls `onChange()` when the file at `path` is removed, renamed or has its
-   * metadata changed, until the returned watch is closed; throws (`ENOENT`) when there is no
-   * such file. Used by lock waiters to wake up the moment the marker they wait for goes,
+   * Optional: calls `onGone()` when the file at `path` is removed or renamed away, until the
+   * returned watch is closed; throws (`ENOENT`) when there is no such file. Used by lock waiters to wake up the moment the marker they wait for goes,
    * instead of at their next poll; a seam without it just means polling. Best effort:
    * waiters always poll too.
    */
-  readonly watchFile?: ((path: string, onChange: () => void) => FileWatch) | undefined;
+  readonly watchFile?: ((path: string, onGone: () => void) => FileWatch) | undefined;
 }
 
 /** A watch from {@link FsOps.watchFile}. */
@@ -275,15 +274,18 @@ const realAsync: AsyncFsOps = {
  */
 export const realOps: FsOps = Object.freeze({ sync: Object.freeze(realSync), async: Object.freeze(realAsync), watchFile });
 
-function watchFile(file: string, onChange: () => void): FileWatch {
-  // inotify on Linux, on the file itself: only its own changes wake us (an unlink raises a
-  // link-count change, then its deletion), not every other entry of its folder. Not
-  // persistent: a watch never keeps the process alive by itself.
-  const w = fs.watch(file, { persistent: false }, () => onChange());
-  // An error ends the watch; the waiter keeps polling, so nothing is lost but speed.
+function watchFile(file: string, onGone: () => void): FileWatch {
+  // inotify on Linux, on the file itself: only its own changes reach us, not every other
+  // entry of its folder. 'rename' is its deletion or its move; 'change' (a lease refresh,
+  // the link-count change before a deletion) is not. Not persistent: a watch never keeps
+  // the process alive by itself.
+  const w = fs.watch(file, { persistent: false }, (type) => {
+    if (type === 'rename') onGone();
+  });
+  // An error ends the watch; waking the waiter makes it look again (and poll from then on).
   w.on('error', () => {
     w.close();
-    onChange();
+    onGone();
   });
   return w;
 }

@@ -23,6 +23,7 @@ export class DirectoryLocker {
   readonly #dir: string;
   readonly #options: LockOptions;
   #held: Lock | undefined;
+  #acquiring = false;
 
   /**
    * @param dir - The folder to lock (markers live inside it).
@@ -69,15 +70,20 @@ export class DirectoryLocker {
   }
 
   async #acquire(mode: 'exclusive' | 'shared', timeout: number): Promise<boolean> {
-    if (this.#held && !this.#held.released) {
-      throw new AtomfsError('EINVAL', 'this locker already holds a lock; release it first', { operation: 'DirectoryLocker', path: this.#dir });
+    // An acquisition under way counts as held: two concurrent calls must not both take a
+    // lock, or the first one would never be released.
+    if (this.#acquiring || (this.#held && !this.#held.released)) {
+      throw new AtomfsError('EINVAL', 'this locker already holds (or is acquiring) a lock; release it first', { operation: 'DirectoryLocker', path: this.#dir });
     }
+    this.#acquiring = true;
     try {
       this.#held = await lock(this.#dir, { ...this.#options, mode, timeout });
       return true;
     } catch (e) {
       if (isAtomfsError(e, 'ETIMEDOUT')) return false;
       throw e;
+    } finally {
+      this.#acquiring = false;
     }
   }
 

@@ -94,19 +94,26 @@ interface Where {
   readonly also: readonly { readonly dir: string; readonly prefix: string }[];
 }
 
-/** Where a path's markers live: inside it when it is a folder, beside it otherwise. */
+/**
+ * Where a path's markers live: inside it when it is a folder, beside it otherwise. Each
+ * side also lists the other place: the path may turn from missing (locked beside) into a
+ * folder (locked inside) while a waiter keeps its `Where`, and a lock taken on either side
+ * must be seen from both.
+ */
 function* locate(plan: LockPlan): Steps<Where> {
   const beside = { dir: path.dirname(plan.abs), prefix: `.${path.basename(plan.abs)}.lock-` };
+  const inside = { dir: plan.abs, prefix: '.lock-' };
   try {
     const st = yield* call('stat', plan.abs);
-    if (st.isDirectory()) return { dir: plan.abs, prefix: '.lock-', also: [beside] };
+    if (st.isDirectory()) return { ...inside, also: [beside] };
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
-  return { ...beside, also: [] };
+  return { ...beside, also: [inside] };
 }
 
-let selfStart: number | undefined;
+// This process's start time as each seam reports it (a simulated disk has its own).
+const selfStarts = new WeakMap<FsOps, number>();
 
 interface Attempt {
   where?: Where;
@@ -177,9 +184,10 @@ function* reclaim(plan: LockPlan, where: { readonly dir: string; readonly prefix
 interface Scan {
   /** Our marker is in the listing. */
   mine: boolean;
-  /** A live marker keeps us out. */
-  blocked: boolean;
-  /** Live markers of `where.dir` that keep us out. */
+  /**
+   * Live markers that keep us out, by name; '' for one in another place (`where.also`),
+   * which counts but cannot be watched (the poll finds it gone).
+   */
   blockers: string[];
   /** Those of them that make us withdraw: earlier writers (any writer, for a reader). */
   causes: string[];
@@ -187,7 +195,7 @@ interface Scan {
 
 /** Lists the markers of every place, reclaiming dead ones, and sorts the live ones. */
 function* scan(plan: LockPlan, where: Where, a: Attempt, myBoot: string): Steps<Scan> {
-  const r: Scan = { mine: false, blocked: false, blockers: [], causes: [] };
+  const r: Scan = { mine: false, blockers: [], causes: [] };
   for (const place of [where, ...where.also]) {
     let entries;
     try {
@@ -208,14 +216,11 @@ function* scan(plan: LockPlan, where: Where, a: Attempt, myBoot: string): Steps<
         yield* reclaim(plan, place, m);
         continue;
       }
-      r.blocked = true;
       // A reader lets any writer (in or waiting) go first; a writer, the earlier writers.
       const cause = plan.mode === 'shared' || (m.mode === 'exclusive' && a.order !== undefined && m.order < a.order);
-      if (place === where) r.blockers.push(m.name);
-      if (cause) {
-        if (place === where) r.causes.push(m.name);
-        else r.causes.push(''); // counts, but cannot be watched: the poll finds it gone
-      }
+      const name = place === where ? m.name : '';
+      r.blockers.push(name);
+      if (cause) r.causes.push(name);
     }
   }
   return r;
@@ -231,7 +236,7 @@ function* attempt(plan: LockPlan, a: Attempt): Steps<'held' | 'wait'> {
   if (a.marker) {
     // A waiting marker is a lease too: refresh it, or after `stale` others would reclaim
     // it and we would lose our place (and hold with a lease already expired). Not on every
-    // attempt: each refresh is an event for every watcher of the folder.
+    // attempt: a quarter of `stale` is fresh enough, and each refresh is a system call.
     if (now - (a.touched ?? 0) > plan.stale / 4) {
       try {
         yield* call('utimes', path.join(where.dir, a.marker), now, now);
@@ -241,7 +246,7 @@ function* attempt(plan: LockPlan, a: Attempt): Steps<'held' | 'wait'> {
       }
     }
   } else if (a.order !== undefined && !woken) {
-    // We withdrew before (or expect to). Look first: while whoever made us withdraw is
+    // We withdrew before. Look first: while whoever made us withdraw is
     // still there we would only withdraw again, and a marker made and removed on every
     // wake-up would wake every other waiter for nothing (a storm of events under contention).
     const peek = yield* scan(plan, where, a, myBoot);
@@ -251,7 +256,8 @@ function* attempt(plan: LockPlan, a: Attempt): Steps<'held' | 'wait'> {
     }
   }
   if (!a.marker) {
-    selfStart ??= (yield* call('processStart', process.pid)) ?? 0;
+    let selfStart = selfStarts.get(plan.ops);
+    if (selfStart === undefined) selfStarts.set(plan.ops, (selfStart = (yield* call('processStart', process.pid)) ?? 0));
     // The first order key is kept across withdrawals: writers are served first come,
     // first served, not whoever happens to retry at the right moment.
     a.order ??= orderKey(Date.now(), randomHex(plan.random).slice(0, 8));
@@ -276,7 +282,7 @@ function* attempt(plan: LockPlan, a: Attempt): Steps<'held' | 'wait'> {
     a.marker = undefined;
     return 'wait';
   }
-  if (!r.blocked) return 'held';
+  if (r.blockers.length === 0) return 'held';
   if (withdraw) yield* dropMarker(where, a);
   return 'wait';
 }
@@ -408,16 +414,34 @@ export class Lock implements AsyncDisposable {
    * every holder). A token first read after `release()` is `undefined`. With
    * `blocking: false` it is taken at acquisition.
    *
-   * @throws {@link AtomfsError} `EROFS`/`EACCES`/`ENOSPC`/`EIO` the token file cannot be
-   *   read or written (first read only).
+   * @throws {@link AtomfsError} `ENOENT` (reason `compromised`) the lock was lost before
+   *   the token was taken (then no token is handed out); `EROFS`/`EACCES`/`ENOSPC`/`EIO` the
+   *   token file cannot be read or written (first read only).
    */
   get token(): number | undefined {
     if (this.#token === undefined && this.#plan.mode === 'exclusive' && this.#state === 'held') {
+      const ctx = { operation: 'lock', path: this.#plan.given };
+      if (this.#compromised) throw new AtomfsError('ENOENT', 'lock lost: no fencing token for a lock that was lost', ctx, { reason: 'compromised' });
+      let token: number;
       try {
-        this.#token = runSync(nextToken(this.#where), this.#plan.ops);
+        token = runSync(nextToken(this.#where), this.#plan.ops);
       } catch (e) {
-        throw toAtomfsError(e, { operation: 'lock', path: this.#plan.given });
+        throw toAtomfsError(e, ctx);
       }
+      // Taken late, a token is valid only if our marker outlived its taking. A holder whose
+      // lease ran out and was reclaimed (its marker renamed away) before this point must not
+      // get a token above the new holder's; once this check passes, anyone who reclaims us
+      // later reads the counter after us and gets a larger token. The check doubles as a
+      // lease refresh.
+      try {
+        const now = Date.now();
+        this.#plan.ops.sync.utimes(this.#markerPath, now, now);
+        this.#lastBeat = now;
+      } catch (e) {
+        this.#compromise('the lock marker was gone when its fencing token was taken', e);
+        throw new AtomfsError('ENOENT', 'lock lost: the marker was gone when the fencing token was taken', ctx, { cause: e, reason: 'compromised' });
+      }
+      this.#token = token;
     }
     return this.#token;
   }
@@ -549,33 +573,11 @@ function resolveLock(operation: string, p: unknown, options: unknown): LockPlan 
   };
 }
 
-// Folders where this process recently had to wait for a lock, and when (ms): there, a new
-// acquisition expects contention and looks before making its marker (see `attempt`).
-const recentWaits = new Map<string, number>();
-const RECENT_MS = 1_000;
-
-function expectContention(plan: LockPlan): boolean {
-  const now = Date.now();
-  for (const d of [path.dirname(plan.abs), plan.abs]) {
-    const t = recentWaits.get(d);
-    if (t !== undefined && now - t < RECENT_MS) return true;
-  }
-  return false;
-}
-
-function noteWait(dir: string): void {
-  if (recentWaits.size >= 256 && !recentWaits.has(dir)) recentWaits.clear(); // bounded
-  recentWaits.set(dir, Date.now());
-}
-
 async function acquire(plan: LockPlan): Promise<Lock> {
   const ctx: ErrorContext = { operation: 'lock', path: plan.given };
   const run = <T>(steps: Steps<T>): Promise<T> | T => (plan.blocking ? runSync(steps, plan.ops) : runAsync(steps, plan.ops));
   const a: Attempt = { waitFor: [] };
   const deadline = plan.timeout === Infinity ? Infinity : Date.now() + plan.timeout;
-  // Under contention take the order key now, so the first attempt looks before making a
-  // marker: a marker made only to be withdrawn again wakes the waiters for nothing.
-  if (expectContention(plan)) a.order = orderKey(Date.now(), randomHex(plan.random).slice(0, 8));
   let pause = 1;
   try {
     for (;;) {
@@ -583,7 +585,6 @@ async function acquire(plan: LockPlan): Promise<Lock> {
       if ((await run(attempt(plan, a))) === 'held') break;
       const left = deadline - Date.now();
       if (left <= 0) throw new AtomfsError('ETIMEDOUT', `could not get a${plan.mode === 'exclusive' ? 'n exclusive' : ' shared'} lock within ${plan.timeout} ms`, ctx);
-      noteWait(a.where!.dir);
       if (plan.ops.watchFile && a.waitFor.some((n) => n !== '')) {
         // Woken the moment a marker we wait for goes; the poll (jittered, so waiters do not
         // move in step) remains for what raises no event: a dead holder, another host.

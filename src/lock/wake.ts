@@ -18,7 +18,7 @@
 import * as path from 'node:path';
 import type { FileWatch, FsOps } from '../internal/fs-ops.js';
 
-/** At most this many markers are watched per wait (more are found by the poll). */
+/** At most this many markers are watched per wait (more are found by the poll). Names '' (markers in another place) are not watched. */
 const MAX_WATCHED = 8;
 
 /**
@@ -42,11 +42,11 @@ export function waitForRemoval(ops: FsOps, dir: string, names: readonly string[]
     const onAbort = (): void => finish(false);
     const timer = setTimeout(onAbort, ms);
     signal?.addEventListener('abort', onAbort, { once: true });
-    if (!ops.watchFile) return;
-    for (const name of names.slice(0, MAX_WATCHED)) {
-      if (!name) continue;
+    const watchFile = ops.watchFile;
+    if (!watchFile) return;
+    for (const name of names.filter((n) => n !== '').slice(0, MAX_WATCHED)) {
       try {
-        watches.push(ops.watchFile(path.join(dir, name), () => finish(true)));
+        watches.push(watchFile(path.join(dir, name), () => finish(true)));
       } catch (e) {
         // Gone already: look again now. Any other failure (no watches left): poll.
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') return finish(true);
