@@ -101,9 +101,9 @@ export interface FsOps {
   readonly async: AsyncFsOps;
   /**
    * Optional: calls `onGone()` when the file at `path` is removed or renamed away, until the
-   * returned watch is closed; throws (`ENOENT`) when there is no such file. Used by lock waiters to wake up the moment the marker they wait for goes,
-   * instead of at their next poll; a seam without it just means polling. Best effort:
-   * waiters always poll too.
+   * returned watch is closed; throws (`ENOENT`) when there is no such file. Used by lock
+   * waiters to wake up the moment the marker they wait for goes, instead of at their next
+   * poll; a seam without it just means polling. Best effort: waiters always poll too.
    */
   readonly watchFile?: ((path: string, onGone: () => void) => FileWatch) | undefined;
 }
