@@ -600,6 +600,8 @@ export class SimulatedDisk implements SyncFsOps {
     const f = this.#fd(fd, 'write');
     if ((f.flags & 3) === O.RDONLY) throw errno('EBADF', 'write');
     const n = this.#inodes.get(f.ino)!;
+    // O_APPEND: every write goes to the end of the file as it is now, as write(2) does.
+    if (f.flags & O.APPEND) f.pos = n.data.length;
     const bytes = Uint8Array.from(buf.subarray(offset, offset + length));
     const end = f.pos + bytes.length;
     const data = new Uint8Array(Math.max(end, n.data.length));
@@ -852,6 +854,7 @@ function describeCall(name: string, args: readonly unknown[]): string {
     if (f & O.CREAT) flags.push('O_CREAT');
     if (f & O.EXCL) flags.push('O_EXCL');
     if (f & O.TRUNC) flags.push('O_TRUNC');
+    if (f & O.APPEND) flags.push('O_APPEND');
     if (f & O.DIRECTORY) flags.push('O_DIRECTORY');
     return `open("${String(args[0])}", ${flags.join('|')})`;
   }
