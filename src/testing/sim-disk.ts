@@ -18,7 +18,7 @@
  * @module
  */
 import * as path from 'node:path';
-import { O, opsFromSync, type DirEntry, type FileStat, type FsOps, type SyncFsOps } from '../internal/fs-ops.js';
+import { O, OP_NAMES, opsFromSync, type DirEntry, type FileStat, type FsOps, type OpName, type SyncFsOps } from '../internal/fs-ops.js';
 
 type Kind = 'file' | 'dir' | 'symlink';
 
@@ -278,31 +278,8 @@ export class SimulatedDisk implements SyncFsOps {
     const d = new SimulatedDisk({ boot: snap.boot + 1 });
     const state = new Map<number, DurableInode>();
     for (const [k, v] of snap.durable) state.set(k, cloneDurable(v));
-    // An inode a persisted name refers to exists on disk, blank unless its data reached the
-    // disk too (even when the name it was created under did not persist: a rename of it did).
-    for (const op of snap.pendingEntries) {
-      if (!entriesPersisted.has(op.seq)) continue;
-      for (const ch of op.changes) {
-        const info = ch.ino === null ? undefined : snap.inodeInfo.get(ch.ino);
-        if (ch.ino !== null && info && !state.has(ch.ino)) state.set(ch.ino, blank(info));
-      }
-    }
-    // Names: per (folder, name), the latest persisted change wins.
-    const latest = new Map<string, EntryChange>();
-    for (const op of snap.pendingEntries) {
-      if (!entriesPersisted.has(op.seq)) continue;
-      for (const c of op.changes) latest.set(`${c.dir}\0${c.name}`, c);
-    }
-    for (const c of latest.values()) {
-      let dir = state.get(c.dir);
-      if (!dir) {
-        const info = snap.inodeInfo.get(c.dir);
-        if (info) state.set(c.dir, (dir = blank(info)));
-      }
-      if (!dir || dir.kind !== 'dir') continue;
-      if (c.ino === null) dir.entries.delete(c.name);
-      else dir.entries.set(c.name, c.ino);
-    }
+    // The name changes that reached the disk, in order: per (folder, name), the latest wins.
+    applyEntries(state, snap.inodeInfo, snap.pendingEntries.filter((op) => entriesPersisted.has(op.seq)));
     // Data: a prefix of the pending changes, the next write possibly in part.
     for (const [ino, ops] of snap.pendingData) {
       const node = state.get(ino);
@@ -348,7 +325,7 @@ export class SimulatedDisk implements SyncFsOps {
   #instrument(): FsOps {
     const sync = {} as Record<string, (...a: unknown[]) => unknown>;
     const self = this as unknown as Record<string, (...a: unknown[]) => unknown>;
-    for (const name of SEAM_CALLS) {
+    for (const name of OP_NAMES) {
       sync[name] = (...args: unknown[]) => {
         let result: unknown;
         let error: unknown;
@@ -380,29 +357,8 @@ export class SimulatedDisk implements SyncFsOps {
 
   /** Applies to the durable state every pending name change whose folders were all fsynced. */
   #pinEntries(): void {
-    const keep: PendingEntryOp[] = [];
-    for (const op of this.#pendingEntries) {
-      if (op.unsynced.size > 0) {
-        keep.push(op);
-        continue;
-      }
-      for (const c of op.changes) {
-        // The inode a durable name refers to is on disk (blank until its data is synced).
-        const info = c.ino === null ? undefined : this.#info.get(c.ino);
-        if (c.ino !== null && info && !this.#durable.has(c.ino)) this.#durable.set(c.ino, blank(info));
-        // A folder's entries are durable once it is fsynced, even while the folder's own
-        // name is not (then they become reachable when that name is).
-        let dir = this.#durable.get(c.dir);
-        if (!dir) {
-          const info = this.#info.get(c.dir);
-          if (!info) continue;
-          this.#durable.set(c.dir, (dir = blank(info)));
-        }
-        if (c.ino === null) dir.entries.delete(c.name);
-        else dir.entries.set(c.name, c.ino);
-      }
-    }
-    this.#pendingEntries = keep;
+    applyEntries(this.#durable, this.#info, this.#pendingEntries.filter((op) => op.unsynced.size === 0));
+    this.#pendingEntries = this.#pendingEntries.filter((op) => op.unsynced.size > 0);
   }
 
   #pinData(ino: number): void {
@@ -820,6 +776,32 @@ export class SimulatedDisk implements SyncFsOps {
   }
 }
 
+/**
+ * Applies name changes that reached the disk to an on-disk state, in order (so per folder
+ * and name the latest wins). Used when folders are fsynced and when a crash state is built.
+ */
+function applyEntries(state: Map<number, DurableInode>, info: ReadonlyMap<number, InodeInfo>, ops: readonly PendingEntryOp[]): void {
+  for (const op of ops) {
+    for (const c of op.changes) {
+      // The inode a durable name refers to is on disk, blank unless its data reached the
+      // disk too (even when the name it was created under did not persist: a rename of it did).
+      const made = c.ino === null ? undefined : info.get(c.ino);
+      if (c.ino !== null && made && !state.has(c.ino)) state.set(c.ino, blank(made));
+      // A folder's entries are durable once it is fsynced, even while the folder's own
+      // name is not (then they become reachable when that name is).
+      let dir = state.get(c.dir);
+      if (!dir) {
+        const dirInfo = info.get(c.dir);
+        if (!dirInfo) continue;
+        state.set(c.dir, (dir = blank(dirInfo)));
+      }
+      if (dir.kind !== 'dir') continue;
+      if (c.ino === null) dir.entries.delete(c.name);
+      else dir.entries.set(c.name, c.ino);
+    }
+  }
+}
+
 function applyData(n: DurableInode, op: PendingDataOp): void {
   if (op.type === 'write') {
     const end = op.offset + op.bytes.length;
@@ -838,13 +820,8 @@ function applyData(n: DurableInode, op: PendingDataOp): void {
   }
 }
 
-/** The seam calls the disk implements, and those worth a crash point (they change state). */
-const SEAM_CALLS = [
-  'open', 'close', 'write', 'read', 'fsync', 'fchmod', 'fchown', 'fstat', 'lstat', 'stat', 'readlink', 'rename', 'link',
-  'unlink', 'mkdir', 'rmdir', 'readdir', 'utimes', 'symlink', 'chmod', 'lchown', 'copyFile', 'realpath', 'statfs', 'reflink',
-  'bootId', 'processStart', 'umask',
-] as const;
-const RECORDED = new Set<string>(['open', 'close', 'write', 'fsync', 'fchmod', 'fchown', 'rename', 'link', 'unlink', 'mkdir', 'rmdir', 'utimes', 'symlink', 'chmod', 'lchown', 'copyFile']);
+/** The seam calls worth a crash point (they change state). */
+const RECORDED: ReadonlySet<OpName> = new Set<OpName>(['open', 'close', 'write', 'fsync', 'fchmod', 'fchown', 'rename', 'link', 'unlink', 'mkdir', 'rmdir', 'utimes', 'symlink', 'chmod', 'lchown', 'copyFile']);
 
 function describeCall(name: string, args: readonly unknown[]): string {
   if (name === 'write') return `write(fd ${String(args[0])}, ${String(args[3])} bytes)`;
