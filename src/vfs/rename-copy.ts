@@ -24,10 +24,10 @@
  *
  * @module
  */
-import { abortError } from '../internal/abort.js';
+import { throwIfAborted } from '../internal/abort.js';
 import type { ErrorContext } from '../errors.js';
 import { randomHex, tempNameFor, type RandomSource } from '../internal/temp-name.js';
-import { codeOf, hasMetadata, hasRename, type VirtualMount, type VStat } from './mount.js';
+import { codeOf, hasMetadata, hasRename, type CreateOptions, type VirtualMount, type VStat } from './mount.js';
 import { baseName, joinPath, parentOf } from './vpath.js';
 
 /** A mount and a mount-relative path in it. */
@@ -69,7 +69,7 @@ interface Entry {
 type Undo = () => Promise<void>;
 
 const CHUNK = 1 << 20;
-const CLAIM_ATTEMPTS = 8;
+const TEMP_ATTEMPTS = 8;
 
 const at = (loc: Loc, sub: string): string => (sub === '' ? loc.rel : joinPath(loc.rel, sub));
 
@@ -78,7 +78,7 @@ class Run {
   constructor(readonly o: CopyRenameOptions) {}
 
   check(): void {
-    if (this.o.signal?.aborted) throw abortError(this.o.signal, this.o.ctx);
+    throwIfAborted(this.o.signal, this.o.ctx);
   }
 
   push(u: Undo): void {
@@ -126,28 +126,48 @@ async function setMeta(m: VirtualMount, p: string, e: Entry): Promise<void> {
   if (hasMetadata(m)) await m.setMetadata(p, { mtimeMs: e.mtimeMs, mode: e.mode });
 }
 
-/** A free temp name beside `rel` (claimed by `create`), for a stage or a set-aside copy. */
-async function claim(run: Run, m: VirtualMount, rel: string, kind: 'file' | 'dir'): Promise<string> {
+/**
+ * Creates a new entry (`options`: a file or a folder, its mode) under a fresh temp name
+ * beside `rel` (`.<name>.<16 hex>.tmp`) and returns its mount-relative path. The create is
+ * exclusive, so an existing entry is never reused: a name already taken (`EEXIST`) draws
+ * another, up to 8 tries. The signal is checked before each try. Any other error is
+ * thrown as the mount threw it.
+ * @internal Shared by `vfs.writeFile` (its temp file) and the copy-rename (stage, set-aside).
+ */
+export async function createTemp(
+  m: VirtualMount,
+  rel: string,
+  options: CreateOptions,
+  random: RandomSource,
+  signal: AbortSignal | undefined,
+  ctx: ErrorContext,
+): Promise<string> {
   for (let i = 0; ; i++) {
-    run.check();
-    const name = joinPath(parentOf(rel), tempNameFor(baseName(rel), randomHex(run.o.random)));
+    throwIfAborted(signal, ctx);
+    const name = joinPath(parentOf(rel), tempNameFor(baseName(rel), randomHex(random)));
     try {
-      await m.create(name, { dir: kind === 'dir' });
+      await m.create(name, options);
+      return name;
     } catch (e) {
-      if (codeOf(e) === 'EEXIST' && i + 1 < CLAIM_ATTEMPTS) continue;
+      if (codeOf(e) === 'EEXIST' && i + 1 < TEMP_ATTEMPTS) continue;
       throw e;
     }
-    // Tolerates ENOENT: a later step may have moved what is at the name (its own undo
-    // moves it back first, but a placeholder replaced by a rename is simply gone).
-    run.push(async () => {
-      try {
-        await m.delete(name);
-      } catch (e) {
-        if (codeOf(e) !== 'ENOENT') throw e;
-      }
-    });
-    return name;
   }
+}
+
+/** A free temp name beside `rel` (claimed by `create`), for a stage or a set-aside copy. */
+async function claim(run: Run, m: VirtualMount, rel: string, kind: 'file' | 'dir'): Promise<string> {
+  const name = await createTemp(m, rel, { dir: kind === 'dir' }, run.o.random, run.o.signal, run.o.ctx);
+  // Tolerates ENOENT: a later step may have moved what is at the name (its own undo
+  // moves it back first, but a placeholder replaced by a rename is simply gone).
+  run.push(async () => {
+    try {
+      await m.delete(name);
+    } catch (e) {
+      if (codeOf(e) !== 'ENOENT') throw e;
+    }
+  });
+  return name;
 }
 
 /** Copies a walked tree; the root is created here unless `rootMade`. */

@@ -8,13 +8,11 @@
 import { AtomfsError, toAtomfsError, type AtomfsErrorCode, type ErrorContext } from '../errors.js';
 import { throwIfAborted } from '../internal/abort.js';
 import { describe } from '../internal/paths.js';
-import { cryptoRandom, randomHex, tempNameFor } from '../internal/temp-name.js';
 import { boolOpt, checkOptionsObject, encodingOpt, intOpt, resolveBase } from '../options.js';
 import { codeOf, hasMetadata, hasRename, isVirtualMount, type VirtualMount, type VStat } from './mount.js';
-import { CopyRenameFailure, renameByCopy } from './rename-copy.js';
+import { CopyRenameFailure, createTemp, renameByCopy } from './rename-copy.js';
 import {
   ROOT,
-  baseName,
   isAtOrUnder,
   isStrictlyUnder,
   joinPath,
@@ -120,7 +118,6 @@ export interface HandleBackend {
 }
 
 const DEFAULT_READ = 64 * 1024;
-const TEMP_ATTEMPTS = 8;
 
 // Errors the VFS itself made (already in the caller's terms): never wrapped again.
 const own = new WeakSet<AtomfsError>();
@@ -144,7 +141,6 @@ function translate(e: unknown, ctx: ErrorContext, force = false): AtomfsError {
   // An abort keeps the signal's reason as its cause, as everywhere in atomfs.
   if (e instanceof AtomfsError && e.code === 'ABORT_ERR') out = new AtomfsError('ABORT_ERR', undefined, { ...ctx, syscall }, { cause: e.cause });
   else if (e instanceof AtomfsError) out = new AtomfsError(e.code, undefined, { ...ctx, syscall }, { cause: e });
-  else if (codeOf(e) === undefined && e instanceof Error && e.name === 'AbortError') out = new AtomfsError('ABORT_ERR', undefined, { ...ctx, syscall }, { cause: e });
   else out = toAtomfsError(e, { ...ctx, syscall });
   own.add(out);
   return out;
@@ -480,7 +476,7 @@ export class VirtualFileSystem {
     const operation = 'vfs.writeFile';
     const p = normalizeVirtual(operation, path);
     const o = checkOptionsObject(operation, options, path);
-    const { signal } = resolveBase(operation, o, path);
+    const { signal, random } = resolveBase(operation, o, path);
     const mode = o['mode'] === undefined ? undefined : intOpt(operation, o, 'mode', 0, path, 0o7777);
     const encoding = encodingOpt(operation, o, 'utf8', path) ?? 'utf8';
     const bytes = toBytes(operation, data, encoding, path);
@@ -505,7 +501,7 @@ export class VirtualFileSystem {
       return;
     }
 
-    const tmp = await this.#createTemp(m, r.rel, keepMode, ctx);
+    const tmp = await this.#call(() => createTemp(m, r.rel, { dir: false, mode: keepMode }, random, signal, ctx), ctx);
     try {
       if (bytes.length > 0) await m.write(tmp, bytes, { offset: 0 });
       // The mode is set explicitly too: `create` may apply a umask.
@@ -522,20 +518,6 @@ export class VirtualFileSystem {
         cleanup = c;
       }
       throw attachSuppressed(err, cleanup);
-    }
-  }
-
-  async #createTemp(m: VirtualMount, rel: string, mode: number | undefined, ctx: ErrorContext): Promise<string> {
-    for (let i = 0; ; i++) {
-      const tmp = joinPath(parentOf(rel), tempNameFor(baseName(rel), randomHex(cryptoRandom)));
-      try {
-        await m.create(tmp, { dir: false, mode });
-        return tmp;
-      } catch (e) {
-        // A random name taken: draw another (exclusive create never reuses a file).
-        if (codeOf(e) === 'EEXIST' && i + 1 < TEMP_ATTEMPTS) continue;
-        throw translate(e, ctx);
-      }
     }
   }
 
