@@ -285,6 +285,26 @@ for (const factory of SUBJECTS) {
         assert.equal(await s.vfs!.readFile(s.p('g'), { encoding: 'utf8' }), 'data');
       });
 
+      it('renaming onto an open file fails with EBUSY (rule 10, after EEXIST); once closed it is replaced', async (t) => {
+        const s = vfsOnly(t);
+        if (!s) return;
+        await s.seed({ f: 'new', g: 'old' });
+        const before = await s.snapshot();
+        const h = await s.vfs!.open(s.p('g'), 'r');
+        // Without overwrite the existing destination decides first (rule 8).
+        assert.equal((await rejection(s.vfs!.rename(s.p('f'), s.p('g')))).code, s.readOnly ? 'EROFS' : 'EEXIST');
+        const err = await rejection(s.vfs!.rename(s.p('f'), s.p('g'), { overwrite: true }));
+        assert.equal(err.code, s.readOnly ? 'EROFS' : 'EBUSY');
+        assert.equal(err.path, s.p('f'));
+        assert.equal(err.dest, s.p('g'));
+        assert.deepEqual(await s.snapshot(), before);
+        assert.equal(Buffer.from(await h.read()).toString(), 'old');
+        await h.close();
+        if (s.readOnly) return;
+        await s.vfs!.rename(s.p('f'), s.p('g'), { overwrite: true });
+        assert.equal(await s.vfs!.readFile(s.p('g'), { encoding: 'utf8' }), 'new');
+      });
+
       it('renaming a folder that holds an open file fails with EBUSY (await using closes it)', async (t) => {
         const s = vfsOnly(t);
         if (!s) return;
