@@ -4,8 +4,11 @@
  * source intact (content and times) with no destination and no temp names left.
  */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
-import { isTempFile, MemoryMount, VirtualFileSystem, type VirtualMount } from '../../src/index.js';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, it, type TestContext } from 'node:test';
+import { isTempFile, LocalMount, MemoryMount, VirtualFileSystem, type VirtualMount } from '../../src/index.js';
+import { tmpDir } from '../helpers/tmp.js';
 import { FaultMount, rejection, seedMount, snapshotMount, type Tree } from './kit.js';
 
 const T0 = 1_600_000_000_000;
@@ -270,6 +273,43 @@ describe('copy-and-delete rename under injected faults', () => {
     assert.ok(aborted > tried * 0.8 && aborted < tried, `aborted ${aborted} of ${tried}`);
   });
 
+  it('keeps non-default file and folder modes on a mount with the metadata capability (same mount, and across mounts)', async (t) => {
+    const tree: Tree = { 'd/': null, 'd/sub/': null, 'd/sub/f': 'one', 'd/g': 'two' };
+    const modes: Record<string, number> = { d: 0o700, 'd/sub': 0o750, 'd/sub/f': 0o600, 'd/g': 0o640 };
+    const seed = async (m: VirtualMount): Promise<void> => {
+      await seedMount(m, '/', tree);
+      for (const [rel, mode] of Object.entries(modes)) await m.setMetadata!(`/${rel}`, { mode });
+    };
+    const modesAt = async (m: VirtualMount, base: string): Promise<Record<string, number>> => {
+      const out: Record<string, number> = {};
+      for (const rel of Object.keys(modes)) out[rel] = (await m.stat(`/${base}${rel.slice(1)}`)).mode!;
+      return out;
+    };
+    const localDir = (tc: TestContext): LocalMount => new LocalMount(tmpDir(tc));
+
+    // One MemoryMount without native rename: copy and delete inside the mount.
+    const mem = new MemoryMount();
+    await seed(mem);
+    const one = new VirtualFileSystem();
+    one.mount('/m', new FaultMount(mem, ['rename']));
+    await one.rename('/m/d', '/m/e');
+    assert.deepEqual(await modesAt(mem, 'e'), modes);
+
+    // MemoryMount → LocalMount (staged under a temp name, published by a native rename),
+    // and back again (straight into the MemoryMount).
+    const src = new MemoryMount();
+    await seed(src);
+    const local = localDir(t);
+    const two = new VirtualFileSystem();
+    two.mount('/mem', src);
+    two.mount('/disk', local);
+    await two.rename('/mem/d', '/disk/e', { allowCrossMount: true });
+    assert.deepEqual(await modesAt(local, 'e'), modes);
+    for (const [rel, mode] of Object.entries(modes)) assert.equal(fs.statSync(path.join(local.root, 'e' + rel.slice(1))).mode & 0o7777, mode, rel);
+    await two.rename('/disk/e', '/mem/back', { allowCrossMount: true });
+    assert.deepEqual(await modesAt(src, 'back'), modes);
+  });
+
   it('overwriting a file on a mount without native rename restores the old file on failure', async () => {
     const setup = async (): Promise<{ vfs: VirtualFileSystem; f: FaultMount; m: MemoryMount }> => {
       const m = new MemoryMount();
@@ -328,6 +368,70 @@ describe('vfs.writeFile', () => {
         assert.equal(Buffer.from(await m.read('/f')).toString(), 'old');
       }
       assert.deepEqual(await m.list('/'), ['f'], `call ${n}`);
+    }
+  });
+
+  it('an aborted signal rejects with ABORT_ERR: before the rename nothing changes and no temp is left; at the rename it is too late', async (t) => {
+    const subjects: { name: string; make: () => Promise<{ mount: VirtualMount; names: () => Promise<string[]>; content: () => Promise<string> }> }[] = [
+      {
+        name: 'MemoryMount',
+        make: async () => {
+          const m = new MemoryMount();
+          await seedMount(m, '/', { f: 'old' });
+          return { mount: m, names: async () => (await m.list('/')).sort(), content: async () => Buffer.from(await m.read('/f')).toString() };
+        },
+      },
+      {
+        name: 'LocalMount',
+        make: async () => {
+          const dir = tmpDir(t);
+          fs.writeFileSync(path.join(dir, 'f'), 'old');
+          return { mount: new LocalMount(dir), names: async () => fs.readdirSync(dir).sort(), content: async () => fs.readFileSync(path.join(dir, 'f'), 'utf8') };
+        },
+      },
+    ];
+    for (const sub of subjects) {
+      // Already aborted: not one mount call.
+      const first = await sub.make();
+      const counted = new FaultMount(first.mount);
+      const vfs0 = new VirtualFileSystem();
+      vfs0.mount('/m', counted);
+      const reason = new Error('stop');
+      const err0 = await rejection(vfs0.writeFile('/m/f', 'new', { signal: AbortSignal.abort(reason) }));
+      assert.equal(err0.code, 'ABORT_ERR', sub.name);
+      assert.equal(err0.path, '/m/f');
+      assert.equal((err0 as Error).cause, reason);
+      assert.deepEqual(counted.calls, [], sub.name);
+
+      // Aborted just before the Nth mount call, for every N.
+      const probe = new FaultMount((await sub.make()).mount);
+      const probeVfs = new VirtualFileSystem();
+      probeVfs.mount('/m', probe);
+      await probeVfs.writeFile('/m/f', 'new');
+      const calls = [...probe.calls];
+      assert.equal(calls.at(-1), 'rename', `${sub.name}: ${calls.join(', ')}`);
+      for (let n = 1; n <= calls.length; n++) {
+        const run = await sub.make();
+        const f = new FaultMount(run.mount);
+        const vfs = new VirtualFileSystem();
+        vfs.mount('/m', f);
+        const ac = new AbortController();
+        f.before = (k) => {
+          if (k === n) ac.abort(new Error('stop'));
+        };
+        const where = `${sub.name}, abort at call ${n} (${calls[n - 1]})`;
+        if (n === calls.length) {
+          // The rename has begun: the write has happened.
+          await vfs.writeFile('/m/f', 'new', { signal: ac.signal });
+          assert.equal(await run.content(), 'new', where);
+        } else {
+          const err = await rejection(vfs.writeFile('/m/f', 'new', { signal: ac.signal }));
+          assert.equal(err.code, 'ABORT_ERR', `${where}: ${String(err)}`);
+          assert.equal(err.path, '/m/f');
+          assert.equal(await run.content(), 'old', where);
+        }
+        assert.deepEqual(await run.names(), ['f'], where);
+      }
     }
   });
 
