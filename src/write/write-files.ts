@@ -59,16 +59,23 @@ export async function writeFiles(entries: Iterable<WriteFilesEntry>, options?: W
   if (entries === null || typeof entries !== 'object' || !(Symbol.iterator in entries)) {
     throw new AtomfsError('EINVAL', `entries must be an iterable, got ${describe(entries)}`, { operation });
   }
-  // Validate everything before touching anything.
-  const jobs: { plan: WritePlan; source: Uint8Array | ChunkSource }[] = [];
+  // Validate everything before touching anything. A bad entry releases the sources made
+  // for the entries before it (a file read stream holds a descriptor until destroyed).
+  const jobs: Job[] = [];
   const seen = new Set<string>();
-  for (const entry of entries) {
-    const e = checkOptionsObject(operation, entry);
-    const { path: p, data, ...own } = e as unknown as WriteFilesEntry;
-    const plan = resolveWritePlan(operation, p, { ...defaults, ...own });
-    if (seen.has(plan.abs)) throw new AtomfsError('EINVAL', 'the same path appears twice in one batch', { operation, path: plan.given });
-    seen.add(plan.abs);
-    jobs.push({ plan, source: toSource(data, plan.encoding, operation, plan.given) });
+  try {
+    for (const entry of entries) {
+      const e = checkOptionsObject(operation, entry);
+      const { path: p, data, ...own } = e as unknown as WriteFilesEntry;
+      const plan = resolveWritePlan(operation, p, { ...defaults, ...own });
+      if (seen.has(plan.abs)) throw new AtomfsError('EINVAL', 'the same path appears twice in one batch', { operation, path: plan.given });
+      seen.add(plan.abs);
+      const source = toSource(data, plan.encoding, operation, plan.given);
+      jobs.push({ plan, source: source instanceof Uint8Array ? source : cancellable(source) });
+    }
+  } catch (e) {
+    cancelAll(jobs, e);
+    throw e;
   }
   if (jobs.length === 0) return { paths: [], bytes: 0, folderSyncs: 0 };
 
@@ -85,9 +92,15 @@ export async function writeFiles(entries: Iterable<WriteFilesEntry>, options?: W
         await runAsync(stage(plan, source, holder), plan.ops, plan.blockingCalls);
         temps[i] = holder.tf;
       } catch (e) {
-        const err = failed(plan, e, holder.tf?.tempPath);
-        firstError ??= err;
-        if (!(source instanceof Uint8Array)) source.cancel(err);
+        // A job cancelled because another failed fails with that error: logged once.
+        const err = e === firstError ? firstError : failed(plan, e, holder.tf?.tempPath);
+        if (firstError === undefined) {
+          firstError = err;
+          // The batch has failed: release every source at once. A worker waiting on a
+          // stalled stream is freed (its read rejects), and the sources of jobs never
+          // started are closed.
+          cancelAll(jobs, err);
+        }
         if (holder.tf) await runAsync(discard(holder.tf, plan, err), plan.ops, plan.blockingCalls);
       }
     }
@@ -128,6 +141,41 @@ export async function writeFiles(entries: Iterable<WriteFilesEntry>, options?: W
   return { paths: jobs.map((j) => j.plan.given), bytes, folderSyncs: dirs.size };
 }
 
+interface Job {
+  readonly plan: WritePlan;
+  readonly source: Uint8Array | ChunkSource;
+}
+
+function cancelAll(jobs: readonly Job[], reason: unknown): void {
+  for (const { source } of jobs) if (!(source instanceof Uint8Array)) source.cancel(reason);
+}
+
+/**
+ * A source whose cancel also rejects a read under way (and every later read) with the
+ * reason: cancelling an async iterator only queues its return() behind a pending next(),
+ * which a stalled producer never settles.
+ */
+function cancellable(inner: ChunkSource): ChunkSource {
+  let cancelled: { reason: unknown } | undefined;
+  let rejectPending: ((e: unknown) => void) | undefined;
+  return {
+    next: () => {
+      if (cancelled) return Promise.reject(cancelled.reason);
+      return new Promise<Uint8Array | null>((resolve, reject) => {
+        rejectPending = reject;
+        // Once cancelled, the inner read settling (or failing) later changes nothing.
+        inner.next().then(resolve, reject);
+      });
+    },
+    cancel: (reason) => {
+      if (cancelled) return;
+      cancelled = { reason };
+      rejectPending?.(reason);
+      inner.cancel(reason);
+    },
+  };
+}
+
 function* stage(plan: WritePlan, source: Uint8Array | ChunkSource, holder: { tf?: TempFile }): Steps<void> {
   const tf = yield* prepare(plan);
   holder.tf = tf;
@@ -136,7 +184,7 @@ function* stage(plan: WritePlan, source: Uint8Array | ChunkSource, holder: { tf?
 }
 
 async function discardAll(
-  jobs: readonly { plan: WritePlan }[],
+  jobs: readonly Job[],
   temps: readonly (TempFile | undefined)[],
   cause: AtomfsError,
 ): Promise<void> {
