@@ -10,10 +10,12 @@ import { writeFileSync } from 'node:fs';
 import {
   createStagingArea,
   createWriteStream,
+  LocalMount,
   lock,
   move,
   openAtomic,
   rename,
+  VirtualFileSystem,
   writeFile,
   writeFiles,
 } from '../../src/index.js';
@@ -199,6 +201,21 @@ describe('crash exploration of every atomfs operation', () => {
     expectClean(r, 'staging');
   });
 
+  it('vfs.writeFile on a LocalMount over the seam: old or new, never partial; new once resolved', async () => {
+    const r = await explore(
+      'vfs.writeFile (LocalMount)',
+      (fs) => {
+        const vfs = new VirtualFileSystem();
+        vfs.mount('/m', new LocalMount('/d', { fs }));
+        return vfs.writeFile('/m/f', NEW);
+      },
+      oldOrNew('/d/f', OLD, NEW),
+      { setup: withOld },
+    );
+    expectClean(r, 'vfs.writeFile');
+    assert.ok(r.steps.some((s) => /^rename\("\/d\/\..*\.tmp", "\/d\/f"\)$/.test(s.call)), r.steps.map((s) => s.call).join('\n'));
+  });
+
   it("a lock's fencing token never goes back, across crashes", async () => {
     const handed: { token: number; at: number }[] = [];
     const r = await explore(
@@ -252,6 +269,19 @@ describe('the explorer catches broken variants', () => {
     const r = await exploreCrashes(naiveWrite(true, false), oldOrNew('/d/f', OLD, NEW), { setup: withOld });
     assert.ok(r.violations.length > 0, 'caught');
     assert.ok(r.violations.some((v) => /after resolve/.test(v.message) && /the operation had returned/.test(v.report)));
+  });
+
+  it('vfs.writeFile on a LocalMount without fsync: an empty or old file after the call returned is found', async () => {
+    const r = await exploreCrashes(
+      (fs) => {
+        const vfs = new VirtualFileSystem();
+        vfs.mount('/m', new LocalMount('/d', { fs, fsync: false }));
+        return vfs.writeFile('/m/f', NEW);
+      },
+      oldOrNew('/d/f', OLD, NEW),
+      { setup: withOld },
+    );
+    assert.ok(r.violations.some((v) => /after resolve/.test(v.message)), 'caught');
   });
 
   it('the correct sequence passes the same check', async () => {
