@@ -122,6 +122,17 @@ describe('atomfs bad usage exits 2 with a usage line', () => {
     assertUsage(await runCli(['doctor', '--samples', '0']), 'doctor', /--samples/);
   });
 
+  it('rejects a doctor --samples that is not plain digits (1e2, 0x10, 2.0, " 5") or out of 1..1000, probing nothing', async (t) => {
+    const dir = tmpDir(t);
+    const notDigits = ['1e2', '0x10', '2.0', ' 5', '+3', '-1'];
+    const results = await Promise.all(notDigits.map((n) => runCli(['doctor', `--samples=${n}`, dir])));
+    notDigits.forEach((n, i) => assertUsage(results[i]!, 'doctor', new RegExp(`--samples takes a whole number, got '${n.replace(/[.+]/g, '\\$&')}'`)));
+    for (const n of ['0', '1001']) {
+      assertUsage(await runCli(['doctor', `--samples=${n}`, dir]), 'doctor', new RegExp(`--samples takes a whole number from 1 to 1000, got '${n}'`));
+    }
+    assert.deepEqual(list(dir), [], 'no probe folder was made');
+  });
+
   it('rejects an unknown option as bad usage, naming it', async () => {
     assertUsage(await runCli(['write', '--bogus', 'x']), 'write', /Unknown option '--bogus'/);
     assertUsage(await runCli(['mv', '--force', 'a', 'b']), 'mv', /Unknown option '--force'/);

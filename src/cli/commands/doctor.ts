@@ -13,7 +13,7 @@ import { toAtomfsError } from '../../errors.js';
 import { O, realOps, type SyncFsOps } from '../../internal/fs-ops.js';
 import { removeTree } from '../../internal/remove-tree.js';
 import { cryptoRandom, randomHex } from '../../internal/temp-name.js';
-import { EXIT, formatBytes, printJson, UsageError, type CliIo } from '../util.js';
+import { EXIT, formatBytes, parseCount, printJson, UsageError, type CliIo } from '../util.js';
 
 export const HELP = `Usage: atomfs doctor [options] [DIR]
 
@@ -238,8 +238,8 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     return EXIT.ok;
   }
   if (positionals.length > 1) throw new UsageError('doctor takes at most one DIR');
-  const samples = values.samples === undefined ? 5 : Number(values.samples);
-  if (!Number.isInteger(samples) || samples < 1 || samples > 1000) throw new UsageError('--samples takes a whole number from 1 to 1000');
+  const samples = values.samples === undefined ? 5 : parseCount('--samples', values.samples);
+  if (samples < 1 || samples > 1000) throw new UsageError(`--samples takes a whole number from 1 to 1000, got '${values.samples}'`);
   const dir = positionals[0] ?? '.';
   let report: DoctorReport;
   try {
