@@ -43,7 +43,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   }
   if (positionals.length !== 1) throw new UsageError('cleanup takes exactly one DIR');
   const result = await cleanupOrphans(positionals[0]!, {
-    olderThan: values['older-than'] === undefined ? 3_600_000 : parseDuration('--older-than', values['older-than']),
+    olderThan: values['older-than'] === undefined ? undefined : parseDuration('--older-than', values['older-than']),
     recursive: values.recursive === true,
     dryRun: values['dry-run'] === true,
     logger: envLogger(io),

@@ -71,7 +71,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     try {
       held = await lock(positionals[0]!, {
         mode: values.shared ? 'shared' : 'exclusive',
-        timeout: values.timeout === undefined ? 10_000 : parseDuration('--timeout', values.timeout),
+        timeout: values.timeout === undefined ? undefined : parseDuration('--timeout', values.timeout),
         stale: values.stale === undefined ? undefined : parseDuration('--stale', values.stale),
         logger: envLogger(io),
         signal: ac.signal,
