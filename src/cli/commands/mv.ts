@@ -9,7 +9,7 @@ import { AtomfsError } from '../../errors.js';
 import { realOps } from '../../internal/fs-ops.js';
 import { move, type MoveResult, type MoveStrategy, type MoveVerify } from '../../move/move.js';
 import { progressBar } from '../progress.js';
-import { envLogger, EXIT, formatBytes, printJson, UsageError, type CliIo } from '../util.js';
+import { envLogger, EXIT, printJson, UsageError, type CliIo } from '../util.js';
 
 export const HELP = `Usage: atomfs mv [options] SRC DEST
        atomfs mv [options] SRC... DIR
@@ -96,7 +96,6 @@ export async function run(args: string[], io: CliIo): Promise<number> {
         onProgress: (p) => bar.update(p.bytes, p.totalBytes),
       });
       if (values.json) printJson(io, { src, dest: to, ...result });
-      else if (io.env['ATOMFS_VERBOSE']) io.stderr.write(`${src} -> ${to} (${result.strategy}, ${formatBytes(result.bytes)})\n`);
     }
   } finally {
     bar.stop();
