@@ -96,6 +96,7 @@ describe('atomfs lock', () => {
     ['SIGTERM', 5],
     ['SIGINT', 6],
     ['SIGHUP', 7],
+    ['SIGQUIT', 8],
   ] as const) {
     const name = sig.slice(3);
     it(`forwards ${sig} to the command, exits with its code (${code}) and releases the lock`, async (t) => {
@@ -143,6 +144,63 @@ describe('atomfs lock', () => {
       assert.ok([5, 128 + os.constants.signals[sig]].includes(atomfsExit!.code!), why);
       assert.ok(!out.text().includes('not signalled'), `the command never got the signal: ${why}`);
       assert.deepEqual(markers(dir), [], 'the lock was released');
+    });
+  }
+
+  // The holder is shared in most cases: an exclusive waiter then keeps its marker while it
+  // waits (it only withdraws for an earlier writer), so a signal that killed atomfs there
+  // would leave that marker behind. Behind an exclusive holder it withdraws and watches.
+  for (const [sig, holderMode] of [
+    ['SIGTERM', 'shared'],
+    ['SIGINT', 'shared'],
+    ['SIGHUP', 'shared'],
+    ['SIGQUIT', 'shared'],
+    ['SIGTERM', 'exclusive'],
+  ] as const) {
+    it(`a ${sig} while still waiting behind a${holderMode === 'shared' ? ' shared' : 'n exclusive'} holder exits 128+N, runs nothing and leaves no marker of its own`, async (t) => {
+      const dir = tmpDir(t);
+      const holder = spawnCli(t, ['lock', ...(holderMode === 'shared' ? ['--shared'] : []), dir, '--', 'sh', '-c', 'echo ready; read line']);
+      await waitForLine(holder, 'ready');
+      const held = markers(dir);
+      assert.equal(held.length, 1, 'the holder\'s marker');
+      const before = list(dir);
+      // Watch before the waiter starts: its first marker (kept, or made and withdrawn) shows
+      // that it is inside the wait, with its signal handling in place.
+      let stopWatch = (): void => {};
+      const found = new Promise<string>((resolve, reject) => {
+        const w = fs.watch(dir, (_, name) => {
+          if (name && !held.includes(name) && /^\.lock-(exclusive|shared)-/.test(name)) {
+            stopWatch();
+            resolve(name);
+          }
+        });
+        const timer = setTimeout(() => {
+          stopWatch();
+          reject(new Error('the waiter made no marker within 10 s'));
+        }, 10_000);
+        stopWatch = () => {
+          w.close();
+          clearTimeout(timer);
+        };
+      });
+      t.after(() => stopWatch());
+      const waiter = spawnCli(t, ['lock', '--timeout', '30s', dir, '--', 'sh', '-c', 'echo SHOULD-NOT-RUN']);
+      const out = collect(waiter.stdout);
+      const err = collect(waiter.stderr);
+      const waiterMarker = await found;
+      assert.ok(waiter.exitCode === null && waiter.signalCode === null, `the waiter is still waiting: ${err.text()}`);
+      if (holderMode === 'shared') assert.ok(markers(dir).includes(waiterMarker), 'a waiting exclusive marker beside a shared holder stays');
+      waiter.kill(sig);
+      const end = await closed(waiter);
+      assert.deepEqual(end, { code: 128 + os.constants.signals[sig], signal: null }, err.text());
+      assert.equal(out.text(), '', 'the command never ran');
+      assert.equal(err.text(), '');
+      assert.deepEqual(list(dir), before, 'only the holder\'s files remain');
+      holder.stdin!.end('\n');
+      assert.deepEqual(await closed(holder), { code: 0, signal: null });
+      assert.deepEqual(markers(dir), []);
+      const again = await runCli(['lock', '--timeout', '0', dir, '--', 'true']);
+      assert.equal(again.code, 0, again.stderr);
     });
   }
 
