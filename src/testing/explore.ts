@@ -90,43 +90,45 @@ function dataOptions(ops: readonly { type: string; bytes?: Uint8Array }[]): { op
   return out;
 }
 
-function* allChoices(snap: DiskSnapshot): Generator<Choice> {
+/** Every way the pending changes of one snapshot may have reached the disk, computed once per snapshot. */
+interface ChoiceSpace {
+  readonly entrySeqs: readonly number[];
+  readonly inodes: readonly { readonly ino: number; readonly options: readonly { ops: number; partial: number }[] }[];
+  /** How many states: 2^(pending name changes) × the product of every inode's data options. */
+  readonly total: number;
+}
+
+function choiceSpace(snap: DiskSnapshot): ChoiceSpace {
   const entrySeqs = snap.pendingEntries.map((e) => e.seq);
-  const inodes = [...snap.pendingData.entries()].map(([ino, ops]) => ({ ino, options: dataOptions(ops) }));
-  const entryCount = 2 ** entrySeqs.length;
-  const dataCounts = inodes.map((i) => i.options.length);
-  const total = entryCount * dataCounts.reduce((a, b) => a * b, 1);
-  for (let n = 0; n < total; n++) {
+  const inodes = [...snap.pendingData].map(([ino, ops]) => ({ ino, options: dataOptions(ops) }));
+  const total = inodes.reduce((t, i) => t * i.options.length, 2 ** entrySeqs.length);
+  return { entrySeqs, inodes, total };
+}
+
+function* allChoices(space: ChoiceSpace): Generator<Choice> {
+  const entryCount = 2 ** space.entrySeqs.length;
+  for (let n = 0; n < space.total; n++) {
     let rest = n;
     const entries = new Set<number>();
     const mask = rest % entryCount;
     rest = Math.floor(rest / entryCount);
-    entrySeqs.forEach((seq, i) => {
+    space.entrySeqs.forEach((seq, i) => {
       if (mask & (1 << i)) entries.add(seq);
     });
     const data = new Map<number, { ops: number; partial: number }>();
-    inodes.forEach((i, k) => {
-      data.set(i.ino, i.options[rest % dataCounts[k]!]!);
-      rest = Math.floor(rest / dataCounts[k]!);
-    });
+    for (const i of space.inodes) {
+      data.set(i.ino, i.options[rest % i.options.length]!);
+      rest = Math.floor(rest / i.options.length);
+    }
     yield { entries, data };
   }
 }
 
-function countChoices(snap: DiskSnapshot): number {
-  let total = 2 ** snap.pendingEntries.length;
-  for (const ops of snap.pendingData.values()) total *= dataOptions(ops).length;
-  return total;
-}
-
-function randomChoice(snap: DiskSnapshot, rnd: () => number): Choice {
+function randomChoice(space: ChoiceSpace, rnd: () => number): Choice {
   const entries = new Set<number>();
-  for (const e of snap.pendingEntries) if (rnd() < 0.5) entries.add(e.seq);
+  for (const seq of space.entrySeqs) if (rnd() < 0.5) entries.add(seq);
   const data = new Map<number, { ops: number; partial: number }>();
-  for (const [ino, ops] of snap.pendingData) {
-    const opts = dataOptions(ops);
-    data.set(ino, opts[Math.floor(rnd() * opts.length)]!);
-  }
+  for (const i of space.inodes) data.set(i.ino, i.options[Math.floor(rnd() * i.options.length)]!);
   return { entries, data };
 }
 
@@ -211,13 +213,13 @@ export async function exploreCrashes(
   for (let point = 0; point < snaps.length && violations.length < maxViolations; point++) {
     const snap = snaps[point]!;
     const last = point === snaps.length - 1;
-    const count = countChoices(snap);
+    const space = choiceSpace(snap);
     const choices: Iterable<Choice> =
-      count <= limit
-        ? allChoices(snap)
+      space.total <= limit
+        ? allChoices(space)
         : (function* () {
             exhaustive = false;
-            for (let i = 0; i < samples; i++) yield randomChoice(snap, rnd);
+            for (let i = 0; i < samples; i++) yield randomChoice(space, rnd);
           })();
     for (const choice of choices) {
       states++;
