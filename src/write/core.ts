@@ -116,9 +116,10 @@ export function* prepare(plan: WritePlan): Steps<TempFile> {
   } else {
     // Exactly what fs.writeFile(path, data, {mode}) would give a new file: the umask, and
     // for a process without CAP_FSETID (approximated: not root) the kernel's clearing of
-    // the set-user-id bit on the first write.
+    // set-id bits on the first write: set-user-id always, set-group-id when group-execute
+    // is set (without it, set-group-id marks mandatory locking and is kept).
     finalMode = plan.mode & ~(yield* call('umask')) & 0o7777;
-    if (euid() !== 0) finalMode &= ~0o4000;
+    if (euid() !== 0) finalMode &= finalMode & 0o010 ? ~0o6000 : ~0o4000;
   }
   if (plan.chown) owner = { ...plan.chown, explicit: true };
 

@@ -14,7 +14,7 @@ import { pipeline } from 'node:stream/promises';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { createWriteStream, isTempFile, openAtomic, writeFile, writeFiles, writeFileSync } from '../../src/index.js';
 import { FaultOps } from '../helpers/fault-ops.js';
-import { tempsUnder } from '../helpers/real-fs.js';
+import { sharedTmpDir, tempsUnder, writeAsUser, type AsUserRequest } from '../helpers/real-fs.js';
 import { IS_ROOT, requireRoot } from '../helpers/root.js';
 import { tmpDir } from '../helpers/tmp.js';
 
@@ -93,6 +93,31 @@ describe('new files get the mode fs.writeFileSync gives them, under every umask'
         assert.equal(oct(modeOf(p)), oct(0o644 & ~umask), `${name}, umask ${oct(umask)}`);
       }
     }
+  });
+});
+
+describe('set-id bits of a new file written by a user without CAP_FSETID (uid 65534, in a child process)', () => {
+  it("every set-id mode gives what fs.writeFileSync gives: set-user-id cleared, set-group-id cleared only with group-execute", async (t) => {
+    if (!requireRoot(t)) return;
+    const dir = path.join(sharedTmpDir(t), 'nobody');
+    fs.mkdirSync(dir);
+    fs.chownSync(dir, NOBODY, NOBODY);
+    const modes = [0o2755, 0o2775, 0o2711, 0o2745, 0o2700, 0o4755, 0o6755, 0o6745, 0o755];
+    for (const mode of modes) {
+      const modeOfWrite = async (op: AsUserRequest['op']): Promise<number> => {
+        const p = path.join(dir, `${op}-${oct(mode)}`);
+        const req = { uid: NOBODY, gid: NOBODY, op, path: p, data: 'data', mode, umask: 0o022 };
+        const r = await writeAsUser(t, req as AsUserRequest);
+        assert.ok(r.ok, `${op} ${oct(mode)}: ${JSON.stringify(r)}`);
+        assert.equal(fs.statSync(p).uid, NOBODY);
+        return modeOf(p);
+      };
+      const expected = await modeOfWrite('node:fs.writeFileSync');
+      for (const op of ['writeFile', 'writeFileSync'] as const) {
+        assert.equal(oct(await modeOfWrite(op)), oct(expected), `${op}, mode ${oct(mode)}`);
+      }
+    }
+    assert.deepEqual(tempsUnder(dir), []);
   });
 });
 
