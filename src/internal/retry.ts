@@ -17,7 +17,11 @@ export interface RetryPolicy {
   readonly maxDelay: number;
 }
 
-/** Runs `fn` until it succeeds, fails with a non-retriable error, or runs out of attempts. */
+/**
+ * Runs `fn` until it succeeds, fails with a non-retriable error, or runs out of attempts.
+ * A signal that fires during a back-off ends it at once: the wait rejects with the timer's
+ * `AbortError` (code `ABORT_ERR`, cause the signal's reason), and no attempt follows.
+ */
 export async function retry<T>(fn: () => Promise<T>, policy: RetryPolicy): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
@@ -27,7 +31,7 @@ export async function retry<T>(fn: () => Promise<T>, policy: RetryPolicy): Promi
       const cap = Math.min(policy.maxDelay, policy.minDelay * 2 ** attempt);
       // Full jitter: processes that collided once do not collide again in lockstep.
       const delay = cap / 2 + Math.random() * (cap / 2);
-      await sleep(delay, undefined, { signal: policy.signal }).catch(() => {});
+      await sleep(delay, undefined, { signal: policy.signal });
     }
   }
 }

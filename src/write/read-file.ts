@@ -81,6 +81,9 @@ export async function readFile(path: PathLike, options?: ReadFileOptions): Promi
       maxDelay: 500,
     });
   } catch (e) {
+    // Aborted during an attempt or a back-off: the abort is the answer, not the transient
+    // error of the last attempt.
+    throwIfAborted(base.signal, ctx);
     throw toAtomfsError(e, ctx);
   }
   throwIfAborted(base.signal, ctx);
