@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { AtomfsError, toAtomfsError } from '../errors.js';
 import { throwIfAborted } from '../internal/abort.js';
-import { O } from '../internal/fs-ops.js';
+import { O, type FileStat } from '../internal/fs-ops.js';
 import { validateUserPath, type PathLike } from '../internal/paths.js';
 import { checkOptionsObject, intOpt, resolveBase, type BaseOptions } from '../options.js';
 
@@ -84,30 +84,42 @@ export async function validateFile(path: PathLike, options?: ValidateFileOptions
     return fail(err.code, err.message, size);
   };
 
+  const notRegular = (s: FileStat): ValidationResult => {
+    const kind = s.isDirectory() ? 'a folder' : s.isFIFO() ? 'a FIFO' : 'a special file';
+    return fail(s.isDirectory() ? 'EISDIR' : 'EINVAL', `not a regular file: ${kind}`);
+  };
+
   let st;
   try {
     st = await sys.stat(abs);
   } catch (e) {
     return ioFail(e);
   }
-  if (!st.isFile()) {
-    const kind = st.isDirectory() ? 'a folder' : st.isFIFO() ? 'a FIFO' : 'a special file';
-    return fail(st.isDirectory() ? 'EISDIR' : 'EINVAL', `not a regular file: ${kind}`);
-  }
+  if (!st.isFile()) return notRegular(st);
   if (st.size < minSize) return fail('EINVAL', `too small: ${st.size} bytes < minSize ${minSize}`, st.size);
   if (st.size > maxSize) return fail('EINVAL', `too large: ${st.size} bytes > maxSize ${maxSize}`, st.size);
 
+  // Opened following symlinks, as the stat above was. O_NONBLOCK: should a FIFO have been
+  // put in the file's place since the stat, the open returns at once instead of waiting
+  // for a writer (reads of a regular file ignore the flag). The descriptor must then be
+  // the file the stat saw.
   let fd: number;
   try {
-    fd = await sys.open(abs, O.RDONLY | O.CLOEXEC | O.NOFOLLOW, 0);
+    fd = await sys.open(abs, O.RDONLY | O.CLOEXEC | O.NONBLOCK, 0);
   } catch (e) {
-    // O_NOFOLLOW refuses a symlink; the stat above followed it, so open the link's target.
-    if ((e as NodeJS.ErrnoException).code !== 'ELOOP') return ioFail(e, st.size);
-    try {
-      fd = await sys.open(abs, O.RDONLY | O.CLOEXEC, 0);
-    } catch (e2) {
-      return ioFail(e2, st.size);
-    }
+    return ioFail(e, st.size);
+  }
+  let fst;
+  try {
+    fst = await sys.fstat(fd);
+  } catch (e) {
+    await sys.close(fd).catch(() => {});
+    return ioFail(e, st.size);
+  }
+  if (!fst.isFile() || fst.dev !== st.dev || fst.ino !== st.ino) {
+    await sys.close(fd).catch(() => {});
+    if (!fst.isFile()) return notRegular(fst);
+    return fail('EAGAIN', 'the file was replaced while it was being checked', st.size);
   }
   const hash = sha === undefined ? undefined : createHash('sha256');
   const decoder = decode ? new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }) : undefined;
