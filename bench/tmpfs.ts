@@ -11,6 +11,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { fsTypeOf } from './util.js';
 
 /** A tmpfs folder and how to get rid of it. */
 export interface Tmpfs {
@@ -20,14 +21,6 @@ export interface Tmpfs {
   readonly how: string;
   /** Unmounts (or removes) it; safe to call twice. */
   dispose(): void;
-}
-
-function fsTypeOf(dir: string): string | undefined {
-  try {
-    return execFileSync('findmnt', ['-n', '-o', 'FSTYPE', '-T', dir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-  } catch {
-    return undefined;
-  }
 }
 
 /**

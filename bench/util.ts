@@ -57,10 +57,15 @@ export interface MachineFacts {
   readonly uvThreadpool: string;
 }
 
+/** The type of the file system holding `dir` (`ext4`, `tmpfs`, …), or `undefined` when neither tool can tell. */
+export function fsTypeOf(dir: string): string | undefined {
+  // `stat -f` reports ext4 as "ext2/ext3" (they share a magic number); findmnt names it.
+  return tryRun('findmnt', ['-n', '-o', 'FSTYPE', '-T', dir]) ?? tryRun('stat', ['-f', '-c', '%T', dir]);
+}
+
 /** Reads the machine facts; `dir` is the folder whose file system type is reported. */
 export function machineFacts(dir: string): MachineFacts {
-  // `stat -f` reports ext4 as "ext2/ext3" (they share a magic number); findmnt names it.
-  const fsType = tryRun('findmnt', ['-n', '-o', 'FSTYPE', '-T', dir]) ?? tryRun('stat', ['-f', '-c', '%T', dir]) ?? 'unknown';
+  const fsType = fsTypeOf(dir) ?? 'unknown';
   return {
     nproc: os.availableParallelism(),
     kernel: os.release(),
