@@ -6,8 +6,9 @@
  * - Repetitions are interleaved (rep 1 of every writer, then rep 2, …) and the order of
  *   the writers rotates each rep, so a slow minute of a shared virtual disk lands on
  *   everyone rather than on whoever ran then.
- * - `sync(1)` runs, untimed, before every timed sample, so writeback left by the previous
- *   sample does not bill the next one.
+ * - `sync(1)` runs, untimed, before every timed sample (after the entrant's own untimed
+ *   preparation, if it has one), so writeback left by the previous sample or by the
+ *   preparation does not bill the sample.
  * - One untimed warm-up round per writer first: it creates the files (timed rounds all
  *   *replace* existing files, the common case for atomic writes) and warms the JIT.
  * - The C floor times itself inside the child, so process start-up is not counted.
@@ -97,6 +98,12 @@ export interface Entrant {
   readonly row: Row;
   /** The name in progress lines, when the row's name alone is ambiguous. */
   readonly label?: string;
+  /**
+   * Untimed preparation of round `rep` (-1 for the warm-up): run before the round, and
+   * before the `sync(1)` that precedes every timed round, so what it writes or frees is
+   * flushed before the clock starts. A round needs no `sync(1)` of its own.
+   */
+  readonly prepare?: ((rep: number) => void | Promise<void>) | undefined;
   /** Runs one round and returns its duration in seconds (the floor measures its own). */
   readonly round: (rep: number) => Promise<number>;
   /** Converts a round's seconds to the case's unit. */
@@ -104,13 +111,15 @@ export interface Entrant {
 }
 
 /**
- * Warm-up, then `reps` interleaved, rotated, settled samples. Rep k starts with entrant
- * `k × stride` (stride 2 keeps pairs of entrants that depend on each other together).
+ * Warm-up, then `reps` interleaved, rotated, settled samples: each is the entrant's
+ * `prepare(rep)`, `sync(1)`, then the timed round. Rep k starts with entrant `k × stride`
+ * (stride 2 keeps pairs of entrants that depend on each other together).
  */
 export async function measure(ctx: Context, id: string, entrants: readonly Entrant[], stride = 1): Promise<void> {
   for (const e of entrants) {
     ctx.progress(`${id}: warm-up ${e.label ?? e.row.name}`);
     try {
+      await e.prepare?.(-1);
       await e.round(-1);
     } catch (err) {
       e.row.error = errText(err);
@@ -119,8 +128,9 @@ export async function measure(ctx: Context, id: string, entrants: readonly Entra
   for (let rep = 0; rep < ctx.reps; rep++) {
     for (const e of rotate(entrants, rep * stride)) {
       if (e.row.error !== undefined) continue;
-      settleDisk();
       try {
+        await e.prepare?.(rep);
+        settleDisk();
         const r = e.rate(await e.round(rep));
         e.row.samples.push(r);
         ctx.progress(`${id}: rep ${rep + 1}/${ctx.reps} ${e.label ?? e.row.name}: ${fmtRate(r)}`);
@@ -278,87 +288,52 @@ export async function streamCase(ctx: Context, spec: StreamSpec): Promise<CaseRe
   const chunksOf = (rep: number): number => (rep < 0 ? Math.max(1, chunks >> 3) : chunks);
   const rate = (s: number): number => total / MIB / s;
 
-  const dirOf = (name: string): string => {
-    const d = path.join(caseDir, slug(name));
-    fs.mkdirSync(d, { recursive: true });
-    return d;
+  /**
+   * One writer of the stream case, writing `big` in its own folder. Every round creates
+   * the file anew: the previous one is removed in `prepare` (untimed, and synced by
+   * measure before the round), so no round pays for freeing the last one.
+   */
+  const streamEntrant = (name: string, write: (target: string, chunkCount: number) => Promise<number>, note?: string): Entrant => {
+    const dir = path.join(caseDir, slug(name));
+    fs.mkdirSync(dir, { recursive: true });
+    const target = path.join(dir, 'big');
+    let n = 0;
+    return {
+      row: { name, samples: [], note },
+      prepare: (rep) => {
+        n = chunksOf(rep);
+        fs.rmSync(target, { force: true });
+      },
+      round: async () => {
+        const seconds = await write(target, n);
+        const size = fs.statSync(target).size;
+        if (size !== n * spec.chunkBytes) throw new Error(`${target} has ${size} bytes, expected ${n * spec.chunkBytes}`);
+        return seconds;
+      },
+      rate,
+    };
   };
-  // Every round creates the file anew: the previous one is removed untimed first, so no
-  // round pays for freeing 512 MiB of the last one.
-  const fresh = (target: string): void => fs.rmSync(target, { force: true });
-  const verify = (target: string, n: number): void => {
-    const size = fs.statSync(target).size;
-    const want = n * spec.chunkBytes;
-    if (size !== want) throw new Error(`${target} has ${size} bytes, expected ${want}`);
-  };
-
-  const cwsTarget = path.join(dirOf(STREAM.cws), 'big');
-  const openTarget = path.join(dirOf(STREAM.open), 'big');
-  const fswsTarget = path.join(dirOf(STREAM.fsws), 'big');
-  const floorDir = dirOf(STREAM.floor);
-  const floorTarget = path.join(floorDir, 'big');
 
   const entrants: Entrant[] = [
-    {
-      row: { name: STREAM.cws, samples: [] },
-      round: async (rep) => {
-        const n = chunksOf(rep);
-        fresh(cwsTarget);
-        settleDisk();
-        const s = await timed(() => pipeline(source(n), atomfsCreateWriteStream(cwsTarget)));
-        verify(cwsTarget, n);
-        return s;
-      },
-      rate,
-    },
-    {
-      row: { name: STREAM.open, samples: [] },
-      round: async (rep) => {
-        const n = chunksOf(rep);
-        fresh(openTarget);
-        settleDisk();
-        const s = await timed(async () => {
-          const f = await openAtomic(openTarget);
-          try {
-            for (let i = 0; i < n; i++) await f.write(chunk);
-            await f.commit();
-          } finally {
-            await f.abort();
-          }
-        });
-        verify(openTarget, n);
-        return s;
-      },
-      rate,
-    },
-    {
-      row: {
-        name: STREAM.fsws,
-        samples: [],
-        note: 'fs.createWriteStream with flush: true writes the target in place and fsyncs it before close: not atomic, no rename, no folder fsync.',
-      },
-      round: async (rep) => {
-        const n = chunksOf(rep);
-        fresh(fswsTarget);
-        settleDisk();
-        const s = await timed(() => pipeline(source(n), fs.createWriteStream(fswsTarget, { flush: true })));
-        verify(fswsTarget, n);
-        return s;
-      },
-      rate,
-    },
-    {
-      row: { name: STREAM.floor, samples: [] },
-      round: async (rep) => {
-        const n = chunksOf(rep);
-        fresh(floorTarget);
-        settleDisk();
-        const s = floorBig(ctx.floor, floorDir, n * spec.chunkBytes, spec.chunkBytes, true).seconds;
-        verify(floorTarget, n);
-        return s;
-      },
-      rate,
-    },
+    streamEntrant(STREAM.cws, (target, n) => timed(() => pipeline(source(n), atomfsCreateWriteStream(target)))),
+    streamEntrant(STREAM.open, (target, n) =>
+      timed(async () => {
+        const f = await openAtomic(target);
+        try {
+          for (let i = 0; i < n; i++) await f.write(chunk);
+          await f.commit();
+        } finally {
+          await f.abort();
+        }
+      }),
+    ),
+    streamEntrant(
+      STREAM.fsws,
+      (target, n) => timed(() => pipeline(source(n), fs.createWriteStream(target, { flush: true }))),
+      'fs.createWriteStream with flush: true writes the target in place and fsyncs it before close: not atomic, no rename, no folder fsync.',
+    ),
+    // The C floor writes `big` in the folder it is given and times itself.
+    streamEntrant(STREAM.floor, async (target, n) => floorBig(ctx.floor, path.dirname(target), n * spec.chunkBytes, spec.chunkBytes, true).seconds),
   ];
   await measure(ctx, spec.id, entrants);
   fs.rmSync(caseDir, { recursive: true, force: true });

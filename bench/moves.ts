@@ -180,9 +180,10 @@ export async function moveXdevCase(ctx: Context, spec: MoveXdevSpec): Promise<Ca
     fs.mkdirSync(spare, { recursive: true });
 
     /**
-     * Untimed preparation: both destination folders empty, a source of `bytes` ready and
-     * synced. A disk source is the file the last tmpfs → disk move left (complete, same
-     * bytes) when there is one of the right size; otherwise it is written afresh.
+     * Untimed preparation: both destination folders empty, a source of `bytes` ready (the
+     * caller syncs: measure() runs sync(1) between an entrant's prepare and its round). A
+     * disk source is the file the last tmpfs → disk move left (complete, same bytes) when
+     * there is one of the right size; otherwise it is written afresh.
      */
     const prepare = (dir: Direction, bytes: number): { src: string; dest: string } => {
       emptyDir(tmpDst);
@@ -201,7 +202,6 @@ export async function moveXdevCase(ctx: Context, spec: MoveXdevSpec): Promise<Ca
         dest = path.join(diskDst, 'big');
         writeSource(src, bytes);
       }
-      settleDisk();
       if (fs.readdirSync(path.dirname(dest)).length !== 0) throw new Error(`${path.dirname(dest)} is not empty`);
       return { src, dest };
     };
@@ -236,13 +236,18 @@ export async function moveXdevCase(ctx: Context, spec: MoveXdevSpec): Promise<Ca
       for (const dir of ['from-tmpfs', 'to-tmpfs'] as const) {
         const row: Row = { name: m.name, samples: [] };
         rows.get(dir)!.push(row);
+        let bytes = 0;
+        let files = { src: '', dest: '' };
         entrants.push({
           row,
           label: `${m.name} (${dir === 'to-tmpfs' ? 'disk → tmpfs' : 'tmpfs → disk'})`,
-          round: async (rep) => {
+          prepare: (rep) => {
             // The warm-up moves an eighth of the size: enough to warm up the JIT.
-            const bytes = rep < 0 ? Math.max(MIB, Math.floor(spec.totalBytes / 8 / MIB) * MIB) : spec.totalBytes;
-            const { src, dest } = prepare(dir, bytes);
+            bytes = rep < 0 ? Math.max(MIB, Math.floor(spec.totalBytes / 8 / MIB) * MIB) : spec.totalBytes;
+            files = prepare(dir, bytes);
+          },
+          round: async () => {
+            const { src, dest } = files;
             const seconds = await timed(() => m.move(src, dest).then(() => undefined));
             after(dir, src, dest, bytes);
             return seconds;
@@ -258,6 +263,7 @@ export async function moveXdevCase(ctx: Context, spec: MoveXdevSpec): Promise<Ca
     const cp = crossDeviceMovers().find((m) => m.name === MV.cp)!;
     for (const dir of ['from-tmpfs', 'to-tmpfs'] as const) {
       const { src, dest } = prepare(dir, spec.totalBytes);
+      settleDisk();
       await cp.move(src, dest);
       after(dir, src, dest, spec.totalBytes);
     }
