@@ -97,6 +97,24 @@ describe('mount table', () => {
     assert.equal(ro.path, '/deep/m/d');
   });
 
+  it('a mount\'s code-less AbortError (a DOMException) becomes ABORT_ERR with the caller\'s path, the original as cause', async () => {
+    const inner = new MemoryMount();
+    await inner.create('/f', { dir: false });
+    const m = new FaultMount(inner);
+    const abort = new DOMException('the backend gave up', 'AbortError');
+    m.before = (_n, name) => {
+      if (name === 'read') throw abort;
+    };
+    const vfs = new VirtualFileSystem();
+    vfs.mount('/m', m);
+    const err = await rejection(vfs.readFile('/m/f'));
+    assert.ok(err instanceof AtomfsError);
+    assert.equal(err.code, 'ABORT_ERR');
+    assert.equal(err.path, '/m/f');
+    assert.equal(err.syscall, 'read');
+    assert.equal((err as Error).cause, abort);
+  });
+
   it('a ReadOnlyMount used directly refuses every change with EROFS and the path', async () => {
     const inner = new MemoryMount();
     await inner.create('/f', { dir: false });
