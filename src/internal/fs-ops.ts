@@ -150,11 +150,13 @@ function readBootId(): string {
 }
 
 // /proc/<pid>/stat is one short line (well under 1 KiB, the command name being at most
-// 64 bytes): one open, one read, one close, into a reused buffer.
+// 64 bytes), and what we need of /proc/self/status is in its first lines: one open, one
+// read, one close, into a reused buffer.
 const procBuf = Buffer.alloc(4096);
 
-function readProcStat(pid: number): string {
-  const fd = fs.openSync(`/proc/${pid}/stat`, 'r');
+/** The start of a small /proc file, with one open, one read and one close. */
+function readProcFile(file: string): string {
+  const fd = fs.openSync(file, 'r');
   try {
     const n = fs.readSync(fd, procBuf, 0, procBuf.length, 0);
     return procBuf.toString('latin1', 0, n);
@@ -163,9 +165,15 @@ function readProcStat(pid: number): string {
   }
 }
 
+// Whether this system has /proc (a fact of the system, not of a pid): found out once.
+let hasProcCache: boolean | undefined;
+function hasProc(): boolean {
+  return (hasProcCache ??= fs.existsSync('/proc/self/stat'));
+}
+
 function readProcessStart(pid: number): number | null {
   try {
-    const stat = readProcStat(pid);
+    const stat = readProcFile(`/proc/${pid}/stat`);
     // The command name (field 2) may contain spaces and parentheses: count from the last ')'.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     if (fields[0] === 'Z' || fields[0] === 'X') return null; // a zombie holds nothing
@@ -173,7 +181,7 @@ function readProcessStart(pid: number): number | null {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
       // No /proc at all, or no such process: tell them apart.
-      if (fs.existsSync('/proc/self/stat')) return null;
+      if (hasProc()) return null;
       try {
         process.kill(pid, 0);
         return 0;
@@ -190,10 +198,12 @@ const REFLINK_FLAGS = fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE
 function readUmask(): number {
   // process.umask() with no argument sets the umask to 0 and back: a thread of the
   // libuv pool creating a file in that instant would get mode bits it should not. Linux
-  // exposes the umask read-only in /proc, so read it there when we can.
+  // exposes the umask read-only in /proc, so read it there when we can: one open, one read
+  // and one close per new file (readFileSync makes five calls). The Umask line is among the
+  // first of the file, well inside the first 4 KiB.
   if (process.platform === 'linux') {
     try {
-      const status = fs.readFileSync('/proc/self/status', 'latin1');
+      const status = readProcFile('/proc/self/status');
       const m = /^Umask:\s*([0-7]+)$/m.exec(status);
       if (m) return parseInt(m[1]!, 8);
     } catch {
