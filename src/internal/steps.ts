@@ -198,7 +198,10 @@ interface DirSyncState {
   queued: { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } | null;
 }
 
-const dirSyncStates = new WeakMap<FsOps, Map<string, DirSyncState>>();
+// Keyed by the seam's synchronous calls, which every view of one seam shares (blockingView
+// makes a new FsOps object around the same `sync`): writes, renames and moves into one
+// folder join one another's folder fsyncs.
+const dirSyncStates = new WeakMap<SyncFsOps, Map<string, DirSyncState>>();
 
 /**
  * Group commit for directory fsyncs: a request is satisfied by an fsync that *starts*
@@ -206,8 +209,8 @@ const dirSyncStates = new WeakMap<FsOps, Map<string, DirSyncState>>();
  * so 64 concurrent writes into one folder cost about two folder fsyncs, not 64.
  */
 export function groupDirSync(ops: FsOps, dir: string, blocking = false): Promise<void> {
-  let states = dirSyncStates.get(ops);
-  if (!states) dirSyncStates.set(ops, (states = new Map()));
+  let states = dirSyncStates.get(ops.sync);
+  if (!states) dirSyncStates.set(ops.sync, (states = new Map()));
   let st = states.get(dir);
   if (!st) states.set(dir, (st = { running: null, queued: null }));
   const state = st;
@@ -250,8 +253,9 @@ export function blockingView(ops: FsOps): FsOps {
     const asyncOps = { ...ops.async } as Record<string, (...a: unknown[]) => Promise<unknown>>;
     for (const name of CHEAP_CALLS) {
       const f = ops.sync[name] as (...a: unknown[]) => unknown;
+      const slow = ops.async[name] as (...a: unknown[]) => Promise<unknown>;
       asyncOps[name] = (...args: unknown[]) => {
-        if (name === 'write' && (args[3] as number) > BLOCKING_WRITE_MAX) return (ops.async[name] as (...a: unknown[]) => Promise<unknown>)(...args);
+        if (!runsBlocking(CHEAP_CALLS, name, args)) return slow(...args);
         try {
           return Promise.resolve(f(...args));
         } catch (e) {
@@ -259,7 +263,7 @@ export function blockingView(ops: FsOps): FsOps {
         }
       };
     }
-    v = Object.freeze({ sync: ops.sync, async: asyncOps as unknown as FsOps['async'] });
+    v = Object.freeze({ sync: ops.sync, async: asyncOps as unknown as FsOps['async'], watchFile: ops.watchFile });
     fastViews.set(ops, v);
   }
   return v;
