@@ -117,7 +117,10 @@ export async function cleanupDir(
         continue;
       }
       try {
-        await removeTree(sys, full);
+        // Already lstat'ed: a file or symlink is unlinked at once; only a folder needs the
+        // walk (which lstats it again).
+        if (st.isDirectory()) await removeTree(sys, full);
+        else await sys.unlink(full);
         removed.push(full);
         base.logger.debug({ tempPath: full, operation: 'cleanup' }, LOG_EVENTS.tempCleaned);
       } catch (e) {
