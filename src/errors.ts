@@ -179,8 +179,3 @@ function stripNodeSuffix(message: string): string {
 export function isAtomfsError(err: unknown, code?: AtomfsErrorCode): err is AtomfsError {
   return err instanceof AtomfsError && (code === undefined || err.code === code);
 }
-
-/** Builds a bad-input error (`EINVAL` unless said otherwise) before anything is touched. */
-export function invalidArg(operation: string, detail: string, path?: string, code: AtomfsErrorCode = 'EINVAL'): AtomfsError {
-  return new AtomfsError(code, detail, { operation, path });
-}

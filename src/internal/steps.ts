@@ -105,12 +105,12 @@ function runsBlocking(cheap: ReadonlySet<OpName>, name: OpName, args: readonly u
 }
 
 /**
- * Runs a step list asynchronously. With `blocking` (true: CHEAP_CALLS, or a set of call
- * names), cheap metadata calls are made synchronously; fsync and everything that can take
- * long still go to the thread pool.
+ * Runs a step list asynchronously. With `blocking` (a set of call names: CHEAP_CALLS or
+ * CHEAP_CALLS_UNSYNCED), those calls are made synchronously when cheap (see
+ * `runsBlocking`); fsync and everything that can take long still go to the thread pool.
  */
-export async function runAsync<T>(steps: Steps<T>, ops: FsOps, blocking: boolean | ReadonlySet<OpName> = false): Promise<T> {
-  const cheap = blocking === true ? CHEAP_CALLS : blocking === false ? undefined : blocking;
+export async function runAsync<T>(steps: Steps<T>, ops: FsOps, blocking: ReadonlySet<OpName> | false = false): Promise<T> {
+  const cheap = blocking === false ? undefined : blocking;
   const sys = ops.async;
   let input: unknown;
   let failed = false;

@@ -10,7 +10,7 @@
 import { randomFillSync } from 'node:crypto';
 
 /** The longest file name, in bytes, on ext4, xfs, btrfs, tmpfs and most others. */
-export const NAME_MAX = 255;
+const NAME_MAX = 255;
 
 /**
  * What every atomfs temp name looks like: a leading dot, any text, a dot, 16 lowercase
@@ -51,7 +51,7 @@ export function randomHex(random: RandomSource): string {
 }
 
 /** Cuts a string to at most `max` UTF-8 bytes without splitting a character. */
-export function truncateUtf8(s: string, max: number): string {
+function truncateUtf8(s: string, max: number): string {
   const buf = Buffer.from(s, 'utf8');
   if (buf.length <= max) return s;
   let end = max;

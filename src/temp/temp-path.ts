@@ -6,6 +6,7 @@
 import * as path from 'node:path';
 import { AtomfsError } from '../errors.js';
 import { validateUserPath, type PathLike } from '../internal/paths.js';
+import { checkOptionsObject } from '../options.js';
 import { cryptoRandom, randomHex, tempNameFor, TEMP_NAME_RE } from '../internal/temp-name.js';
 
 /** Options of {@link tempPath}. */
@@ -29,10 +30,11 @@ export interface TempPathOptions {
  * ```
  */
 export function tempPath(target: PathLike, options?: TempPathOptions): string {
-  const { abs } = validateUserPath('tempPath', target);
-  const prefix = options?.prefix ?? '';
+  const operation = 'tempPath';
+  const { given, abs } = validateUserPath(operation, target);
+  const prefix = checkOptionsObject(operation, options, given)['prefix'] ?? '';
   if (typeof prefix !== 'string' || prefix.includes('/') || prefix.includes('\0') || prefix.includes(path.sep)) {
-    throw new AtomfsError('EINVAL', 'prefix must be a string without path separators or NUL', { operation: 'tempPath', path: String(target) });
+    throw new AtomfsError('EINVAL', 'prefix must be a string without path separators or NUL', { operation, path: given });
   }
   return path.join(path.dirname(abs), tempNameFor(path.basename(abs), randomHex(cryptoRandom), prefix));
 }

@@ -8,7 +8,7 @@ import { AtomfsError, toAtomfsError } from '../errors.js';
 import { throwIfAborted } from '../internal/abort.js';
 import { O, type FileStat } from '../internal/fs-ops.js';
 import { validateUserPath, type PathLike } from '../internal/paths.js';
-import { checkOptionsObject, intOpt, resolveBase, type BaseOptions } from '../options.js';
+import { boolOpt, checkOptionsObject, intOpt, resolveBase, type BaseOptions } from '../options.js';
 
 /** Options of {@link validateFile}. */
 export interface ValidateFileOptions extends BaseOptions {
@@ -66,8 +66,7 @@ export async function validateFile(path: PathLike, options?: ValidateFileOptions
   if (enc !== undefined && enc !== null && enc !== 'utf8' && enc !== 'utf-8') {
     throw new AtomfsError('EINVAL', `encoding must be 'utf8' or null, got ${String(enc)}`, { operation, path: given });
   }
-  const json = o['json'] ?? false;
-  if (typeof json !== 'boolean') throw new AtomfsError('EINVAL', 'json must be a boolean', { operation, path: given });
+  const json = boolOpt(operation, o, 'json', false, given);
   const minSize = intOpt(operation, o, 'minSize', 0, given);
   const maxSize = intOpt(operation, o, 'maxSize', Number.MAX_SAFE_INTEGER, given);
   const sha = o['sha256'];

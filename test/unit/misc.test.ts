@@ -29,6 +29,14 @@ describe('temp names', () => {
     assert.throws(() => tempPath(''), { code: 'EINVAL' });
   });
 
+  it('tempPath refuses options that are not an object, and its errors name the path as given (a file URL as its path)', () => {
+    for (const bad of [null, 5, 'prefix', ['a']]) {
+      assert.throws(() => tempPath('/x/y', bad as never), { code: 'EINVAL', path: '/x/y', operation: 'tempPath' }, String(bad));
+    }
+    assert.throws(() => tempPath(new URL('file:///x/y'), { prefix: 'a/b' }), { code: 'EINVAL', path: '/x/y' });
+    assert.match(path.basename(tempPath('/x/y', {})), /^\.y\.[0-9a-f]{16}\.tmp$/);
+  });
+
   it('isTempFile accepts only the pattern', () => {
     const yes = ['.a.0123456789abcdef.tmp', '/d/.a b.c.fedcba9876543210.tmp', '.x.y.z.0000000000000000.tmp'];
     const no = ['a.0123456789abcdef.tmp', '.a.0123456789ABCDEF.tmp', '.a.0123456789abcde.tmp', '.a.0123456789abcdef.tmp.bak', 'a.json', '..0123456789abcdef.tmp'];
