@@ -3,6 +3,7 @@
  * symlinks. Every failure must write nothing anywhere; every success must leave no temp.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
@@ -53,6 +54,28 @@ describe('target and parent errors on a real file system', () => {
     await everyWriterRejects(path.join(dir, 'file', 'child'), 'ENOTDIR');
     await everyWriterRejects(path.join(dir, 'file', 'deeper', 'child'), 'ENOTDIR');
     assert.deepEqual(snapshot(dir), before);
+  });
+
+  it('a FIFO as target (directly or through a symlink) is refused with EINVAL by every writer, never opened, and nothing blocks', { timeout: 10_000 }, async (t) => {
+    const dir = tmpDir(t);
+    const fifo = path.join(dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    const link = path.join(dir, 'link');
+    fs.symlinkSync('fifo', link);
+    const before = snapshot(dir);
+    await everyWriterRejects(fifo, 'EINVAL');
+    await everyWriterRejects(link, 'EINVAL');
+    // Refused from its lstat: the FIFO is never opened (an open would wait for a writer).
+    const ops = new FaultOps();
+    await assert.rejects(writeFile(fifo, 'x', { fs: ops }), { code: 'EINVAL', path: fifo, syscall: 'open' });
+    assert.throws(() => writeFileSync(link, 'x', { fs: ops }), { code: 'EINVAL', path: link });
+    assert.deepEqual(ops.calls.filter((c) => c.name === 'open'), []);
+    assert.ok(fs.lstatSync(fifo).isFIFO());
+    assert.deepEqual(snapshot(dir), before);
+    // 'replace' replaces the link itself, never touching the FIFO it points to.
+    await writeFile(link, 'file now', { symlinks: 'replace' });
+    assert.equal(fs.readFileSync(link, 'utf8'), 'file now');
+    assert.ok(fs.lstatSync(fifo).isFIFO());
   });
 
   it('an empty path rejects with EINVAL from every writer and creates nothing in the working folder', async (t) => {
