@@ -179,3 +179,13 @@ function stripNodeSuffix(message: string): string {
 export function isAtomfsError(err: unknown, code?: AtomfsErrorCode): err is AtomfsError {
   return err instanceof AtomfsError && (code === undefined || err.code === code);
 }
+
+/**
+ * The `code` of a caught error, when it has a string one (`'ENOENT'`, …). Works on any
+ * thrown value.
+ * @internal
+ */
+export const codeOf = (e: unknown): string | undefined => {
+  const c = (e as { code?: unknown } | null | undefined)?.code;
+  return typeof c === 'string' ? c : undefined;
+};

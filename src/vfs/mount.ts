@@ -146,11 +146,8 @@ export function mountError(code: string, syscall: string, path: string, cause?: 
   return e;
 }
 
-/** The code of a caught error, if it has one. @internal */
-export const codeOf = (e: unknown): string | undefined => {
-  const c = (e as { code?: unknown } | null)?.code;
-  return typeof c === 'string' ? c : undefined;
-};
+/** The code of a caught error, if it has one (one helper for all of atomfs). @internal */
+export { codeOf } from '../errors.js';
 
 /**
  * Validates a mount-relative path for a mount used directly (without a VFS): a string in
