@@ -4,7 +4,7 @@
  * @module
  */
 import * as path from 'node:path';
-import { AtomfsError, toAtomfsError, type ErrorContext } from '../errors.js';
+import { AtomfsError, codeOf, toAtomfsError, type ErrorContext } from '../errors.js';
 import { throwIfAborted } from '../internal/abort.js';
 import { mkdirpDurable } from '../internal/durable.js';
 import { O, type AsyncFsOps, type FileStat } from '../internal/fs-ops.js';
@@ -57,23 +57,42 @@ export function isInside(parent: string, child: string): boolean {
 /** Whether two stats are the same inode. @internal */
 export const sameFile = (a: FileStat, b: FileStat): boolean => a.dev === b.dev && a.ino === b.ino;
 
-// Codes with which link(2) says "this file system has no hard links".
-const NO_HARDLINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EMLINK']);
+/** Codes with which link(2) says "this file system has no hard links" (FAT, some FUSE). @internal */
+export const NO_HARDLINKS: ReadonlySet<string> = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EMLINK']);
 
-const errCode = (e: unknown): string | undefined => (e as NodeJS.ErrnoException).code;
+/**
+ * How `dest` relates to `src` when both lead to one inode:
+ * - `'same'`: one directory entry under two spellings (through `..` after a real folder, or
+ *   through a symlinked folder): the same parent folder and the same name. Nothing to do.
+ * - `'respell'`: one entry that a case-insensitive file system finds under both names
+ *   (their folder lists only one of them): renaming changes its spelling.
+ * - `'other'`: two entries of one inode (two hard links of a file, or a bind mount).
+ * Only called when both exist and `sameFile` holds (rare): it stats both parent folders.
+ * @internal
+ */
+export async function entryRelation(sys: AsyncFsOps, src: string, dest: string): Promise<'same' | 'respell' | 'other'> {
+  const srcDir = path.dirname(src);
+  const [a, b] = await Promise.all([sys.stat(srcDir), sys.stat(path.dirname(dest))]);
+  if (!sameFile(a, b)) return 'other';
+  const srcName = path.basename(src);
+  const destName = path.basename(dest);
+  if (srcName === destName) return 'same';
+  const names = new Set((await sys.readdir(srcDir)).map((d) => d.name));
+  return names.has(srcName) && names.has(destName) ? 'other' : 'respell';
+}
 
 /** Runs `fn`; if it fails with ENOENT because the destination's parent is missing, creates it (durably) and runs it again. */
 async function withDestParent<T>(p: PathPair, dest: string, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (e) {
-    if (errCode(e) !== 'ENOENT' || !p.mkdirp) throw e;
+    if (codeOf(e) !== 'ENOENT' || !p.mkdirp) throw e;
     const parent = path.dirname(dest);
     try {
       await p.ops.async.stat(parent);
       throw e; // the parent exists: the source is what is missing
     } catch (statErr) {
-      if (statErr === e || errCode(statErr) !== 'ENOENT') throw e;
+      if (statErr === e || codeOf(statErr) !== 'ENOENT') throw e;
     }
     await runAsync(mkdirpDurable(parent, p.fsync), p.ops);
     return await fn();
@@ -83,22 +102,46 @@ async function withDestParent<T>(p: PathPair, dest: string, fn: () => Promise<T>
 /**
  * Renames `src` to `dest` without ever replacing an existing `dest`, race-free:
  * files and symlinks by link + unlink (link fails with EEXIST atomically); folders by a
- * plain rename, which can only ever replace an EMPTY folder (that holds nothing). A
- * case-only rename on a case-insensitive file system is a plain rename.
+ * plain rename, which can only ever replace an EMPTY folder (that holds nothing). `dest`
+ * that is `src`'s own entry spelled another way is a no-op; a case-only rename on a
+ * case-insensitive file system is a plain rename.
  * @internal
  */
 export async function renameNoReplace(p: PathPair, src: string, dest: string, sst: FileStat): Promise<void> {
+  if ((await publishNoReplace(p, src, dest, sst)) !== 'linked') return;
+  // The new name must be durable before the old one goes: otherwise a crash could keep
+  // the unlink and lose the link, and the file would have no name at all.
+  if (p.fsync) await groupDirSync(p.ops, path.dirname(dest));
+  await p.ops.async.unlink(src);
+}
+
+/**
+ * The publishing half of {@link renameNoReplace}: gives `src` the name `dest` without ever
+ * replacing anything there. Returns `'linked'` when `dest` is a new hard link and `src`
+ * still has its name (the caller removes it), `'renamed'` when `src`'s name is gone,
+ * `'unchanged'` when `dest` is `src`'s own entry spelled another way (nothing done).
+ * @internal
+ */
+export async function publishNoReplace(p: PathPair, src: string, dest: string, sst: FileStat): Promise<'linked' | 'renamed' | 'unchanged'> {
   const sys = p.ops.async;
   let dst: FileStat | undefined;
   try {
     dst = await sys.lstat(dest);
   } catch (e) {
-    if (errCode(e) !== 'ENOENT') throw e;
+    if (codeOf(e) !== 'ENOENT') throw e;
   }
   if (dst) {
-    // One inode under two spellings that differ only in case: a case-insensitive file
-    // system. Renaming changes the spelling and never deletes the file.
-    if (sameFile(dst, sst) && src !== dest && src.toLowerCase() === dest.toLowerCase()) return sys.rename(src, dest);
+    if (sameFile(dst, sst) && src !== dest) {
+      // One inode under both names: the same entry spelled another way (nothing to do), or
+      // one entry of a case-insensitive file system (renaming changes the spelling and never
+      // deletes the file). Two hard links are two entries: the name is taken.
+      const rel = await entryRelation(sys, src, dest);
+      if (rel === 'same') return 'unchanged';
+      if (rel === 'respell') {
+        await sys.rename(src, dest);
+        return 'renamed';
+      }
+    }
     if (!(sst.isDirectory() && (await isEmptyDir(sys, dest, dst)))) throw new AtomfsError('EEXIST', undefined, pairCtx(p, 'rename'));
   }
   if (sst.isDirectory()) {
@@ -109,16 +152,16 @@ export async function renameNoReplace(p: PathPair, src: string, dest: string, ss
     try {
       await withDestParent(p, dest, () => sys.rename(src, dest));
     } catch (e) {
-      throw errCode(e) === 'ENOTEMPTY' || errCode(e) === 'EEXIST' || errCode(e) === 'ENOTDIR'
+      throw codeOf(e) === 'ENOTEMPTY' || codeOf(e) === 'EEXIST' || codeOf(e) === 'ENOTDIR'
         ? new AtomfsError('EEXIST', undefined, pairCtx(p, 'rename'), { cause: e })
         : e;
     }
-    return;
+    return 'renamed';
   }
   try {
     await withDestParent(p, dest, () => sys.link(src, dest));
   } catch (e) {
-    if (!NO_HARDLINKS.has(errCode(e) ?? '')) throw e;
+    if (!NO_HARDLINKS.has(codeOf(e) ?? '')) throw e;
     // No hard links here (FAT, some FUSE): claim the name with an exclusive empty file,
     // then rename over our own placeholder.
     const fd = await sys.open(dest, O.WRONLY | O.CREAT | O.EXCL | O.NOFOLLOW | O.CLOEXEC, 0o600);
@@ -129,12 +172,9 @@ export async function renameNoReplace(p: PathPair, src: string, dest: string, ss
       await sys.unlink(dest).catch(() => {});
       throw e2;
     }
-    return;
+    return 'renamed';
   }
-  // The new name must be durable before the old one goes: otherwise a crash could keep
-  // the unlink and lose the link, and the file would have no name at all.
-  if (p.fsync) await groupDirSync(p.ops, path.dirname(dest));
-  await sys.unlink(src);
+  return 'linked';
 }
 
 /** Whether a path is a folder with no entries. @internal */
@@ -194,8 +234,9 @@ export async function syncBoth(p: PathPair, src: string, dest: string): Promise<
  *   different devices; `EISDIR` a file onto a folder; `ENOTDIR` a folder onto a file;
  *   `ENOTEMPTY` a folder onto a non-empty folder; `EINVAL` a folder into its own subtree
  *   or bad input; `EACCES`, `EPERM`, `EROFS`, `EBUSY`; `ABORT_ERR`.
- * @remarks Same path: a no-op. With `overwrite: false`, files are published by link then
- *   unlink: after a crash between the two, both names exist (never neither).
+ * @remarks Same path, however spelled (`..` after a real folder, a symlinked folder): a
+ *   no-op. With `overwrite: false`, files are published by link then unlink: after a crash
+ *   between the two, both names exist (never neither).
  * @example
  * ```ts
  * await rename('report.tmp.pdf', 'report.pdf');
