@@ -15,16 +15,17 @@
 import { createHash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import * as path from 'node:path';
-import { AtomfsError, toAtomfsError } from '../errors.js';
+import { AtomfsError, codeOf, toAtomfsError } from '../errors.js';
 import { throwIfAborted } from '../internal/abort.js';
 import { mkdirpDurable } from '../internal/durable.js';
 import { O, type AsyncFsOps, type FileStat } from '../internal/fs-ops.js';
 import { describe, type PathLike } from '../internal/paths.js';
-import { removeTree } from '../internal/remove-tree.js';
+import { discardTemp, removeTree } from '../internal/remove-tree.js';
 import { groupDirSync, runAsync } from '../internal/steps.js';
 import { randomHex, tempNameFor } from '../internal/temp-name.js';
+import { LOG_EVENTS } from '../logger.js';
 import { boolOpt, enumOpt, type BaseOptions, type DurabilityOptions } from '../options.js';
-import { isEmptyDir, isInside, pairCtx, renameNoReplace, resolvePair, sameFile, syncBoth, type PathPair } from './rename.js';
+import { entryRelation, isEmptyDir, isInside, NO_HARDLINKS, pairCtx, publishNoReplace, renameNoReplace, resolvePair, sameFile, syncBoth, type PathPair } from './rename.js';
 
 /** How {@link move} moves. */
 export type MoveStrategy = 'auto' | 'hardlink' | 'copy';
@@ -101,10 +102,8 @@ interface Entry {
   readonly link?: string;
 }
 
-const NO_HARDLINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EMLINK', 'EXDEV']);
 const COPY_CHUNK = 1 << 20;
 const PROGRESS_POLL_MS = 200;
-const errCode = (e: unknown): string | undefined => (e as NodeJS.ErrnoException).code;
 const euid = (): number => process.geteuid?.() ?? -1;
 
 function resolveMove(src: unknown, dest: unknown, options: unknown): MovePlan {
@@ -178,21 +177,13 @@ async function moveInner(p: MovePlan): Promise<MoveResult> {
   try {
     dst = await sys.lstat(p.dest);
   } catch (e) {
-    if (errCode(e) !== 'ENOENT') throw toAtomfsError(e, pairCtx(p, 'lstat'));
+    if (codeOf(e) !== 'ENOENT') throw toAtomfsError(e, pairCtx(p, 'lstat'));
   }
   if (dst) {
     if (sameFile(dst, sst)) {
-      const caseOnly = p.src.toLowerCase() === p.dest.toLowerCase();
-      if (caseOnly) {
-        await sys.rename(p.src, p.dest).catch((e: unknown) => {
-          throw toAtomfsError(e, pairCtx(p, 'rename'));
-        });
-        await syncBoth(p, p.src, p.dest);
-        return { strategy: 'rename', bytes: 0, files: isDir ? 0 : 1 };
-      }
-      // Two names of one file: a hard-link move that was interrupted. Finish it.
-      await removeSource(p, sst);
-      return { strategy: 'hardlink', bytes: 0, files: 1, resumed: true };
+      return await sameInode(p, sst).catch((e: unknown) => {
+        throw toAtomfsError(e, pairCtx(p, (e as NodeJS.ErrnoException).syscall ?? 'stat'));
+      });
     }
     if (isDir && !dst.isDirectory()) throw new AtomfsError('ENOTDIR', undefined, pairCtx(p, 'rename'));
     if (!isDir && dst.isDirectory()) throw new AtomfsError('EISDIR', undefined, pairCtx(p, 'rename'));
@@ -202,7 +193,12 @@ async function moveInner(p: MovePlan): Promise<MoveResult> {
       return { strategy: 'copy', bytes: 0, files: await countFiles(sys, p.dest, dst), resumed: true };
     }
     // An empty folder is free for a folder (see renameNoReplace); anything else is taken.
-    if (!p.overwrite && !(isDir && (await isEmptyDir(sys, p.dest, dst)))) throw new AtomfsError('EEXIST', undefined, pairCtx(p, 'rename'));
+    // With overwrite, a folder still replaces only an empty folder (as rename(2)): say so
+    // now, before anything is copied.
+    if (!(isDir && (await isEmptyDir(sys, p.dest, dst)))) {
+      if (!p.overwrite) throw new AtomfsError('EEXIST', undefined, pairCtx(p, 'rename'));
+      if (isDir) throw new AtomfsError('ENOTEMPTY', undefined, pairCtx(p, 'rename'));
+    }
   }
 
   const files = isDir ? -1 : sst.isFile() ? 1 : 0;
@@ -218,10 +214,35 @@ async function moveInner(p: MovePlan): Promise<MoveResult> {
       await syncBoth(p, p.src, p.dest);
       return { strategy: 'rename', bytes: 0, files: files >= 0 ? files : await countFiles(sys, p.dest, sst) };
     } catch (e) {
-      if (errCode(e) !== 'EXDEV') throw toAtomfsError(e, pairCtx(p, (e as NodeJS.ErrnoException).syscall ?? 'rename'));
+      if (codeOf(e) !== 'EXDEV') throw toAtomfsError(e, pairCtx(p, (e as NodeJS.ErrnoException).syscall ?? 'rename'));
     }
   }
   return copyMove(p, sst);
+}
+
+/**
+ * The destination is the source's own inode. The same entry spelled another way (`..`
+ * after a real folder, a symlinked folder) is a no-op; one entry of a case-insensitive file
+ * system under another case is renamed. Two entries can only be a hard-link move that was
+ * interrupted, and only for a file with two links or more: then only the source's name is
+ * removed. Anything else (a folder, a file with one link: a bind mount) is refused, for
+ * removing the "source" would delete the only copy.
+ */
+async function sameInode(p: MovePlan, sst: FileStat): Promise<MoveResult> {
+  const isDir = sst.isDirectory();
+  const rel = await entryRelation(p.ops.async, p.src, p.dest);
+  if (rel === 'same') return { strategy: 'rename', bytes: 0, files: 0 };
+  if (rel === 'respell') {
+    await p.ops.async.rename(p.src, p.dest);
+    await syncBoth(p, p.src, p.dest);
+    return { strategy: 'rename', bytes: 0, files: isDir ? 0 : 1 };
+  }
+  if (!sst.isFile() || sst.nlink < 2) {
+    throw new AtomfsError('EINVAL', 'the destination is the source itself under another name', pairCtx(p, 'rename'));
+  }
+  // Two names of one file: a hard-link move that was interrupted. Finish it.
+  await removeSource(p, sst);
+  return { strategy: 'hardlink', bytes: 0, files: 1, resumed: true };
 }
 
 /**
@@ -234,7 +255,7 @@ async function otherDevice(p: MovePlan, sst: FileStat): Promise<boolean> {
     try {
       return (await p.ops.async.stat(dir)).dev !== sst.dev;
     } catch (e) {
-      if (errCode(e) !== 'ENOENT' || dir === path.dirname(dir)) return false;
+      if (codeOf(e) !== 'ENOENT' || dir === path.dirname(dir)) return false;
     }
   }
 }
@@ -246,7 +267,7 @@ async function ensureParent(p: MovePlan): Promise<void> {
     const st = await p.ops.async.stat(parent);
     if (st.isDirectory()) return;
   } catch (e) {
-    if (errCode(e) !== 'ENOENT') throw e;
+    if (codeOf(e) !== 'ENOENT') throw e;
   }
   await runAsync(mkdirpDurable(parent, p.fsync), p.ops);
 }
@@ -264,18 +285,43 @@ async function tryHardlink(p: MovePlan, sst: FileStat): Promise<MoveResult | und
   try {
     await sys.link(p.src, linkName);
   } catch (e) {
-    if (NO_HARDLINKS.has(errCode(e) ?? '')) return undefined; // fall back as auto
+    // No hard links here, or another device: fall back as auto.
+    if (NO_HARDLINKS.has(codeOf(e) ?? '') || codeOf(e) === 'EXDEV') return undefined;
     throw toAtomfsError(e, pairCtx(p, 'link'));
   }
   try {
     if (p.overwrite) await sys.rename(linkName, p.dest);
   } catch (e) {
-    await sys.unlink(linkName).catch(() => {});
-    throw toAtomfsError(e, pairCtx(p, 'rename'));
+    const err = toAtomfsError(e, pairCtx(p, 'rename'));
+    await discardTemp(sys, linkName, p, err);
+    throw err;
   }
   if (p.fsync) await groupDirSync(p.ops, destDir);
   await removeSource(p, sst);
   return { strategy: 'hardlink', bytes: 0, files: 1 };
+}
+
+/**
+ * Refuses to copy a folder into its own subtree, which the spelling check (`isInside`)
+ * misses when the destination is reached through a symlink: the copy would be published
+ * inside the source and deleted with it. Compares real paths (the destination's nearest
+ * existing folder against the source).
+ */
+async function refuseOwnSubtree(p: MovePlan): Promise<void> {
+  const sys = p.ops.async;
+  let destReal: string | undefined;
+  for (let dir = path.dirname(p.dest); destReal === undefined; dir = path.dirname(dir)) {
+    try {
+      destReal = await sys.realpath(dir);
+    } catch (e) {
+      if (codeOf(e) !== 'ENOENT') throw e;
+      if (dir === path.dirname(dir)) return;
+    }
+  }
+  const srcReal = await sys.realpath(p.src);
+  if (destReal === srcReal || isInside(srcReal, destReal)) {
+    throw new AtomfsError('EINVAL', 'cannot move a folder into its own subtree', pairCtx(p, 'rename'));
+  }
 }
 
 /** Walks a tree in pre-order, never following symlinks. Special files are refused. */
@@ -313,6 +359,7 @@ async function countFiles(sys: AsyncFsOps, p: string, st: FileStat): Promise<num
 /** The cross-device path: copy into a temp beside the destination, verify, publish, then remove the source. */
 async function copyMove(p: MovePlan, sst: FileStat): Promise<MoveResult> {
   const sys = p.ops.async;
+  if (sst.isDirectory()) await refuseOwnSubtree(p);
   const entries = await walk(sys, p.src, sst, p).catch((e: unknown) => {
     throw toAtomfsError(e, pairCtx(p, (e as NodeJS.ErrnoException).syscall ?? 'scandir'));
   });
@@ -360,33 +407,30 @@ async function copyMove(p: MovePlan, sst: FileStat): Promise<MoveResult> {
     }
     // The last moment to abort: after this the copy is published.
     throwIfAborted(p.signal, pairCtx(p));
-    const isDir = sst.isDirectory();
     if (!p.overwrite) {
-      if (isDir) {
-        // Onto a missing name or an empty folder only (see renameNoReplace): anything
-        // else makes rename(2) fail, and nothing is ever replaced.
-        try {
-          await sys.rename(temp, p.dest);
-        } catch (e) {
-          throw errCode(e) === 'ENOTEMPTY' || errCode(e) === 'EEXIST' || errCode(e) === 'ENOTDIR'
-            ? new AtomfsError('EEXIST', undefined, pairCtx(p, 'rename'), { cause: e })
-            : e;
-        }
-      } else {
-        await sys.link(temp, p.dest); // EEXIST atomically if taken
-        published = true;
-        await sys.unlink(temp).catch(() => {});
+      // Never over anything (see renameNoReplace): a file by link (EEXIST atomically if
+      // taken; where there are no hard links, over an exclusive placeholder), a folder by
+      // rename(2), which can only replace an empty folder.
+      const how = await publishNoReplace(p, temp, p.dest, await sys.lstat(temp));
+      published = true;
+      if (how === 'linked') {
+        // The copy is published; the temp is only its second name now. Both names are in
+        // one folder: the fsync below makes the link and the unlink durable together.
+        await sys.unlink(temp).catch((e: unknown) => {
+          p.logger.warn({ tempPath: temp, cleanupErrorCode: codeOf(e), operation: p.operation }, LOG_EVENTS.tempCleanupFailed);
+        });
       }
     } else {
       await sys.rename(temp, p.dest);
+      published = true;
     }
-    published = true;
     if (p.fsync) await groupDirSync(p.ops, destDir);
   } catch (e) {
     // Whatever step failed (even inside the copy of the first file), the temp goes; a
     // temp that was never created is simply not found.
-    if (!published) await removeTree(sys, temp).catch(() => {});
-    throw toAtomfsError(e, pairCtx(p, (e as NodeJS.ErrnoException).syscall));
+    const err = toAtomfsError(e, pairCtx(p, (e as NodeJS.ErrnoException).syscall));
+    if (!published) await discardTemp(sys, temp, p, err);
+    throw err;
   }
   p.logger.debug({ targetPath: p.destGiven, sourcePath: p.srcGiven, size: progress.bytes, operation: 'move' }, 'Copied and published');
   await removeSource(p, sst);
@@ -682,7 +726,7 @@ async function removeSource(p: MovePlan, sst: FileStat): Promise<void> {
     }
   } catch (e) {
     throw new AtomfsError(
-      errCode(e) ?? 'EIO',
+      codeOf(e) ?? 'EIO',
       `the destination is complete but the source could not be removed (${(e as Error).message}); run the move again`,
       pairCtx(p, (e as NodeJS.ErrnoException).syscall ?? 'unlink'),
       { cause: e, reason: 'source-not-removed' },

@@ -15,6 +15,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { AtomfsError, move, rename } from '../../src/index.js';
+import { realOps, type FsOps } from '../../src/internal/fs-ops.js';
 import { FaultOps } from '../helpers/fault-ops.js';
 import { exists, fatSupport, mountFat, snapshot, tempsUnder } from '../helpers/move-kit.js';
 import { list, tmpDir } from '../helpers/tmp.js';
@@ -110,6 +111,36 @@ describe('move and rename on FAT (no hard links)', () => {
       assert.equal(exists(path.join(mnt, 'in.bin')), false, 'nothing at the destination');
       t.diagnostic(`a move into FAT failed cleanly: ${e.code} (${e.message})`);
     }
+    assert.deepEqual(tempsUnder(mnt), [], 'no temp left in FAT');
+  });
+
+  it('a cross-device move into FAT with overwrite: false publishes the copy without a hard link, and never over an existing file', async (t) => {
+    const mnt = await fat(t);
+    if (!mnt) return;
+    const disk = tmpDir(t);
+    // fusefat has no chmod, and libuv's copyfile sets the copy's mode: it fails with ENOSYS
+    // before the publish is reached. A copyFile that only copies the bytes lets the move get
+    // to the publish, which is what this test is about.
+    const bytesOnly = (from: string, to: string): void => fs.writeFileSync(to, fs.readFileSync(from), { flag: 'wx' });
+    const plain: FsOps = { sync: { ...realOps.sync, copyFile: bytesOnly }, async: { ...realOps.async, copyFile: async (a, b) => bytesOnly(a, b) } };
+    const ops = new FaultOps(plain);
+    fs.writeFileSync(path.join(disk, 'in.bin'), Buffer.alloc(100_000, 'i'));
+    const r = await move(path.join(disk, 'in.bin'), path.join(mnt, 'in.bin'), { overwrite: false, fs: ops });
+    assert.deepEqual(r, { strategy: 'copy', bytes: 100_000, files: 1 });
+    assert.ok(ops.names().includes('link'), 'a link was tried first');
+    assert.deepEqual(fs.readFileSync(path.join(mnt, 'in.bin')), Buffer.alloc(100_000, 'i'));
+    assert.equal(exists(path.join(disk, 'in.bin')), false, 'the source is removed');
+
+    fs.writeFileSync(path.join(disk, 'taken.bin'), 'new');
+    fs.writeFileSync(path.join(mnt, 'taken.bin'), 'old');
+    await assert.rejects(move(path.join(disk, 'taken.bin'), path.join(mnt, 'taken.bin'), { overwrite: false, fs: new FaultOps(plain) }), {
+      code: 'EEXIST',
+      path: path.join(disk, 'taken.bin'),
+      dest: path.join(mnt, 'taken.bin'),
+    });
+    assert.equal(fs.readFileSync(path.join(mnt, 'taken.bin'), 'utf8'), 'old');
+    assert.equal(fs.readFileSync(path.join(disk, 'taken.bin'), 'utf8'), 'new');
+    assert.deepEqual(list(mnt), ['in.bin', 'taken.bin']);
     assert.deepEqual(tempsUnder(mnt), [], 'no temp left in FAT');
   });
 });
