@@ -102,7 +102,8 @@ interface Entry {
   readonly link?: string;
 }
 
-const COPY_CHUNK = 1 << 20;
+// Chunks of the stream copy and of the comparison of a resumed move.
+const CHUNK = 1 << 20;
 const PROGRESS_POLL_MS = 200;
 const euid = (): number => process.geteuid?.() ?? -1;
 
@@ -206,9 +207,11 @@ async function moveInner(p: MovePlan): Promise<MoveResult> {
     const r = await tryHardlink(p, sst);
     if (r) return r;
   }
-  if (p.strategy !== 'copy' && !(await otherDevice(p, sst))) {
+  if (p.strategy === 'copy') return copyMove(p, sst, false);
+  const where = await destFolder(p);
+  if (where.dev === undefined || where.dev === sst.dev) {
     try {
-      await ensureParent(p);
+      await ensureParent(p, where.exists);
       if (p.overwrite) await sys.rename(p.src, p.dest);
       else await renameNoReplace(p, p.src, p.dest, sst);
       await syncBoth(p, p.src, p.dest);
@@ -216,8 +219,9 @@ async function moveInner(p: MovePlan): Promise<MoveResult> {
     } catch (e) {
       if (codeOf(e) !== 'EXDEV') throw toAtomfsError(e, pairCtx(p, (e as NodeJS.ErrnoException).syscall ?? 'rename'));
     }
+    return copyMove(p, sst, true);
   }
-  return copyMove(p, sst);
+  return copyMove(p, sst, where.exists);
 }
 
 /**
@@ -246,22 +250,26 @@ async function sameInode(p: MovePlan, sst: FileStat): Promise<MoveResult> {
 }
 
 /**
- * Whether the destination's folder (or its nearest existing ancestor) is on another device
- * than the source: then a rename cannot work, and trying it first would only leave a
- * claimed name behind for a moment.
+ * The device of the destination's folder, or of its nearest existing ancestor (`dev`:
+ * `undefined` when none could be stat'ed), and whether that folder itself exists as a
+ * folder. Another device means a rename cannot work (and trying it first would only leave
+ * a claimed name behind for a moment).
  */
-async function otherDevice(p: MovePlan, sst: FileStat): Promise<boolean> {
-  for (let dir = path.dirname(p.dest); ; dir = path.dirname(dir)) {
+async function destFolder(p: MovePlan): Promise<{ dev: number | undefined; exists: boolean }> {
+  const parent = path.dirname(p.dest);
+  for (let dir = parent; ; dir = path.dirname(dir)) {
     try {
-      return (await p.ops.async.stat(dir)).dev !== sst.dev;
+      const st = await p.ops.async.stat(dir);
+      return { dev: st.dev, exists: dir === parent && st.isDirectory() };
     } catch (e) {
-      if (codeOf(e) !== 'ENOENT' || dir === path.dirname(dir)) return false;
+      if (codeOf(e) !== 'ENOENT' || dir === path.dirname(dir)) return { dev: undefined, exists: false };
     }
   }
 }
 
-async function ensureParent(p: MovePlan): Promise<void> {
-  if (!p.mkdirp) return;
+/** Creates the destination's folder (durably) when `mkdirp` and it is missing; `known` skips the look. */
+async function ensureParent(p: MovePlan, known = false): Promise<void> {
+  if (!p.mkdirp || known) return;
   const parent = path.dirname(p.dest);
   try {
     const st = await p.ops.async.stat(parent);
@@ -356,8 +364,11 @@ async function countFiles(sys: AsyncFsOps, p: string, st: FileStat): Promise<num
   return n;
 }
 
-/** The cross-device path: copy into a temp beside the destination, verify, publish, then remove the source. */
-async function copyMove(p: MovePlan, sst: FileStat): Promise<MoveResult> {
+/**
+ * The cross-device path: copy into a temp beside the destination, verify, publish, then
+ * remove the source. `parentKnown`: the destination's folder was just seen to exist.
+ */
+async function copyMove(p: MovePlan, sst: FileStat, parentKnown: boolean): Promise<MoveResult> {
   const sys = p.ops.async;
   if (sst.isDirectory()) await refuseOwnSubtree(p);
   const entries = await walk(sys, p.src, sst, p).catch((e: unknown) => {
@@ -374,7 +385,7 @@ async function copyMove(p: MovePlan, sst: FileStat): Promise<MoveResult> {
     }
   };
 
-  await ensureParent(p).catch((e: unknown) => {
+  await ensureParent(p, parentKnown).catch((e: unknown) => {
     throw toAtomfsError(e, pairCtx(p, 'mkdir'));
   });
   const destDir = path.dirname(p.dest);
@@ -455,17 +466,15 @@ async function copyOneFile(
 ): Promise<void> {
   const sys = p.ops.async;
   const before = progress.bytes;
-  let sourceHash: string | undefined;
-  let fd: number;
-  let destHash: string | undefined;
   if (p.verify === 'checksum') {
     // One pipelined pass: the source hashed as it is read, the copy read back and hashed
-    // as it is written.
-    ({ sourceHash, destHash } = await streamCopy(sys, from, to, st, progress, report));
-    fd = await sys.open(to, O.RDONLY | O.CLOEXEC, 0);
+    // as it is written, and flushed before it is closed.
+    const r = await streamCopy(sys, from, to, st, p.fsync, progress, report);
+    if (r.bytes !== st.size) throw verifyError(p, from, `size ${r.bytes} != ${st.size}`);
+    if (r.destHash !== r.sourceHash) throw verifyError(p, from, 'SHA-256 of the copy differs from the source');
   } else {
     let timer: NodeJS.Timeout | undefined;
-    if (p.onProgress && st.size > COPY_CHUNK * 8) {
+    if (p.onProgress && st.size > CHUNK * 8) {
       // The kernel copies in one call; watch the copy grow to report progress.
       timer = setInterval(() => {
         sys.lstat(to).then(
@@ -483,28 +492,39 @@ async function copyOneFile(
     } finally {
       if (timer) clearInterval(timer);
     }
-    fd = await sys.open(to, O.RDONLY | O.CLOEXEC, 0);
-  }
-  try {
-    if (p.fsync) await sys.fsync(fd);
-    if (p.verify !== 'none') {
-      const size = (await sys.fstat(fd)).size;
-      if (size !== st.size) throw verifyError(p, from, `size ${size} != ${st.size}`);
+    if (p.fsync || p.verify !== 'none') {
+      const fd = await sys.open(to, O.RDONLY | O.CLOEXEC, 0);
+      await closing(sys, fd, async () => {
+        if (p.fsync) await sys.fsync(fd);
+        if (p.verify !== 'none') {
+          const size = (await sys.fstat(fd)).size;
+          if (size !== st.size) throw verifyError(p, from, `size ${size} != ${st.size}`);
+        }
+      });
     }
-    if (sourceHash !== undefined && destHash !== sourceHash) throw verifyError(p, from, 'SHA-256 of the copy differs from the source');
-  } finally {
-    await sys.close(fd);
   }
   progress.bytes = before + st.size;
   if (p.preserveTimestamps) await sys.utimes(to, st.atimeMs, st.mtimeMs);
+}
+
+/** Runs `fn`, then closes `fd`. A close that fails after `fn` failed never hides `fn`'s error. */
+async function closing<T>(sys: AsyncFsOps, fd: number, fn: () => Promise<T>): Promise<T> {
+  let r: T;
+  try {
+    r = await fn();
+  } catch (e) {
+    await sys.close(fd).catch(() => {});
+    throw e;
+  }
+  await sys.close(fd);
+  return r;
 }
 
 function verifyError(p: MovePlan, file: string, what: string): AtomfsError {
   return new AtomfsError('EIO', `verification failed: ${what}`, { ...pairCtx(p, 'read'), path: file }, { reason: 'verify' });
 }
 
-// Chunks of the checksum copy, and how many are read ahead / written behind.
-const STREAM_CHUNK = 1 << 20;
+// How many chunks of the checksum copy are read ahead / written behind.
 const STREAM_BUFFERS = 8;
 // From this size on, the copy's hash is computed in a worker thread (the source's on the
 // main thread): both SHA-256 passes run at once, on two cores, overlapping the I/O.
@@ -540,7 +560,10 @@ parentPort.on('message', (m) => {
 function workerHash(): ChunkHash {
   const w = new Worker(HASH_WORKER, { eval: true });
   let failure: unknown;
+  const exitError = (code: number): Error => new Error(`the hashing worker thread exited (code ${code}) before it gave its digest`);
   w.on('error', (e) => (failure ??= e));
+  // A worker that is gone (killed, out of memory) answers nothing: fail, never wait forever.
+  w.on('exit', (code) => (failure ??= exitError(code)));
   return {
     update: (c) => {
       // Chunks are allocated whole (allocUnsafeSlow): the ArrayBuffer is exactly the chunk.
@@ -549,8 +572,14 @@ function workerHash(): ChunkHash {
     digest: () =>
       new Promise<string>((resolve, reject) => {
         if (failure !== undefined) return reject(failure);
-        w.once('message', resolve);
+        const onExit = (code: number): void => reject(failure ?? exitError(code));
+        w.once('message', (m: string) => {
+          w.off('error', reject);
+          w.off('exit', onExit);
+          resolve(m);
+        });
         w.once('error', reject);
+        w.once('exit', onExit);
         w.postMessage(null);
       }),
     close: () => void w.terminate(),
@@ -561,101 +590,123 @@ function workerHash(): ChunkHash {
  * Copies `from` into a new file `to` for `verify: 'checksum'`, in one pipelined pass: the
  * next chunk is read while the current one is hashed (SHA-256 of the source as read) and
  * the previous one is written; each chunk written is read back from the copy and hashed
- * (in a worker thread for big files). Returns both hashes; the caller compares them.
+ * (in a worker thread for big files). The copy gets the source's mode and, with `fsync`,
+ * is flushed before it is closed. Returns both hashes and the bytes copied; the caller
+ * compares them.
  */
 async function streamCopy(
   sys: AsyncFsOps,
   from: string,
   to: string,
   st: FileStat,
+  fsync: boolean,
   progress: { bytes: number },
   report: () => void,
-): Promise<{ sourceHash: string; destHash: string }> {
+): Promise<{ sourceHash: string; destHash: string; bytes: number }> {
   const sourceHash = createHash('sha256');
   const destHash = st.size >= OFF_THREAD_HASH_MIN ? workerHash() : inlineHash();
   try {
     const rfd = await sys.open(from, O.RDONLY | O.CLOEXEC, 0);
-    try {
+    const bytes = await closing(sys, rfd, async () => {
       // Read-write: each chunk is read back from the copy once written.
       const wfd = await sys.open(to, O.RDWR | O.CREAT | O.EXCL | O.NOFOLLOW | O.CLOEXEC, 0o600);
-      // Every call in flight is awaited before the descriptors close, whatever failed.
-      let reading: Promise<number> | undefined;
-      let writing: Promise<void> = Promise.resolve();
-      let checking: Promise<unknown> = Promise.resolve();
-      const state: { failed?: { e: unknown } } = {};
-      const check = (): void => {
-        if (state.failed) throw state.failed.e;
-      };
-      try {
-        const bufs = Array.from({ length: STREAM_BUFFERS }, () => Buffer.allocUnsafe(STREAM_CHUNK));
-        const inUse: Promise<void>[] = bufs.map(() => Promise.resolve());
-        let bi = 0;
-        let pos = 0;
-        reading = sys.read(rfd, bufs[0]!, 0, STREAM_CHUNK, null);
-        for (let guard = 0; guard < Number.MAX_SAFE_INTEGER; guard++) {
-          const n = await reading;
-          reading = undefined;
-          check();
-          if (n === 0) break;
-          const buf = bufs[bi]!;
-          const mine = bi;
-          bi = (bi + 1) % STREAM_BUFFERS;
-          // Read ahead into the next buffer, once its last write is done.
-          await inUse[bi];
-          check();
-          reading = sys.read(rfd, bufs[bi]!, 0, STREAM_CHUNK, null);
-          sourceHash.update(buf.subarray(0, n));
-          const at = pos;
-          pos += n;
-          // Write behind, in order; once written, the chunk is read back from the copy and
-          // hashed, in a second chain, so the next write need not wait for that.
-          const written = writing.then(async () => {
-            if (state.failed) return;
-            try {
-              for (let off = 0; off < n; ) {
-                const w = await sys.write(wfd, buf, off, n - off);
-                if (w <= 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC', syscall: 'write' });
-                off += w;
-              }
-            } catch (e) {
-              state.failed ??= { e };
-            }
-          });
-          checking = Promise.all([checking, written]).then(async () => {
-            if (state.failed) return;
-            try {
-              const back = Buffer.allocUnsafeSlow(n);
-              for (let got = 0; got < n; ) {
-                const r = await sys.read(wfd, back, got, n - got, at + got);
-                if (r <= 0) throw Object.assign(new Error('the copy is shorter than what was written to it'), { code: 'EIO', syscall: 'read' });
-                got += r;
-              }
-              destHash.update(back);
-              progress.bytes += n;
-              report();
-            } catch (e) {
-              state.failed ??= { e };
-            }
-          });
-          writing = written;
-          inUse[mine] = written;
-        }
-        await writing;
-        await checking;
-        check();
-        await sys.fchmod(wfd, st.mode & 0o7777);
-      } finally {
-        await reading?.catch(() => 0);
-        await writing;
-        await checking;
-        await sys.close(wfd);
-      }
-    } finally {
-      await sys.close(rfd);
-    }
-    return { sourceHash: sourceHash.digest('hex'), destHash: await destHash.digest() };
+      return closing(sys, wfd, () => pump(sys, rfd, wfd, st, fsync, sourceHash, destHash, progress, report));
+    });
+    return { sourceHash: sourceHash.digest('hex'), destHash: await destHash.digest(), bytes };
   } finally {
     destHash.close();
+  }
+}
+
+/** The loop of {@link streamCopy}; returns the bytes copied. Every call in flight is settled before it returns or throws. */
+async function pump(
+  sys: AsyncFsOps,
+  rfd: number,
+  wfd: number,
+  st: FileStat,
+  fsync: boolean,
+  sourceHash: ReturnType<typeof createHash>,
+  destHash: ChunkHash,
+  progress: { bytes: number },
+  report: () => void,
+): Promise<number> {
+  let reading: Promise<number> | undefined;
+  let writing: Promise<void> = Promise.resolve();
+  let checking: Promise<unknown> = Promise.resolve();
+  // The first failure, wherever it happened: queued writes and read-backs see it and stop.
+  const state: { failed?: { e: unknown } } = {};
+  const check = (): void => {
+    if (state.failed) throw state.failed.e;
+  };
+  try {
+    const bufs = Array.from({ length: STREAM_BUFFERS }, () => Buffer.allocUnsafe(CHUNK));
+    const inUse: Promise<void>[] = bufs.map(() => Promise.resolve());
+    let bi = 0;
+    let pos = 0;
+    reading = sys.read(rfd, bufs[0]!, 0, CHUNK, null);
+    for (;;) {
+      const n = await reading;
+      reading = undefined;
+      check();
+      if (n === 0) break;
+      const buf = bufs[bi]!;
+      const mine = bi;
+      bi = (bi + 1) % STREAM_BUFFERS;
+      // Read ahead into the next buffer, once its last write is done.
+      await inUse[bi];
+      check();
+      reading = sys.read(rfd, bufs[bi]!, 0, CHUNK, null);
+      sourceHash.update(buf.subarray(0, n));
+      const at = pos;
+      pos += n;
+      // Write behind, in order; once written, the chunk is read back from the copy and
+      // hashed, in a second chain, so the next write need not wait for that.
+      const written = writing.then(async () => {
+        if (state.failed) return;
+        try {
+          for (let off = 0; off < n; ) {
+            const w = await sys.write(wfd, buf, off, n - off);
+            if (w <= 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC', syscall: 'write' });
+            off += w;
+          }
+        } catch (e) {
+          state.failed ??= { e };
+        }
+      });
+      checking = Promise.all([checking, written]).then(async () => {
+        if (state.failed) return;
+        try {
+          const back = Buffer.allocUnsafeSlow(n);
+          for (let got = 0; got < n; ) {
+            const r = await sys.read(wfd, back, got, n - got, at + got);
+            if (r <= 0) throw Object.assign(new Error('the copy is shorter than what was written to it'), { code: 'EIO', syscall: 'read' });
+            got += r;
+          }
+          destHash.update(back);
+          progress.bytes += n;
+          report();
+        } catch (e) {
+          state.failed ??= { e };
+        }
+      });
+      writing = written;
+      inUse[mine] = written;
+    }
+    await writing;
+    await checking;
+    check();
+    // Mode before the flush, so the fsync covers it too.
+    await sys.fchmod(wfd, st.mode & 0o7777);
+    if (fsync) await sys.fsync(wfd);
+    return pos;
+  } catch (e) {
+    // A failed read, hash or wait: the writes and read-backs still queued must not run.
+    state.failed ??= { e };
+    throw e;
+  } finally {
+    await reading?.catch(() => 0);
+    await writing;
+    await checking;
   }
 }
 
@@ -687,23 +738,24 @@ async function identical(sys: AsyncFsOps, a: string, b: string, sa: FileStat, sb
 
 async function sameBytes(sys: AsyncFsOps, a: string, b: string): Promise<boolean> {
   const fa = await sys.open(a, O.RDONLY | O.CLOEXEC, 0);
-  try {
+  return closing(sys, fa, async () => {
     const fb = await sys.open(b, O.RDONLY | O.CLOEXEC, 0);
-    try {
-      const ba = Buffer.allocUnsafe(COPY_CHUNK);
-      const bb = Buffer.allocUnsafe(COPY_CHUNK);
+    return closing(sys, fb, async () => {
+      const ba = Buffer.allocUnsafe(CHUNK);
+      const bb = Buffer.allocUnsafe(CHUNK);
       for (let pos = 0; ; ) {
-        const [na, nb] = await Promise.all([sys.read(fa, ba, 0, ba.length, pos), sys.read(fb, bb, 0, bb.length, pos)]);
-        if (na !== nb || !ba.subarray(0, na).equals(bb.subarray(0, nb))) return false;
+        // Both reads settle before either result is used: no read is left in flight on a
+        // descriptor about to be closed.
+        const [ra, rb] = await Promise.allSettled([sys.read(fa, ba, 0, ba.length, pos), sys.read(fb, bb, 0, bb.length, pos)]);
+        if (ra.status === 'rejected') throw ra.reason;
+        if (rb.status === 'rejected') throw rb.reason;
+        const na = ra.value;
+        if (na !== rb.value || !ba.subarray(0, na).equals(bb.subarray(0, na))) return false;
         if (na === 0) return true;
         pos += na;
       }
-    } finally {
-      await sys.close(fb);
-    }
-  } finally {
-    await sys.close(fa);
-  }
+    });
+  });
 }
 
 /**
