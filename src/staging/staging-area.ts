@@ -6,14 +6,17 @@
  * @module
  */
 import * as path from 'node:path';
-import { AtomfsError, toAtomfsError } from '../errors.js';
+import { AtomfsError, codeOf, toAtomfsError } from '../errors.js';
+import { throwIfAborted } from '../internal/abort.js';
 import { chunkBytes, toSource, type Chunk, type WriteData } from '../internal/data-source.js';
 import { mkdirpDurable } from '../internal/durable.js';
 import { O } from '../internal/fs-ops.js';
 import { describe, validateUserPath, type PathLike } from '../internal/paths.js';
+import { discardTemp } from '../internal/remove-tree.js';
 import { groupDirSync, runAsync, type ChunkSource } from '../internal/steps.js';
 import { randomHex, tempNameFor, TEMP_NAME_RE } from '../internal/temp-name.js';
-import { renameNoReplace, type PathPair } from '../move/rename.js';
+import { LOG_EVENTS } from '../logger.js';
+import { publishNoReplace, type PathPair } from '../move/rename.js';
 import { boolOpt, checkOptionsObject, intOpt, resolveBase, type BaseOptions, type DurabilityOptions, type ResolvedBase } from '../options.js';
 import { cleanupDir, type CleanupResult } from '../temp/cleanup-orphans.js';
 import { validateFile, type ValidateFileOptions } from '../temp/validate-file.js';
@@ -284,9 +287,6 @@ export class StagingArea implements AsyncDisposable {
       tf = await runAsync(prepare(plan), plan.ops, plan.blockingCalls);
       this.#live.add(tf.tempPath);
       await runAsync(writeSource(tf, source, plan), plan.ops, plan.blockingCalls);
-      if (source instanceof Uint8Array && tf.size !== source.length) {
-        throw new AtomfsError('EIO', `wrote ${tf.size} of ${source.length} bytes`, { operation: plan.operation, path: name });
-      }
     } catch (e) {
       const err = failed(plan, e, tf?.tempPath);
       if (!(source instanceof Uint8Array)) source.cancel(err);
@@ -332,7 +332,7 @@ export class StagingArea implements AsyncDisposable {
         throw new AtomfsError('EINVAL', `size ${tf.size} differs from the expected ${opts.size}`, { operation: plan.operation, path: name });
       }
       await this.#check(tf, name, opts.validate, plan);
-      if (plan.signal?.aborted) throw new AtomfsError('ABORT_ERR', undefined, { operation: plan.operation, path: name }, { cause: plan.signal.reason });
+      throwIfAborted(plan.signal, { operation: plan.operation, path: name });
       await this.#publish(tf, finalPath, plan);
     } catch (e) {
       const err = toAtomfsError(e, { operation: plan.operation, path: name });
@@ -379,11 +379,30 @@ export class StagingArea implements AsyncDisposable {
       mkdirp: false,
       overwrite: false,
     };
+    // A name that could not be removed once the file is published is only a leftover
+    // temp name (cleanup() removes it): a warning, as for writeFile, never a failure.
+    const dropName = (p: string): Promise<void> =>
+      sys.unlink(p).catch((e: unknown) => {
+        plan.logger.warn({ tempPath: p, targetPath: finalPath, cleanupErrorCode: codeOf(e), operation: plan.operation }, LOG_EVENTS.tempCleanupFailed);
+      });
     if (!c.crossDevice) {
-      // link + unlink: EEXIST atomically if the name is taken.
-      await renameNoReplace(pair, tf.tempPath, finalPath, await sys.lstat(tf.tempPath));
+      // link + unlink: EEXIST atomically if the name is taken (over an exclusive
+      // placeholder where there are no hard links). Published from that moment.
+      const how = await publishNoReplace(pair, tf.tempPath, finalPath, await sys.lstat(tf.tempPath));
       tf.state = 'published';
-      if (c.fsync) await Promise.all([groupDirSync(c.ops, c.finalDir), groupDirSync(c.ops, c.stagingDir)]);
+      if (how === 'linked') {
+        // The final name is made durable before the staging name goes: the file never
+        // depends on a name that a crash could take back. If that flush fails the call
+        // fails, and the staging name still goes (no litter).
+        try {
+          if (c.fsync) await groupDirSync(c.ops, c.finalDir);
+        } finally {
+          await dropName(tf.tempPath);
+        }
+        if (c.fsync) await groupDirSync(c.ops, c.stagingDir);
+      } else if (c.fsync) {
+        await Promise.all([groupDirSync(c.ops, c.finalDir), groupDirSync(c.ops, c.stagingDir)]);
+      }
       return;
     }
     // Across devices: copy into a temp name inside finalDir (never the final name), flush,
@@ -393,23 +412,28 @@ export class StagingArea implements AsyncDisposable {
     try {
       await sys.copyFile(tf.tempPath, finalTemp);
       const fd = await sys.open(finalTemp, O.RDONLY | O.CLOEXEC, 0);
+      let size: number;
       try {
         if (c.fsync) await sys.fsync(fd);
-        const size = (await sys.fstat(fd)).size;
-        if (size !== tf.size) throw new AtomfsError('EIO', `copy has ${size} of ${tf.size} bytes`, { operation: plan.operation, path: finalPath });
-      } finally {
-        await sys.close(fd);
+        size = (await sys.fstat(fd)).size;
+      } catch (e) {
+        await sys.close(fd).catch(() => {}); // never hides the first error
+        throw e;
       }
-      await renameNoReplace({ ...pair, src: finalTemp }, finalTemp, finalPath, await sys.lstat(finalTemp));
+      await sys.close(fd);
+      if (size !== tf.size) throw new AtomfsError('EIO', `copy has ${size} of ${tf.size} bytes`, { operation: plan.operation, path: finalPath });
+      const how = await publishNoReplace({ ...pair, src: finalTemp }, finalTemp, finalPath, await sys.lstat(finalTemp));
+      tf.state = 'published';
+      if (how === 'linked') await dropName(finalTemp);
     } catch (e) {
-      await sys.unlink(finalTemp).catch(() => {});
-      throw e;
+      const err = toAtomfsError(e, { operation: plan.operation, path: path.basename(finalPath) });
+      await discardTemp(sys, finalTemp, plan, err);
+      throw err;
     } finally {
       this.#live.delete(finalTemp);
     }
     if (c.fsync) await groupDirSync(c.ops, c.finalDir);
-    await sys.unlink(tf.tempPath);
-    tf.state = 'published';
+    await dropName(tf.tempPath);
     if (c.fsync) await groupDirSync(c.ops, c.stagingDir);
   }
 
