@@ -52,19 +52,39 @@ describe('a path locked while missing, then a folder', () => {
     const base = tmpDir(t);
     const p = path.join(base, 'out');
     const first = await lock(p); // beside
-    // The waiter cannot watch (it polls, its back-off grown to 0.5-1 s by the release), so
-    // the folder lock below, woken by the release, is sure to get in first.
-    const polling = { sync: realOps.sync, async: realOps.async };
-    const waiter = lock(p, { fs: polling, timeout: 20_000, retryInterval: 1_000 });
+    // The waiter's listings are held at a gate once it has withdrawn, so the folder lock
+    // below gets in first whatever the timing; then the gate opens and the waiter looks.
+    let armed = false;
+    let listingsAfterGate = 0;
+    let openGate!: () => void;
+    const gate = new Promise<void>((resolve) => (openGate = resolve));
+    const gated = {
+      sync: realOps.sync,
+      async: {
+        ...realOps.async,
+        readdir: async (dir: string) => {
+          if (armed) {
+            await gate;
+            listingsAfterGate++;
+          }
+          return realOps.async.readdir(dir);
+        },
+      },
+    };
+    const waiter = lock(p, { fs: gated, blocking: false, timeout: 20_000, retryInterval: 20 });
     let waiterHeld = false;
     void waiter.then(() => (waiterHeld = true), () => {});
-    await sleep(1_200);
+    await sleep(100); // the waiter has listed, seen `first`, and is waiting
+    armed = true;
     fs.mkdirSync(p);
     const folderLock = lock(p, { timeout: 10_000 }); // markers inside the folder
-    await sleep(50);
+    await sleep(20);
     await first.release();
     const d = await within(folderLock, 5_000, 'the folder lock gets it at the release');
-    await sleep(1_500); // the waiter polls at least once meanwhile
+    openGate();
+    const deadline = Date.now() + 5_000;
+    while (listingsAfterGate < 4 && Date.now() < deadline) await sleep(10); // at least two attempts
+    assert.ok(listingsAfterGate >= 4, `the waiter looked again (${listingsAfterGate} listings)`);
     assert.equal(waiterHeld, false, 'the waiter, which located the path beside, must see the marker inside');
     await d.release();
     const w = await within(waiter, 5_000, 'the waiter gets it after the release');
