@@ -95,17 +95,19 @@ interface Where {
 }
 
 /**
- * Where a path's markers live: inside it when it is a folder, beside it otherwise. Each
- * side also lists the other place: the path may turn from missing (locked beside) into a
- * folder (locked inside) while a waiter keeps its `Where`, and a lock taken on either side
- * must be seen from both.
+ * Where a path's markers live: inside it when it is a folder, beside it otherwise. A lock
+ * inside a folder also lists beside it, and a lock on a path that is missing also lists
+ * inside it: the path may turn into a folder while a waiter keeps its `Where`, and a lock
+ * taken on either side must be seen from the other. (An existing file is not listed as a
+ * folder: that would cost a failing call per attempt for the common case. A file replaced
+ * by a folder while a lock on it is waited for is not covered.)
  */
 function* locate(plan: LockPlan): Steps<Where> {
   const beside = { dir: path.dirname(plan.abs), prefix: `.${path.basename(plan.abs)}.lock-` };
   const inside = { dir: plan.abs, prefix: '.lock-' };
   try {
     const st = yield* call('stat', plan.abs);
-    if (st.isDirectory()) return { ...inside, also: [beside] };
+    return st.isDirectory() ? { ...inside, also: [beside] } : { ...beside, also: [] };
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
