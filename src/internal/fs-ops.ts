@@ -213,6 +213,20 @@ function readUmask(): number {
   return process.umask();
 }
 
+/**
+ * ms → the seconds Node's utimes takes. libuv keeps whole microseconds, cutting off the
+ * rest, and `ms / 1000` as a double may fall just below the intended value (at today's
+ * epoch doubles of seconds are 0.24 µs apart): a time 0.1 µs past a millisecond came back
+ * a millisecond early. Aim at the middle of the intended microsecond instead, so the time
+ * set is the given one cut to whole microseconds: never in an earlier millisecond, nor a
+ * later one.
+ */
+function toSeconds(ms: number): number {
+  let us = Math.floor(ms * 1000);
+  if (us / 1000 > ms) us--; // ms * 1000 itself rounded up to the next whole microsecond
+  return (us + 0.5) / 1e6;
+}
+
 const realSync: SyncFsOps = {
   open: (p, flags, mode) => fs.openSync(p, flags, mode),
   close: (fd) => fs.closeSync(fd),
@@ -231,7 +245,7 @@ const realSync: SyncFsOps = {
   mkdir: (p, mode) => void fs.mkdirSync(p, { mode }),
   rmdir: (p) => fs.rmdirSync(p),
   readdir: (p) => fs.readdirSync(p, { withFileTypes: true }),
-  utimes: (p, a, m) => fs.utimesSync(p, a / 1000, m / 1000),
+  utimes: (p, a, m) => fs.utimesSync(p, toSeconds(a), toSeconds(m)),
   symlink: (target, p) => fs.symlinkSync(target, p),
   chmod: (p, mode) => fs.chmodSync(p, mode),
   lchown: (p, uid, gid) => fs.lchownSync(p, uid, gid),
@@ -267,7 +281,7 @@ const realAsync: AsyncFsOps = {
   mkdir: (p, mode) => cb<void>((d) => fs.mkdir(p, { mode }, (e) => d(e))),
   rmdir: (p) => cb((d) => fs.rmdir(p, d)),
   readdir: (p) => cb((d) => fs.readdir(p, { withFileTypes: true }, d)),
-  utimes: (p, a, m) => cb((d) => fs.utimes(p, a / 1000, m / 1000, d)),
+  utimes: (p, a, m) => cb((d) => fs.utimes(p, toSeconds(a), toSeconds(m), d)),
   symlink: (target, p) => cb((d) => fs.symlink(target, p, d)),
   chmod: (p, mode) => cb((d) => fs.chmod(p, mode, d)),
   lchown: (p, uid, gid) => cb((d) => fs.lchown(p, uid, gid, d)),
