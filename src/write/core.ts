@@ -17,7 +17,7 @@ import { absolute } from '../internal/paths.js';
 import type { FileStat, OpName } from '../internal/fs-ops.js';
 import { O } from '../internal/fs-ops.js';
 import { mkdirpDurable } from '../internal/durable.js';
-import { call, dirSync, pull, runAsync, type ChunkSource, type Steps } from '../internal/steps.js';
+import { BLOCKING_WRITE_MAX, call, callCheap, dirSync, pull, runAsync, type ChunkSource, type Steps } from '../internal/steps.js';
 import { randomHex, tempNameFor } from '../internal/temp-name.js';
 import { LOG_EVENTS } from '../logger.js';
 import type { ResolvedBase } from '../options.js';
@@ -241,7 +241,9 @@ export function* publish(tf: TempFile, plan: WritePlan, syncFolder: boolean): St
   const t0 = performance.now();
   if (plan.overwrite) {
     try {
-      yield* call('rename', tf.tempPath, tf.target);
+      // Unsynced, a small temp's rename is cheap too (see CHEAP_CALLS_UNSYNCED).
+      if (tf.size <= BLOCKING_WRITE_MAX) yield* callCheap('rename', tf.tempPath, tf.target);
+      else yield* call('rename', tf.tempPath, tf.target);
     } catch (e) {
       throw toAtomfsError(e, ctxOf(plan, 'rename'));
     }

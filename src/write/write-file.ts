@@ -109,9 +109,10 @@ function queueFor(ops: FsOps): PathQueue<WritePlan> {
  * target, is flushed, and is renamed over the target; then the folder is flushed.
  *
  * Writes to one path from one process are applied in call order and the last one wins.
- * A write that waits behind a running one may be skipped in favour of a newer one (same
- * options, text or bytes, no signal); the skipped call resolves when the newer one is
- * durable.
+ * A write that has not started yet may be skipped in favour of a newer one (same
+ * options, text or bytes, no signal, `overwrite` not false); the skipped call settles
+ * with the newer one's outcome. Calls made in one synchronous burst (a loop) make one
+ * write.
  *
  * @param path - The file to replace or create.
  * @param data - Text, bytes, an (async) iterable of chunks, a Node Readable or a web ReadableStream.
@@ -144,7 +145,9 @@ export function writeFile(path: PathLike, data: WriteData, options?: WriteFileOp
   const source = src;
   // Only whole text or bytes without a signal are skipped for a newer write: a skipped
   // stream would never be read, and a skipped call's own signal would have nothing to abort.
-  const shape = (typeof source === 'string' || source instanceof Uint8Array) && p.signal === undefined ? p : null;
+  // Never a no-overwrite write: each is an exclusive create, and a skipped one would
+  // resolve as if it had created the file.
+  const shape = (typeof source === 'string' || source instanceof Uint8Array) && p.signal === undefined && p.overwrite ? p : null;
   return queueFor(p.ops).enqueue(p.abs, shape, () =>
     runAsync(writeSteps(p, typeof source === 'string' ? Buffer.from(source, p.encoding) : source), p.ops, p.blockingCalls),
   );
@@ -155,7 +158,6 @@ export function writeFile(path: PathLike, data: WriteData, options?: WriteFileOp
 function sameShape(a: WritePlan, b: WritePlan): boolean {
   return (
     a.fsync === b.fsync &&
-    a.overwrite === b.overwrite &&
     a.mkdirp === b.mkdirp &&
     a.mode === b.mode &&
     a.chown?.uid === b.chown?.uid &&

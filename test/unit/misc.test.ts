@@ -111,13 +111,34 @@ describe('writeFiles', () => {
 });
 
 describe('concurrent writes', () => {
-  it('coalesces waiting writes to one path: 1,000 calls make only a few writes', async (t) => {
+  it('coalesces a burst of writes to one path: 1,000 calls in one tick make one write', async (t) => {
     const p = path.join(tmpDir(t), 'hot');
     const ops = new FaultOps();
-    await Promise.all(Array.from({ length: 1000 }, (_, i) => writeFile(p, `v${i}`, { fs: ops })));
+    const calls = Array.from({ length: 1000 }, (_, i) => writeFile(p, `v${i}`, { fs: ops }));
+    await Promise.all(calls);
     assert.equal(fs.readFileSync(p, 'utf8'), 'v999');
-    const renames = ops.names().filter((n) => n === 'rename').length;
-    assert.ok(renames <= 3, `renames: ${renames}`);
+    assert.equal(ops.names().filter((n) => n === 'rename').length, 1);
+  });
+
+  it('writes arriving while one runs coalesce into one more write', async (t) => {
+    const p = path.join(tmpDir(t), 'hot2');
+    const ops = new FaultOps();
+    const first = writeFile(p, 'first', { fs: ops });
+    await Promise.resolve(); // the first write has started (it starts in a microtask)
+    const rest = Array.from({ length: 100 }, (_, i) => writeFile(p, `v${i}`, { fs: ops }));
+    await Promise.all([first, ...rest]);
+    assert.equal(fs.readFileSync(p, 'utf8'), 'v99');
+    assert.equal(ops.names().filter((n) => n === 'rename').length, 2);
+  });
+
+  it('never coalesces no-overwrite writes: each is an exclusive create', async (t) => {
+    const p = path.join(tmpDir(t), 'excl');
+    const results = await Promise.allSettled(Array.from({ length: 5 }, (_, i) => writeFile(p, `w${i}`, { overwrite: false })));
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ['fulfilled', 'rejected', 'rejected', 'rejected', 'rejected'],
+    );
+    assert.equal(fs.readFileSync(p, 'utf8'), 'w0');
   });
 
   it('does not coalesce writes with different options; they run in call order', async (t) => {
@@ -134,6 +155,7 @@ describe('concurrent writes', () => {
     const p = path.join(dir, 'f');
     const ops = new FaultOps().failOn('rename', 'EIO', { nth: 2 });
     const first = writeFile(p, '1', { fs: ops });
+    await Promise.resolve(); // the first write has started; the next two wait behind it
     const second = writeFile(p, '2', { fs: ops });
     const third = writeFile(p, '3', { fs: ops });
     await first;
