@@ -15,6 +15,17 @@
  * preference: a stream of readers cannot starve a writer, whose marker stays); of two
  * writers, the one with the later order key withdraws, the earlier one keeps its place.
  *
+ * 3. A writer withdraws into a line: it renames its marker to a `queued` one (which keeps
+ *    nobody out: rule 2 counts only `exclusive` and `shared` markers) and waits for the
+ *    writer just ahead of it, so a release wakes one waiter instead of all of them. First
+ *    in line, it renames the marker back (the same as making a new one, rule 1) and
+ *    contends. Readers let queued writers go first too. A writer that has not been in
+ *    line yet may pass it (it ignores queued markers): a process that releases and takes
+ *    the lock again at once keeps it until the head of the line has its lock marker back
+ *    in place, which is the next attempt of that head; then the newcomer queues behind it.
+ *    So the line is served in order and a busy process gets at most one turn ahead of it,
+ *    while a hand-over between processes (a wake-up) is paid only that often.
+ *
  * Dead holders: a marker of this host whose process is gone (or whose pid now belongs to a
  * process with another start time, or from an earlier boot) is removed at once; a marker
  * of another host is judged by its lease (the marker's mtime, refreshed by the holder's
@@ -33,7 +44,7 @@ import { validateUserPath, type PathLike } from '../internal/paths.js';
 import { call, dirSync, runAsync, runSync, type Steps } from '../internal/steps.js';
 import { randomHex } from '../internal/temp-name.js';
 import { boolOpt, checkOptionsObject, enumOpt, resolveBase, type BaseOptions, type ResolvedBase } from '../options.js';
-import { markerName, orderKey, parseMarker, shortBoot, thisHost, type LockMode, type Marker } from './markers.js';
+import { markerName, orderKey, parseMarker, shortBoot, thisHost, type LockMode, type Marker, type MarkerKind } from './markers.js';
 import { waitForRemoval } from './wake.js';
 
 export type { LockMode } from './markers.js';
@@ -119,11 +130,16 @@ const selfStarts = new WeakMap<FsOps, number>();
 
 interface Attempt {
   where?: Where;
+  /** Our marker's name in `where.dir`: a lock marker, or (`queued`) our place in line. */
   marker?: string;
+  /** `marker` is a `queued` marker: we wait in line, and keep nobody out. */
+  queued?: boolean;
+  /** We have been in line (a writer that has not yet may pass the line: see `scan`). */
+  lined?: boolean;
   order?: string;
   /**
-   * After a 'wait': the markers (names in `where.dir`) whose removal may let us in: the
-   * earlier writers that made us withdraw, or else every marker that blocked us.
+   * After a 'wait': the markers (names in `where.dir`) whose removal may let us on: in
+   * line, the writer just ahead of us; else every marker that kept us out.
    */
   waitFor: string[];
   /** When our marker's lease was last set (its creation or a refresh), ms. */
@@ -187,17 +203,20 @@ interface Scan {
   /** Our marker is in the listing. */
   mine: boolean;
   /**
-   * Live markers that keep us out, by name; '' for one in another place (`where.also`),
-   * which counts but cannot be watched (the poll finds it gone).
+   * Live lock markers that keep us out, by name; '' for one in another place
+   * (`where.also`), which counts but cannot be watched (the poll finds it gone).
    */
   blockers: string[];
-  /** Those of them that make us withdraw: earlier writers (any writer, for a reader). */
-  causes: string[];
+  /**
+   * Writers to let go first, holding or in line: for a writer the earlier ones, for a
+   * reader all of them (writer preference).
+   */
+  ahead: { readonly name: string; readonly order: string }[];
 }
 
 /** Lists the markers of every place, reclaiming dead ones, and sorts the live ones. */
 function* scan(plan: LockPlan, where: Where, a: Attempt, myBoot: string): Steps<Scan> {
-  const r: Scan = { mine: false, blockers: [], causes: [] };
+  const r: Scan = { mine: false, blockers: [], ahead: [] };
   for (const place of [where, ...where.also]) {
     let entries;
     try {
@@ -218,17 +237,53 @@ function* scan(plan: LockPlan, where: Where, a: Attempt, myBoot: string): Steps<
         yield* reclaim(plan, place, m);
         continue;
       }
-      // A reader lets any writer (in or waiting) go first; a writer, the earlier writers.
-      const cause = plan.mode === 'shared' || (m.mode === 'exclusive' && a.order !== undefined && m.order < a.order);
       const name = place === where ? m.name : '';
-      r.blockers.push(name);
-      if (cause) r.causes.push(name);
+      if (m.mode !== 'queued') r.blockers.push(name);
+      if (m.mode === 'queued' && plan.mode === 'exclusive' && !a.lined) continue;
+      if (m.mode !== 'shared' && (plan.mode === 'shared' || (a.order !== undefined && m.order < a.order))) r.ahead.push({ name, order: m.order });
     }
   }
   return r;
 }
 
-/** One attempt: make sure our marker exists (and its lease is fresh), list, decide. */
+/**
+ * What a waiter watches: a writer, only the writer just ahead of it (so a release wakes
+ * one waiter, not the whole line); a reader, every writer ahead.
+ */
+function waitList(plan: LockPlan, ahead: Scan['ahead']): string[] {
+  if (plan.mode === 'shared') return ahead.map((w) => w.name);
+  let last = ahead[0]!;
+  for (const w of ahead) if (w.order > last.order) last = w;
+  return [last.name];
+}
+
+/** Our marker renamed to `kind` (a lock marker into the line, or back). `false`: it was gone. */
+function* recast(where: Where, a: Attempt, kind: MarkerKind): Steps<boolean> {
+  const from = a.marker!;
+  const m = parseMarker(where.prefix, from)!;
+  const to = markerName(where.prefix, { mode: kind, pid: m.pid, hostName: m.hostName, boot: m.boot, start: m.start, order: m.order });
+  try {
+    yield* call('rename', path.join(where.dir, from), path.join(where.dir, to));
+  } catch {
+    a.marker = undefined; // reclaimed meanwhile: the next attempt makes a new one, keeping our order key
+    a.queued = false;
+    return false;
+  }
+  a.marker = to;
+  a.queued = kind === 'queued';
+  if (a.queued) a.lined = true;
+  return true;
+}
+
+/**
+ * One attempt: make sure our marker exists (and its lease is fresh), list, decide.
+ *
+ * A writer that must let an earlier writer go first does not drop its marker: it renames
+ * it into the line (`queued`) and waits for the writer just ahead. Woken, it looks: while
+ * writers are still ahead it waits for the new one just ahead; first in line, it renames
+ * its marker back into a lock marker (the same as making one) and contends. A release
+ * thus wakes one waiter, and a new writer queues behind the line instead of waking it.
+ */
 function* attempt(plan: LockPlan, a: Attempt): Steps<'held' | 'wait'> {
   const where = (a.where ??= yield* locate(plan));
   const myBoot = shortBoot(yield* call('bootId'));
@@ -245,15 +300,24 @@ function* attempt(plan: LockPlan, a: Attempt): Steps<'held' | 'wait'> {
         a.touched = now;
       } catch {
         a.marker = undefined; // reclaimed: make a new one, keeping our order key
+        a.queued = false;
       }
     }
-  } else if (a.order !== undefined && !woken) {
-    // We withdrew before. Look first: while whoever made us withdraw is
-    // still there we would only withdraw again, and a marker made and removed on every
-    // wake-up would wake every other waiter for nothing (a storm of events under contention).
+  }
+  if (a.marker && a.queued) {
     const peek = yield* scan(plan, where, a, myBoot);
-    if (peek.causes.length > 0) {
-      a.waitFor = peek.causes;
+    if (peek.ahead.length > 0) {
+      a.waitFor = waitList(plan, peek.ahead);
+      return 'wait';
+    }
+    yield* recast(where, a, plan.mode); // first in line: contend
+  } else if (!a.marker && a.order !== undefined && !woken) {
+    // A reader that withdrew (or a writer whose marker was reclaimed). Look first: while
+    // a writer is ahead we would only withdraw again, and a marker made and removed on
+    // every wake-up would wake every waiter watching it for nothing.
+    const peek = yield* scan(plan, where, a, myBoot);
+    if (peek.ahead.length > 0) {
+      a.waitFor = waitList(plan, peek.ahead);
       return 'wait';
     }
   }
@@ -273,19 +337,28 @@ function* attempt(plan: LockPlan, a: Attempt): Steps<'held' | 'wait'> {
     });
     const fd = yield* call('open', path.join(where.dir, name), O.WRONLY | O.CREAT | O.EXCL | O.CLOEXEC, 0o644);
     a.marker = name;
+    a.queued = false;
     a.touched = now;
     yield* call('close', fd);
   }
   const r = yield* scan(plan, where, a, myBoot);
-  const withdraw = r.causes.length > 0;
-  a.waitFor = withdraw ? r.causes : r.blockers;
   // Our own marker must still be there: if it was reclaimed meanwhile, we hold nothing.
   if (!r.mine) {
     a.marker = undefined;
+    a.queued = false;
+    a.waitFor = r.blockers;
     return 'wait';
   }
-  if (r.blockers.length === 0) return 'held';
-  if (withdraw) yield* dropMarker(where, a);
+  if (r.blockers.length === 0 && r.ahead.length === 0) return 'held';
+  if (r.ahead.length === 0) {
+    // First in line, but others' lock markers are there: later writers about to queue
+    // behind us, readers about to withdraw, or a holder that came in before our marker.
+    a.waitFor = r.blockers;
+    return 'wait';
+  }
+  a.waitFor = waitList(plan, r.ahead);
+  if (plan.mode === 'exclusive') yield* recast(where, a, 'queued');
+  else yield* dropMarker(where, a);
   return 'wait';
 }
 
@@ -293,6 +366,7 @@ function* dropMarker(where: Where, a: Attempt): Steps<void> {
   const name = a.marker;
   if (!name) return;
   a.marker = undefined;
+  a.queued = false;
   try {
     yield* call('unlink', path.join(where.dir, name));
   } catch {

@@ -6,7 +6,10 @@
  *   <prefix><mode>-<pid>-<host>-<start>-<order>
  *
  * - prefix: `.lock-` inside a locked folder, or `.<file>.lock-` beside a locked file;
- * - mode: `exclusive` or `shared` (seed 002's `.lock-{type}-{pid}`);
+ * - mode: `exclusive` or `shared` (seed 002's `.lock-{type}-{pid}`), or `queued`: a writer
+ *   waiting in line. A queued marker never keeps anyone out (only `exclusive` and `shared`
+ *   markers count for who may hold); it makes the line visible, so each waiting writer
+ *   waits for the one just ahead of it, and readers see the writers waiting;
  * - host: the host name (sanitised) and the boot id, `name+boot`: a marker from an earlier
  *   boot of this host is dead whatever its pid says;
  * - start: the holder's start time in clock ticks (so a reused pid is not its owner);
@@ -22,10 +25,13 @@ import * as os from 'node:os';
 /** Lock modes. */
 export type LockMode = 'exclusive' | 'shared';
 
+/** What a marker says of its owner: holding or contending (`exclusive`, `shared`), or waiting in line (`queued`). */
+export type MarkerKind = LockMode | 'queued';
+
 /** A parsed marker name. */
 export interface Marker {
   readonly name: string;
-  readonly mode: LockMode;
+  readonly mode: MarkerKind;
   readonly pid: number;
   readonly hostName: string;
   readonly boot: string;
@@ -60,7 +66,7 @@ export function parseMarker(prefix: string, name: string): Marker | undefined {
   const parts = name.slice(prefix.length).split('-');
   if (parts.length !== 5) return undefined;
   const [mode, pid, host, start, order] = parts as [string, string, string, string, string];
-  if (mode !== 'exclusive' && mode !== 'shared') return undefined;
+  if (mode !== 'exclusive' && mode !== 'shared' && mode !== 'queued') return undefined;
   const plus = host.lastIndexOf('+');
   if (plus < 1 || !/^\d+$/.test(pid) || !/^\d+$/.test(start) || !/^[0-9a-z]{9}[0-9a-f]{8}$/.test(order)) return undefined;
   return { name, mode, pid: Number(pid), hostName: host.slice(0, plus), boot: host.slice(plus + 1), start: Number(start), order };

@@ -71,7 +71,9 @@ describe('a path locked while missing, then a folder', () => {
         },
       },
     };
-    const waiter = lock(p, { fs: gated, blocking: false, timeout: 20_000, retryInterval: 20 });
+    // A reader: it withdraws without a place in line, so the folder lock below does not
+    // wait for it (a writer would queue, and the folder lock would fairly wait its turn).
+    const waiter = lock(p, { fs: gated, mode: 'shared', blocking: false, timeout: 20_000, retryInterval: 20 });
     let waiterHeld = false;
     void waiter.then(() => (waiterHeld = true), () => {});
     await sleep(100); // the waiter has listed, seen `first`, and is waiting
