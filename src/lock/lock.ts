@@ -21,10 +21,11 @@
  *    in line, it renames the marker back (the same as making a new one, rule 1) and
  *    contends. Readers let queued writers go first too. A writer that has not been in
  *    line yet may pass it (it ignores queued markers): a process that releases and takes
- *    the lock again at once keeps it until the head of the line has its lock marker back
- *    in place, which is the next attempt of that head; then the newcomer queues behind it.
- *    So the line is served in order and a busy process gets at most one turn ahead of it,
- *    while a hand-over between processes (a wake-up) is paid only that often.
+ *    the lock again at once may keep it, but only until the head of the line, woken by
+ *    that release, has its lock marker back in place (one wake-up later); from then on
+ *    the newcomer sees an earlier writer and queues. So the line is served in order, a
+ *    busy process cannot starve it, and a hand-over between processes (a wake-up, the
+ *    dearest step) is paid less often than once per acquisition.
  *
  * Dead holders: a marker of this host whose process is gone (or whose pid now belongs to a
  * process with another start time, or from an earlier boot) is removed at once; a marker
