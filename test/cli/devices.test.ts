@@ -73,7 +73,8 @@ describe('atomfs mv across devices', () => {
       .map((l) => JSON.parse(l) as Record<string, unknown>);
     assert.deepEqual(lines, [
       { src, dest: path.join(mnt, 'tree'), strategy: 'copy', bytes: 3 * MiB + 5 + 3, files: 2 },
-      { src: file, dest: path.join(mnt, 'single'), strategy: 'copy', bytes: 1000, files: 1 },
+      // A single file moved with --verify checksum also gets its SHA-256.
+      { src: file, dest: path.join(mnt, 'single'), strategy: 'copy', bytes: 1000, files: 1, sha256: createHash('sha256').update('x'.repeat(1000)).digest('hex') },
     ]);
     assert.deepEqual(list(dir), [], 'sources removed');
     assert.deepEqual(list(mnt), ['single', 'tree'], 'no temp left on the destination');

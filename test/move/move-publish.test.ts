@@ -6,6 +6,7 @@
  * a cleanup that still fails logged and attached to the error as `suppressed`.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
@@ -47,7 +48,8 @@ describe('move across devices: publishing', () => {
         if (name === 'link' && typeof args[1] === 'string' && args[1].startsWith(to + path.sep)) throw Object.assign(new Error('EPERM: no hard links here'), { code: 'EPERM', syscall: 'link' });
       };
       const r = await move(src, dest, { fs: ops, verify });
-      assert.deepEqual(r, { strategy: 'copy', bytes: 200_000, files: 1 }, verify);
+      const sha256 = verify === 'checksum' ? { sha256: createHash('sha256').update(Buffer.alloc(200_000, verify)).digest('hex') } : {};
+      assert.deepEqual(r, { strategy: 'copy', bytes: 200_000, files: 1, ...sha256 }, verify);
       assert.ok(ops.names().includes('link'), `${verify}: a link was tried`);
       assert.deepEqual(snapshot(dest, { times: true }), before, `${verify}: the copy is complete`);
       assert.equal(exists(src), false, `${verify}: source removed`);

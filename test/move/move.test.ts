@@ -7,6 +7,7 @@
  * (repo fs -> other device, and back).
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -300,7 +301,9 @@ describe('move across devices', () => {
         fs.chmodSync(path.join(from, verify), 0o640);
         const before = snapshot(path.join(from, verify), { times: true });
         const r = await move(path.join(from, verify), path.join(to, verify), { verify });
-        assert.deepEqual(r, { strategy: 'copy', bytes: data.length, files: 1 }, `${label} ${verify}`);
+        // checksum: the SHA-256 of the bytes, hashed as read (every byte of the copy was read back and compared).
+        const sha256 = verify === 'checksum' ? { sha256: createHash('sha256').update(data).digest('hex') } : {};
+        assert.deepEqual(r, { strategy: 'copy', bytes: data.length, files: 1, ...sha256 }, `${label} ${verify}`);
         assert.deepEqual(snapshot(path.join(to, verify), { times: true }), before, `${label} ${verify}`);
         fs.rmSync(path.join(to, verify));
       }
@@ -544,11 +547,42 @@ describe('move across devices', () => {
     assert.equal(fs.statSync(path.join(to, 'f')).size, 'some content to verify'.length - 1);
   });
 
-  it('checksum on a big file (hashed in a worker): a faithful copy is published, one bit flipped mid-file is caught', async (t) => {
+  it('a big file is streamed across devices, with progress; a write the file system reports done but drops is caught (size, checksum)', async (t) => {
     const pairs = crossPairs(t);
     if (skipWithoutOtherDevice(t, pairs)) return;
     const { from, to } = pairs[0]!;
-    const size = 40 * 1024 * 1024 + 12_345; // above the 32 MiB worker threshold, not a whole chunk
+    const size = 12 * 1024 * 1024 + 5; // 13 chunks of 1 MiB, above the streaming threshold (8 MiB)
+    const data = Buffer.alloc(size, 'd');
+    for (const [verify, why] of [
+      ['size', /size/],
+      ['checksum', /shorter/],
+    ] as const) {
+      fs.writeFileSync(path.join(from, 'big'), data);
+      let writes = 0;
+      // The third write says it wrote everything and writes nothing.
+      const dropping: FsOps = {
+        sync: realOps.sync,
+        async: { ...realOps.async, write: async (fd, buf, off, len) => (++writes === 3 ? len : realOps.async.write(fd, buf, off, len)) },
+      };
+      await assert.rejects(move(path.join(from, 'big'), path.join(to, 'big'), { fs: dropping, verify }), { code: 'EIO', reason: 'verify', message: why }, verify);
+      assert.ok(writes > 3, `${verify}: the copy was streamed through the seam`);
+      assert.deepEqual(list(to), [], `${verify}: nothing published, no temp`);
+      assert.ok(fs.readFileSync(path.join(from, 'big')).equals(data), `${verify}: source intact`);
+      const seen: number[] = [];
+      const r = await move(path.join(from, 'big'), path.join(to, 'big'), { verify, onProgress: (pr) => seen.push(pr.bytes) });
+      const sha256 = verify === 'checksum' ? { sha256: createHash('sha256').update(data).digest('hex') } : {};
+      assert.deepEqual(r, { strategy: 'copy', bytes: size, files: 1, ...sha256 }, verify);
+      assert.ok(fs.readFileSync(path.join(to, 'big')).equals(data), `${verify}: the copy is exact`);
+      assert.ok(seen.filter((b) => b > 0 && b < size).length >= 8, `${verify}: progress chunk by chunk (${seen.length} reports)`);
+      fs.rmSync(path.join(to, 'big'));
+    }
+  });
+
+  it('checksum on a big file (streamed, read back and compared): a faithful copy is published, one bit flipped mid-file is caught', async (t) => {
+    const pairs = crossPairs(t);
+    if (skipWithoutOtherDevice(t, pairs)) return;
+    const { from, to } = pairs[0]!;
+    const size = 40 * 1024 * 1024 + 12_345; // many chunks, not a whole number of them
     const data = Buffer.alloc(size);
     for (let i = 0; i < size; i += 4096) data.writeUInt32LE(i, i);
     fs.writeFileSync(path.join(from, 'big'), data);

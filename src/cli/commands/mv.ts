@@ -33,7 +33,8 @@ Options:
   -T, --no-target-directory  treat DEST as the destination itself, never a folder to move into
   --no-fsync               skip the flushes (still atomic, not durable)
   --no-progress            no progress bar (it is shown only on a terminal anyway)
-  --json                   print one JSON line per move: {src, dest, strategy, bytes, files}
+  --json                   print one JSON line per move: {src, dest, strategy, bytes, files},
+                           and sha256 for a single file copied with --verify checksum
   -h, --help               show this help
 
 Examples:
