@@ -480,7 +480,8 @@ async function copyOneFile(
     // One pipelined pass of our own (see streamCopy). For 'checksum' the source is hashed
     // as read and every chunk is read back from the copy and compared with its bytes.
     const check = p.verify === 'checksum';
-    const r = await streamCopy(sys, from, to, st, p.fsync, check, progress, report).catch((e: unknown) => {
+    const abortPoint = (): void => throwIfAborted(p.signal, pairCtx(p));
+    const r = await streamCopy(sys, from, to, st, p.fsync, check, abortPoint, progress, report).catch((e: unknown) => {
       throw e instanceof CopyMismatch ? verifyError(p, from, e.message) : e;
     });
     if (p.verify !== 'none' && (r.bytes !== st.size || r.size !== st.size)) throw verifyError(p, from, `size ${r.size} != ${st.size}`);
@@ -559,6 +560,7 @@ async function streamCopy(
   st: FileStat,
   fsync: boolean,
   check: boolean,
+  abortPoint: () => void,
   progress: { bytes: number },
   report: () => void,
 ): Promise<{ bytes: number; size: number; sha256: string | undefined }> {
@@ -567,7 +569,7 @@ async function streamCopy(
   const r = await closing(sys, rfd, async () => {
     // Read-write when each chunk is read back from the copy once written.
     const wfd = await sys.open(to, (check ? O.RDWR : O.WRONLY) | O.CREAT | O.EXCL | O.NOFOLLOW | O.CLOEXEC, 0o600);
-    return closing(sys, wfd, () => pump(sys, rfd, wfd, st, fsync, hash, progress, report));
+    return closing(sys, wfd, () => pump(sys, rfd, wfd, st, fsync, hash, abortPoint, progress, report));
   });
   return { ...r, sha256: hash?.digest('hex') };
 }
@@ -580,6 +582,7 @@ async function pump(
   st: FileStat,
   fsync: boolean,
   hash: ReturnType<typeof createHash> | undefined,
+  abortPoint: () => void,
   progress: { bytes: number },
   report: () => void,
 ): Promise<{ bytes: number; size: number }> {
@@ -606,6 +609,7 @@ async function pump(
       const n = await reading;
       reading = undefined;
       fail();
+      abortPoint(); // between chunks: a big copy can be cancelled midway
       if (n === 0) break;
       const buf = bufs[bi]!;
       const mine = bi;

@@ -578,6 +578,30 @@ describe('move across devices', () => {
     }
   });
 
+  it('a big streamed copy stops at the next chunk when the signal fires: ABORT_ERR, no temp, source intact', async (t) => {
+    const pairs = crossPairs(t);
+    if (skipWithoutOtherDevice(t, pairs)) return;
+    const { from, to } = pairs[0]!;
+    const data = Buffer.alloc(24 * 1024 * 1024, 'a');
+    fs.writeFileSync(path.join(from, 'big'), data);
+    for (const verify of ['size', 'checksum'] as const) {
+      const ac = new AbortController();
+      let last = 0;
+      const p = move(path.join(from, 'big'), path.join(to, 'big'), {
+        verify,
+        signal: ac.signal,
+        onProgress: (pr) => {
+          last = pr.bytes;
+          if (pr.bytes >= 2 * 1024 * 1024) ac.abort();
+        },
+      });
+      await assert.rejects(p, { code: 'ABORT_ERR' }, verify);
+      assert.ok(last < data.length, `${verify}: stopped midway (${last} bytes)`);
+      assert.deepEqual(list(to), [], `${verify}: no temp left`);
+      assert.ok(fs.readFileSync(path.join(from, 'big')).equals(data), `${verify}: source intact`);
+    }
+  });
+
   it('checksum on a big file (streamed, read back and compared): a faithful copy is published, one bit flipped mid-file is caught', async (t) => {
     const pairs = crossPairs(t);
     if (skipWithoutOtherDevice(t, pairs)) return;
