@@ -21,11 +21,13 @@
  *    in line, it renames the marker back (the same as making a new one, rule 1) and
  *    contends. Readers let queued writers go first too. A writer that has not been in
  *    line yet may pass it (it ignores queued markers): a process that releases and takes
- *    the lock again at once may keep it, but only until the head of the line, woken by
- *    that release, has its lock marker back in place (one wake-up later); from then on
- *    the newcomer sees an earlier writer and queues. So the line is served in order, a
- *    busy process cannot starve it, and a hand-over between processes (a wake-up, the
- *    dearest step) is paid less often than once per acquisition.
+ *    the lock again at once may keep it, until the head of the line has its lock marker
+ *    back in place; from then on the newcomer sees an earlier writer and queues. The
+ *    head, finding the lock so taken, lets it be until it has waited PATIENCE_MS (at most
+ *    `retryInterval`), then contends. So the line is served in order, a busy process
+ *    cannot starve it (each waiter's wait grows by at most that), and a hand-over between
+ *    processes (a wake-up, the dearest step) is paid far less often than once per
+ *    acquisition.
  *
  * Dead holders: a marker of this host whose process is gone (or whose pid now belongs to a
  * process with another start time, or from an earlier boot) is removed at once; a marker
@@ -147,7 +149,20 @@ interface Attempt {
   touched?: number;
   /** Woken because one of `waitFor` went: skip the look before making a marker. */
   woken?: boolean;
+  /** When the first attempt was made, ms. */
+  readonly since: number;
+  /** Set with a 'wait': how long to wait at most (instead of the poll interval), ms. */
+  pause?: number;
 }
+
+// How long the first writer in line lets a writer that passed it keep the lock, counted
+// from the start of its own wait (ms; at most retryInterval). A hand-over between
+// processes costs a wake-up (about a millisecond on a busy machine, with the lock idle
+// meanwhile); a process that takes the lock again right after its release costs nothing.
+// Go's sync.Mutex makes the same trade (newcomers win until a waiter has waited 1 ms).
+// Measured, 4 processes x 400 contended cycles: patience 0 ~4,200 cycles/s (a hand-over
+// every 5-6 cycles), 20 ms ~6,400 (one every 25-30).
+const PATIENCE_MS = 20;
 
 // Holders of this host seen alive, by `pid start`, and when (ms). Waiters list the folder on
 // every wake-up; a process seen alive a moment ago is taken as still alive instead of
@@ -311,7 +326,17 @@ function* attempt(plan: LockPlan, a: Attempt): Steps<'held' | 'wait'> {
       a.waitFor = waitList(plan, peek.ahead);
       return 'wait';
     }
-    yield* recast(where, a, plan.mode); // first in line: contend
+    // First in line. A writer that passed the line holds the lock: let it run on until we
+    // have waited PATIENCE_MS (at most retryInterval) before we contend, and so make it
+    // queue behind us. Not woken by its releases meanwhile: it takes the lock again at
+    // once, and a look after each of them would only cost both of us.
+    const patience = Math.min(PATIENCE_MS, plan.retryInterval) - (now - a.since);
+    if (peek.blockers.length > 0 && patience > 0) {
+      a.waitFor = [];
+      a.pause = patience;
+      return 'wait';
+    }
+    yield* recast(where, a, plan.mode); // contend
   } else if (!a.marker && a.order !== undefined && !woken) {
     // A reader that withdrew (or a writer whose marker was reclaimed). Look first: while
     // a writer is ahead we would only withdraw again, and a marker made and removed on
@@ -653,7 +678,7 @@ function resolveLock(operation: string, p: unknown, options: unknown): LockPlan 
 async function acquire(plan: LockPlan): Promise<Lock> {
   const ctx: ErrorContext = { operation: 'lock', path: plan.given };
   const run = <T>(steps: Steps<T>): Promise<T> | T => (plan.blocking ? runSync(steps, plan.ops) : runAsync(steps, plan.ops));
-  const a: Attempt = { waitFor: [] };
+  const a: Attempt = { waitFor: [], since: Date.now() };
   const deadline = plan.timeout === Infinity ? Infinity : Date.now() + plan.timeout;
   let pause = 1;
   try {
@@ -662,10 +687,16 @@ async function acquire(plan: LockPlan): Promise<Lock> {
       if ((await run(attempt(plan, a))) === 'held') break;
       const left = deadline - Date.now();
       if (left <= 0) throw new AtomfsError('ETIMEDOUT', `could not get a${plan.mode === 'exclusive' ? 'n exclusive' : ' shared'} lock within ${plan.timeout} ms`, ctx);
+      const timer = a.pause;
+      a.pause = undefined;
       if (plan.ops.watchFile && a.waitFor.some((n) => n !== '')) {
         // Woken the moment a marker we wait for goes; the poll (jittered, so waiters do not
         // move in step) remains for what raises no event: a dead holder, another host.
-        a.woken = await waitForRemoval(plan.ops, a.where!.dir, a.waitFor, Math.min(left, plan.retryInterval * (0.5 + Math.random() * 0.5)), plan.signal);
+        a.woken = await waitForRemoval(plan.ops, a.where!.dir, a.waitFor, Math.min(left, timer ?? plan.retryInterval * (0.5 + Math.random() * 0.5)), plan.signal);
+        continue;
+      }
+      if (timer !== undefined) {
+        await sleep(Math.min(left, timer), undefined, { signal: plan.signal }).catch(() => {});
         continue;
       }
       // Nothing to watch: back off from 1 ms up to retryInterval, with jitter.

@@ -56,4 +56,39 @@ describe('writer preference', () => {
     assert.ok(reads.some((r) => r.start > done), 'readers got the lock again after the writer');
     assert.deepEqual(markersIn(dir), []);
   });
+
+  it('a writer waiting behind a busy writer (a tight loop of lock/release) gets in within a bounded time', { timeout: 60_000 }, async (t) => {
+    const dir = tmpDir(t);
+    const logs = tmpDir(t);
+    const stop = path.join(logs, 'stop');
+    const log = path.join(logs, 'busy.json');
+    // Hold 0: releases and takes the lock again at once, never idle, never yielding to a timer.
+    const busy = spawnNode(t, fixture('reader-loop.js'), [dir, '0', stop, log, 'exclusive']);
+    await waitForLine(busy, 'first', 10_000);
+    await sleep(200);
+    const waits: number[] = [];
+    const mine: { start: bigint; end: bigint; who: string }[] = [];
+    for (let i = 0; i < 5; i++) {
+      const asked = hrNow();
+      const w = await lock(dir, { timeout: 10_000, retryInterval: 20 });
+      const got = hrNow();
+      waits.push(ms(got - asked));
+      await sleep(2);
+      mine.push({ start: got, end: hrNow(), who: `waiter #${i}` });
+      await w.release();
+      await sleep(30); // the busy writer has the lock to itself again
+    }
+    fs.writeFileSync(stop, '');
+    const exit = await reap(busy, 10_000, 'busy writer');
+    assert.equal(exit.code, 0, 'the busy writer exits cleanly');
+    const theirs = intervalsOf(JSON.parse(fs.readFileSync(log, 'utf8')) as WorkerLog, 'exclusive');
+    t.diagnostic(`waits ${waits.map((w) => w.toFixed(1)).join(', ')} ms; the busy writer held it ${theirs.length} times`);
+    // The busy writer may keep the lock for up to retryInterval (20 ms) of the waiter's
+    // wait; then the waiter's marker makes it queue. 500 ms leaves room for a slow machine.
+    for (const w of waits) assert.ok(w < 500, `a waiter waited ${w.toFixed(1)} ms`);
+    const overlap = findCrossOverlap(mine, theirs);
+    assert.equal(overlap, undefined, `the busy writer held the lock with a waiter: ${describeOverlap(overlap)}`);
+    assert.ok(theirs.length > 100, 'the busy writer ran between the waiters');
+    assert.deepEqual(markersIn(dir), []);
+  });
 });
