@@ -61,7 +61,8 @@ export interface LockOptions extends BaseOptions {
   /**
    * The longest pause between two attempts while waiting (ms). Default 25. A waiter is also
    * woken the moment the marker it waits for goes (a file watch), so this is the poll for
-   * what raises no event: a killed holder, another host's release.
+   * what raises no event: a killed holder, another host's release. It also bounds how long
+   * the first writer in line lets a writer that passed it keep the lock (at most 20 ms).
    */
   readonly retryInterval?: number | undefined;
   /**
