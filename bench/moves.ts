@@ -128,10 +128,14 @@ type Direction = 'to-tmpfs' | 'from-tmpfs';
 
 function crossDeviceMovers(): Mover[] {
   return [
-    { name: MV.size, move: (s, d) => atomfsMove(s, d, { verify: 'size' }) },
+    {
+      name: MV.size,
+      note: 'atomfs verify: size streams a file this big (8 MiB and more) in one pipelined pass (1 MiB chunks: read ahead, write behind, an fsync started every 64 MiB so the disk writes behind the copy), fsyncs, compares the sizes.',
+      move: (s, d) => atomfsMove(s, d, { verify: 'size' }),
+    },
     {
       name: MV.checksum,
-      note: 'atomfs verify: checksum copies in one pipelined pass (1 MiB chunks: read ahead, SHA-256 of the source as read, write behind, each chunk read back from the copy and hashed in a worker thread), fsyncs, compares the hashes.',
+      note: 'atomfs verify: checksum makes the same pass with the SHA-256 of the source as read, and every chunk read back from the copy and compared with the source bytes.',
       move: (s, d) => atomfsMove(s, d, { verify: 'checksum' }),
     },
     { name: MV.moveFile, note: NO_FSYNC_NOTE, move: (s, d) => moveFile(s, d) },
