@@ -15,8 +15,9 @@
  * preference: a stream of readers cannot starve a writer, whose marker stays); of two
  * writers, the one with the later order key withdraws, the earlier one keeps its place.
  *
- * 3. A writer withdraws into a line: it renames its marker to a `queued` one (which keeps
- *    nobody out: rule 2 counts only `exclusive` and `shared` markers) and waits for the
+ * 3. A writer withdraws into a line: it renames its marker to a `queued` one (which rule 2
+ *    never counts: only `exclusive` and `shared` markers decide who may hold; readers still
+ *    let a queued writer go first, as a preference) and waits for the
  *    writer just ahead of it, so a release wakes one waiter instead of all of them. First
  *    in line, it renames the marker back (the same as making a new one, rule 1) and
  *    contends. Readers let queued writers go first too. A writer that has not been in

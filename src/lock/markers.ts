@@ -7,9 +7,10 @@
  *
  * - prefix: `.lock-` inside a locked folder, or `.<file>.lock-` beside a locked file;
  * - mode: `exclusive` or `shared` (seed 002's `.lock-{type}-{pid}`), or `queued`: a writer
- *   waiting in line. A queued marker never keeps anyone out (only `exclusive` and `shared`
- *   markers count for who may hold); it makes the line visible, so each waiting writer
- *   waits for the one just ahead of it, and readers see the writers waiting;
+ *   waiting in line. A queued marker is never counted for who may hold (only `exclusive`
+ *   and `shared` markers are, which is what makes the lock safe); it makes the line
+ *   visible, so each waiting writer waits for the one just ahead of it, and readers let
+ *   the writers waiting go first (writer preference);
  * - host: the host name (sanitised) and the boot id, `name+boot`: a marker from an earlier
  *   boot of this host is dead whatever its pid says;
  * - start: the holder's start time in clock ticks (so a reused pid is not its owner);
