@@ -189,3 +189,13 @@ export const codeOf = (e: unknown): string | undefined => {
   const c = (e as { code?: unknown } | null | undefined)?.code;
   return typeof c === 'string' ? c : undefined;
 };
+
+/**
+ * Attaches a second failure (a cleanup that failed after `err`) to `err` as its
+ * non-enumerable `suppressed`, so it never hides the original error. Returns `err`.
+ * @internal
+ */
+export function attachSuppressed<E extends Error>(err: E, suppressed: unknown): E {
+  if (suppressed !== undefined) Object.defineProperty(err, 'suppressed', { value: suppressed, enumerable: false, configurable: true });
+  return err;
+}

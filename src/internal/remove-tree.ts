@@ -4,7 +4,7 @@
  * @module
  */
 import * as path from 'node:path';
-import { codeOf } from '../errors.js';
+import { attachSuppressed, codeOf } from '../errors.js';
 import { LOG_EVENTS, type Logger } from '../logger.js';
 import type { AsyncFsOps, FileStat } from './fs-ops.js';
 
@@ -48,6 +48,6 @@ export async function discardTemp(sys: AsyncFsOps, temp: string, log: { readonly
     await removeTree(sys, temp, { makeWritable: true });
   } catch (e) {
     log.logger.warn({ tempPath: temp, cleanupErrorCode: codeOf(e), operation: log.operation }, LOG_EVENTS.tempCleanupFailed);
-    Object.defineProperty(err, 'suppressed', { value: e, enumerable: false, configurable: true });
+    attachSuppressed(err, e);
   }
 }

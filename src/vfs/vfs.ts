@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { AtomfsError, toAtomfsError, type AtomfsErrorCode, type ErrorContext } from '../errors.js';
+import { AtomfsError, attachSuppressed, toAtomfsError, type AtomfsErrorCode, type ErrorContext } from '../errors.js';
 import { throwIfAborted } from '../internal/abort.js';
 import { describe } from '../internal/paths.js';
 import { boolOpt, checkOptionsObject, encodingOpt, intOpt, resolveBase } from '../options.js';
@@ -144,12 +144,6 @@ function translate(e: unknown, ctx: ErrorContext, force = false): AtomfsError {
   else out = toAtomfsError(e, { ...ctx, syscall });
   own.add(out);
   return out;
-}
-
-// A failed cleanup never hides the original error; it rides along, non-enumerable.
-function attachSuppressed(err: AtomfsError, suppressed: unknown): AtomfsError {
-  if (suppressed !== undefined) Object.defineProperty(err, 'suppressed', { value: suppressed, enumerable: false, configurable: true });
-  return err;
 }
 
 function toBytes(operation: string, data: unknown, encoding: BufferEncoding, path: string): Uint8Array {

@@ -11,7 +11,7 @@
  */
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { AtomfsError, toAtomfsError, type ErrorContext } from '../errors.js';
+import { AtomfsError, attachSuppressed, toAtomfsError, type ErrorContext } from '../errors.js';
 import { throwIfAborted } from '../internal/abort.js';
 import { absolute } from '../internal/paths.js';
 import type { FileStat, OpName } from '../internal/fs-ops.js';
@@ -299,7 +299,7 @@ export function* discard(tf: TempFile, plan: WritePlan, cause: AtomfsError | und
     plan.logger.debug({ tempPath: tf.tempPath, operation: 'cleanup' }, LOG_EVENTS.tempCleaned);
   } catch (e) {
     plan.logger.warn({ tempPath: tf.tempPath, cleanupErrorCode: (e as NodeJS.ErrnoException).code }, LOG_EVENTS.tempCleanupFailed);
-    if (cause) Object.defineProperty(cause, 'suppressed', { value: e, enumerable: false, configurable: true });
+    if (cause) attachSuppressed(cause, e);
   }
 }
 
