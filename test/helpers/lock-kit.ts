@@ -111,14 +111,9 @@ export function markersIn(dir: string, prefix = '.lock-'): string[] {
     .sort();
 }
 
-/** Rejects with a clear message when `p` does not settle within `ms`. */
-export function within<T>(p: Promise<T>, limitMs: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${limitMs} ms: ${what}`)), limitMs);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
+import { within } from './wait.js';
+
+export { within };
 
 /** Waits for a child to exit (bounded), SIGKILLs it when it does not, and returns its exit. */
 export async function reap(child: ChildProcess, limitMs: number, what: string): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {

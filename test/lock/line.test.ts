@@ -14,19 +14,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { lock, type Lock } from '../../src/index.js';
 import { realOps } from '../../src/internal/fs-ops.js';
 import { markerName, orderKey, parseMarker, shortBoot, thisHost } from '../../src/lock/markers.js';
-import { markersIn, within } from '../helpers/lock-kit.js';
+import { markersIn } from '../helpers/lock-kit.js';
+import { until, within } from '../helpers/wait.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 const kinds = (dir: string): string[] => markersIn(dir).map((n) => parseMarker('.lock-', n)!.mode).sort();
-
-/** Polls (bounded) until `cond` holds. */
-async function until(cond: () => boolean, limitMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + limitMs;
-  while (!cond()) {
-    if (Date.now() > deadline) assert.fail(`timed out after ${limitMs} ms: ${what}`);
-    await sleep(5);
-  }
-}
 
 describe('the line of waiting writers', () => {
   it('waiting writers wait in line (queued markers) and get in first come, first served', async (t) => {
@@ -40,7 +32,7 @@ describe('the line of waiting writers', () => {
       void w.then(() => order.push(i), () => {});
       waiters.push(w);
       // Each waiter in line before the next comes (their order keys are then in call order).
-      await until(() => kinds(dir).filter((k) => k === 'queued').length === i + 1, 3_000, `waiter ${i} in line`);
+      assert.ok(await until(() => kinds(dir).filter((k) => k === 'queued').length === i + 1, 3_000), `waiter ${i} in line`);
       await sleep(3);
     }
     assert.deepEqual(kinds(dir), ['exclusive', 'queued', 'queued', 'queued']);
@@ -61,7 +53,7 @@ describe('the line of waiting writers', () => {
     await sleep(3);
     const writer = lock(dir, { timeout: 10_000 });
     // The writer's lock marker keeps new readers out; it waits for reader1.
-    await until(() => kinds(dir).includes('exclusive'), 3_000, 'the writer contends');
+    assert.ok(await until(() => kinds(dir).includes('exclusive'), 3_000), 'the writer contends');
     const reader2 = lock(dir, { mode: 'shared', timeout: 10_000 });
     let reader2In = false;
     void reader2.then(() => (reader2In = true), () => {});
@@ -84,10 +76,10 @@ describe('the line of waiting writers', () => {
       () => undefined,
       (e: unknown) => e,
     );
-    await until(() => kinds(dir).includes('queued'), 3_000, 'the quitter in line');
+    assert.ok(await until(() => kinds(dir).includes('queued'), 3_000), 'the quitter in line');
     await sleep(3);
     const patient = lock(dir, { timeout: 10_000 });
-    await until(() => kinds(dir).filter((k) => k === 'queued').length === 2, 3_000, 'both in line');
+    assert.ok(await until(() => kinds(dir).filter((k) => k === 'queued').length === 2, 3_000), 'both in line');
     assert.equal(((await quit) as { code?: string } | undefined)?.code, 'ETIMEDOUT');
     assert.deepEqual(kinds(dir), ['exclusive', 'queued'], 'the quitter left its place');
     await holder.release();
@@ -110,7 +102,7 @@ describe('the line of waiting writers', () => {
     const holder = await lock(dir);
     await sleep(3); // order keys are ms-grained: later callers get later keys
     const waiter = lock(dir, { timeout: 10_000 });
-    await until(() => kinds(dir).includes('queued'), 3_000, 'the waiter in line');
+    assert.ok(await until(() => kinds(dir).includes('queued'), 3_000), 'the waiter in line');
     // Planted ahead of the waiter (an older order key): only reclaiming it lets it on.
     fs.writeFileSync(path.join(dir, dead), '');
     await holder.release();

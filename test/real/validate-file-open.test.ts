@@ -11,6 +11,7 @@ import { describe, it } from 'node:test';
 import { validateFile, type FsOps } from '../../src/index.js';
 import { realOps } from '../../src/internal/fs-ops.js';
 import { tmpDir } from '../helpers/tmp.js';
+import { within } from '../helpers/wait.js';
 
 const T = { timeout: 15_000 };
 
@@ -33,19 +34,6 @@ function seam(afterStat: (p: string) => void): { ops: FsOps; opens: string[] } {
     },
   };
   return { ops, opens };
-}
-
-/** Rejects with a clear message if `p` has not settled within `ms`. */
-async function within<V>(p: Promise<V>, ms: number, what: string): Promise<V> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: not settled after ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([p, late]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 describe('validateFile opens what it stat\'ed, without blocking', () => {

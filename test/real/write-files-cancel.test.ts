@@ -15,21 +15,9 @@ import { describe, it } from 'node:test';
 import { AtomfsError, writeFiles } from '../../src/index.js';
 import { tempsUnder } from '../helpers/real-fs.js';
 import { list, tmpDir } from '../helpers/tmp.js';
+import { within } from '../helpers/wait.js';
 
 const T = { timeout: 15_000 };
-
-/** Rejects with a clear message if `p` has not settled within `ms`. */
-async function within<V>(p: Promise<V>, ms: number, what: string): Promise<V> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: not settled after ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([p, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** Descriptors of this process open on `file` (Linux /proc). */
 function fdsOn(file: string): string[] {

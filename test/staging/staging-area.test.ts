@@ -16,6 +16,7 @@ import { FaultOps } from '../helpers/fault-ops.js';
 import { IS_ROOT, mountTmpfs } from '../helpers/root.js';
 import { badFiles, checkFile, Lines, makePayload, MiB, seededRandom, withTimeout } from '../helpers/staging-kit.js';
 import { list, tmpDir } from '../helpers/tmp.js';
+import { until } from '../helpers/wait.js';
 import type { ProducerRequest } from './fixtures/producer.js';
 
 const FIXTURES = new URL('./fixtures/', import.meta.url);
@@ -41,16 +42,6 @@ function otherDevice(t: TestContext): string {
 function recordingLogger(): Logger & { readonly warns: LogFields[] } {
   const warns: LogFields[] = [];
   return { warns, debug() {}, warn: (fields: LogFields) => void warns.push(fields), error() {} };
-}
-
-/** Polls `pred` every 5 ms for at most `ms`. */
-async function until(pred: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (pred()) return true;
-    await sleep(5);
-  }
-  return pred();
 }
 
 function oldTemp(dir: string, name: string): string {
