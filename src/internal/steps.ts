@@ -23,7 +23,7 @@ export interface ChunkSource {
 
 /** What a step list may ask its driver to do. */
 export type Step =
-  | { readonly kind: 'fs'; readonly name: OpName; readonly args: readonly unknown[]; readonly cheap?: true }
+  | { readonly kind: 'fs'; readonly name: OpName; readonly args: readonly unknown[]; readonly slow?: true }
   | { readonly kind: 'pull'; readonly source: ChunkSource; readonly signal: AbortSignal | undefined }
   | { readonly kind: 'dirsync'; readonly dir: string };
 
@@ -36,12 +36,11 @@ export function* call<K extends OpName>(name: K, ...args: Parameters<SyncFsOps[K
 }
 
 /**
- * Like {@link call}, for a call the step list knows to be cheap this time although its kind
- * is not always (a rename of a small unsynced temp, see CHEAP_CALLS_UNSYNCED): with
- * `blocking`, the async driver makes it synchronously.
+ * Like {@link call}, for a call the step list knows may take long this time although its
+ * kind is cheap (see CHEAP_CALLS): the async driver always sends it to the thread pool.
  */
-export function* callCheap<K extends OpName>(name: K, ...args: Parameters<SyncFsOps[K]>): Steps<ReturnType<SyncFsOps[K]>> {
-  return (yield { kind: 'fs', name, args, cheap: true }) as ReturnType<SyncFsOps[K]>;
+export function* callSlow<K extends OpName>(name: K, ...args: Parameters<SyncFsOps[K]>): Steps<ReturnType<SyncFsOps[K]>> {
+  return (yield { kind: 'fs', name, args, slow: true }) as ReturnType<SyncFsOps[K]>;
 }
 
 /**
@@ -96,33 +95,24 @@ function execSync(step: Step, sys: SyncFsOps): unknown {
 // them synchronously, because a round trip through libuv's thread pool costs 20-45 µs on a
 // virtual machine (more than the call) and queues behind slow fsyncs in the 4-thread pool.
 // fsync, reads, listings and copies (unbounded work) always go to the pool; so do writes
-// larger than BLOCKING_WRITE_MAX, which could keep the event loop busy.
+// larger than BLOCKING_WRITE_MAX, which could keep the event loop busy, and calls a step
+// list marks slow ({@link callSlow}).
 export const CHEAP_CALLS: ReadonlySet<OpName> = new Set<OpName>([
   'open', 'close', 'write', 'fchmod', 'fchown', 'fstat', 'lstat', 'stat', 'readlink', 'rename', 'link', 'unlink',
   'mkdir', 'rmdir', 'utimes', 'symlink', 'chmod', 'lchown', 'umask', 'bootId', 'processStart',
 ]);
-/**
- * The same without rename: replacing a file whose data was NOT fsynced makes ext4
- * (auto_da_alloc) start writing that data back inside rename(2), which for a large file
- * takes a millisecond or more. Without fsync, rename goes to the thread pool, unless the
- * step list marks it cheap ({@link callCheap}): the write path does so for a temp of at
- * most BLOCKING_WRITE_MAX bytes, whose writeback is one small request (0.2-0.3 ms inside
- * rename on the bench disk, where a round trip through an idle thread pool took 2-6 ms).
- */
-export const CHEAP_CALLS_UNSYNCED: ReadonlySet<OpName> = new Set([...CHEAP_CALLS].filter((n) => n !== 'rename'));
 export const BLOCKING_WRITE_MAX = 64 * 1024;
 
-function runsBlocking(cheap: ReadonlySet<OpName>, name: OpName, args: readonly unknown[]): boolean {
-  return cheap.has(name) && (name !== 'write' || (args[3] as number) <= BLOCKING_WRITE_MAX);
+function runsBlocking(name: OpName, args: readonly unknown[]): boolean {
+  return CHEAP_CALLS.has(name) && (name !== 'write' || (args[3] as number) <= BLOCKING_WRITE_MAX);
 }
 
 /**
- * Runs a step list asynchronously. With `blocking` (a set of call names: CHEAP_CALLS or
- * CHEAP_CALLS_UNSYNCED), those calls are made synchronously when cheap (see
- * `runsBlocking`); fsync and everything that can take long still go to the thread pool.
+ * Runs a step list asynchronously. With `blocking`, the cheap calls (see `runsBlocking`)
+ * are made synchronously; fsync and everything that can take long still go to the thread
+ * pool.
  */
-export async function runAsync<T>(steps: Steps<T>, ops: FsOps, blocking: ReadonlySet<OpName> | false = false): Promise<T> {
-  const cheap = blocking === false ? undefined : blocking;
+export async function runAsync<T>(steps: Steps<T>, ops: FsOps, blocking = false): Promise<T> {
   const sys = ops.async;
   let input: unknown;
   let failed = false;
@@ -135,7 +125,7 @@ export async function runAsync<T>(steps: Steps<T>, ops: FsOps, blocking: Readonl
       const step = r.value;
       switch (step.kind) {
         case 'fs':
-          if (cheap && (step.cheap === true || runsBlocking(cheap, step.name, step.args))) {
+          if (blocking && step.slow !== true && runsBlocking(step.name, step.args)) {
             input = (ops.sync[step.name] as (...a: readonly unknown[]) => unknown)(...step.args);
           } else {
             input = await (sys[step.name] as (...a: readonly unknown[]) => Promise<unknown>)(...step.args);
@@ -145,7 +135,7 @@ export async function runAsync<T>(steps: Steps<T>, ops: FsOps, blocking: Readonl
           input = await (step.signal ? raceAbort(step.source.next(), step.signal) : step.source.next());
           break;
         case 'dirsync':
-          input = await groupDirSync(ops, step.dir, cheap !== undefined);
+          input = await groupDirSync(ops, step.dir, blocking);
           break;
       }
     } catch (e) {
@@ -267,7 +257,7 @@ export function blockingView(ops: FsOps): FsOps {
       const f = ops.sync[name] as (...a: unknown[]) => unknown;
       const slow = ops.async[name] as (...a: unknown[]) => Promise<unknown>;
       asyncOps[name] = (...args: unknown[]) => {
-        if (!runsBlocking(CHEAP_CALLS, name, args)) return slow(...args);
+        if (!runsBlocking(name, args)) return slow(...args);
         try {
           return Promise.resolve(f(...args));
         } catch (e) {

@@ -284,9 +284,9 @@ export class StagingArea implements AsyncDisposable {
     const source: Uint8Array | ChunkSource = toSource(data, plan.encoding, plan.operation, name);
     let tf: TempFile | undefined;
     try {
-      tf = await runAsync(prepare(plan), plan.ops, plan.blockingCalls);
+      tf = await runAsync(prepare(plan), plan.ops, plan.blocking);
       this.#live.add(tf.tempPath);
-      await runAsync(writeSource(tf, source, plan), plan.ops, plan.blockingCalls);
+      await runAsync(writeSource(tf, source, plan), plan.ops, plan.blocking);
     } catch (e) {
       const err = failed(plan, e, tf?.tempPath);
       if (!(source instanceof Uint8Array)) source.cancel(err);
@@ -314,7 +314,7 @@ export class StagingArea implements AsyncDisposable {
     const plan = this.#plan('StagingArea.open', name, options);
     let tf: TempFile;
     try {
-      tf = await runAsync(prepare(plan), plan.ops, plan.blockingCalls);
+      tf = await runAsync(prepare(plan), plan.ops, plan.blocking);
     } catch (e) {
       throw failed(plan, e);
     }
@@ -327,7 +327,7 @@ export class StagingArea implements AsyncDisposable {
     const c = this.#cfg;
     const finalPath = path.join(c.finalDir, name);
     try {
-      if (tf.state === 'open') await runAsync(seal(tf, plan), plan.ops, plan.blockingCalls);
+      if (tf.state === 'open') await runAsync(seal(tf, plan), plan.ops, plan.blocking);
       if (opts.size !== undefined && tf.size !== opts.size) {
         throw new AtomfsError('EINVAL', `size ${tf.size} differs from the expected ${opts.size}`, { operation: plan.operation, path: name });
       }
@@ -346,7 +346,7 @@ export class StagingArea implements AsyncDisposable {
 
   /** Discard a staging temp. @internal */
   async _discard(plan: WritePlan, tf: TempFile, cause: AtomfsError | undefined): Promise<void> {
-    await runAsync(discard(tf, plan, cause), plan.ops, plan.blockingCalls);
+    await runAsync(discard(tf, plan, cause), plan.ops, plan.blocking);
     this.#live.delete(tf.tempPath);
   }
 

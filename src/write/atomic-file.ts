@@ -111,13 +111,13 @@ export class AtomicFile implements AsyncDisposable {
     const writeError = await this.#chunks.settle();
     if (writeError !== undefined) {
       const err = failed(this.#plan, writeError, this.#tf.tempPath);
-      await runAsync(discard(this.#tf, this.#plan, err), this.#plan.ops, this.#plan.blockingCalls);
+      await runAsync(discard(this.#tf, this.#plan, err), this.#plan.ops, this.#plan.blocking);
       this.#state = 'aborted';
       throw err;
     }
     const steps = this.#commitSteps();
     try {
-      await runAsync(steps, this.#plan.ops, this.#plan.blockingCalls);
+      await runAsync(steps, this.#plan.ops, this.#plan.blocking);
       this.#state = 'committed';
     } catch (e) {
       const err = failed(this.#plan, e, this.#tf.tempPath);
@@ -127,7 +127,7 @@ export class AtomicFile implements AsyncDisposable {
       } else if (this.#tf.state === 'sealed') {
         this.#state = 'open';
       } else {
-        await runAsync(discard(this.#tf, this.#plan, err), this.#plan.ops, this.#plan.blockingCalls);
+        await runAsync(discard(this.#tf, this.#plan, err), this.#plan.ops, this.#plan.blocking);
         this.#state = 'aborted';
       }
       throw err;
@@ -162,7 +162,7 @@ export class AtomicFile implements AsyncDisposable {
     }
     this.#state = 'aborted';
     await this.#chunks.settle();
-    await runAsync(discard(this.#tf, this.#plan, undefined), this.#plan.ops, this.#plan.blockingCalls);
+    await runAsync(discard(this.#tf, this.#plan, undefined), this.#plan.ops, this.#plan.blocking);
   }
 
   /** Aborts unless committed. Idempotent. */
@@ -199,7 +199,7 @@ export async function openAtomic(path: PathLike, options?: WriteFileOptions): Pr
   const plan = resolveWritePlan('openAtomic', path, options);
   let tf: TempFile;
   try {
-    tf = await runAsync(prepare(plan), plan.ops, plan.blockingCalls);
+    tf = await runAsync(prepare(plan), plan.ops, plan.blocking);
   } catch (e) {
     throw failed(plan, e);
   }

@@ -14,10 +14,10 @@ import { performance } from 'node:perf_hooks';
 import { AtomfsError, attachSuppressed, toAtomfsError, type ErrorContext } from '../errors.js';
 import { throwIfAborted } from '../internal/abort.js';
 import { absolute } from '../internal/paths.js';
-import type { FileStat, OpName } from '../internal/fs-ops.js';
+import type { FileStat } from '../internal/fs-ops.js';
 import { O } from '../internal/fs-ops.js';
 import { mkdirpDurable } from '../internal/durable.js';
-import { BLOCKING_WRITE_MAX, call, callCheap, dirSync, pull, runAsync, type ChunkSource, type Steps } from '../internal/steps.js';
+import { BLOCKING_WRITE_MAX, call, callSlow, dirSync, pull, runAsync, type ChunkSource, type Steps } from '../internal/steps.js';
 import { randomHex, tempNameFor } from '../internal/temp-name.js';
 import { LOG_EVENTS } from '../logger.js';
 import type { ResolvedBase } from '../options.js';
@@ -42,8 +42,6 @@ export interface WritePlan extends ResolvedBase {
   readonly encoding: BufferEncoding;
   /** Make cheap metadata calls synchronously (see `runAsync`). */
   readonly blocking: boolean;
-  /** Which calls, when `blocking`: none, CHEAP_CALLS, or CHEAP_CALLS_UNSYNCED without fsync. */
-  readonly blockingCalls: ReadonlySet<OpName> | false;
 }
 
 /** A temp file being written. Its state lives in one field. */
@@ -241,8 +239,12 @@ export function* publish(tf: TempFile, plan: WritePlan, syncFolder: boolean): St
   const t0 = performance.now();
   if (plan.overwrite) {
     try {
-      // Unsynced, a small temp's rename is cheap too (see CHEAP_CALLS_UNSYNCED).
-      if (tf.size <= BLOCKING_WRITE_MAX) yield* callCheap('rename', tf.tempPath, tf.target);
+      // Replacing a file with one whose data was NOT fsynced makes ext4 (auto_da_alloc)
+      // start writing that data back inside rename(2): for a big temp that takes a
+      // millisecond or more, so that rename goes to the thread pool. A small one's writeback
+      // is one small request (0.2-0.3 ms inside rename on the bench disk, where a round trip
+      // through an idle thread pool took 2-6 ms): it stays synchronous with `blocking`.
+      if (!plan.fsync && tf.size > BLOCKING_WRITE_MAX) yield* callSlow('rename', tf.tempPath, tf.target);
       else yield* call('rename', tf.tempPath, tf.target);
     } catch (e) {
       throw toAtomfsError(e, ctxOf(plan, 'rename'));
@@ -352,7 +354,7 @@ export class ChunkWriter {
   write(bytes: Uint8Array): Promise<void> {
     const p = this.#tail.then(() => {
       if (this.#error !== undefined) throw this.#error;
-      return runAsync(writeAll(this.tf, bytes, this.plan), this.plan.ops, this.plan.blockingCalls).catch((e: unknown) => {
+      return runAsync(writeAll(this.tf, bytes, this.plan), this.plan.ops, this.plan.blocking).catch((e: unknown) => {
         this.#error ??= e;
         throw e;
       });

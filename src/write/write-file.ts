@@ -8,7 +8,7 @@ import type { FsOps } from '../internal/fs-ops.js';
 import { toSource, type WriteData } from '../internal/data-source.js';
 import { describe, hasTrailingSep, validateUserPath, type PathLike } from '../internal/paths.js';
 import { PathQueue } from '../internal/path-queue.js';
-import { CHEAP_CALLS, CHEAP_CALLS_UNSYNCED, runAsync, runSync, type ChunkSource } from '../internal/steps.js';
+import { runAsync, runSync, type ChunkSource } from '../internal/steps.js';
 import {
   boolOpt,
   checkOptionsObject,
@@ -91,7 +91,6 @@ export function resolveWritePlan(operation: string, p: unknown, options: unknown
     symlinks: enumOpt<SymlinkPolicy>(operation, o, 'symlinks', ['follow', 'replace'], 'follow', given),
     encoding: encodingOpt(operation, o, 'utf8', given) ?? 'utf8',
     blocking,
-    blockingCalls: blocking ? (fsync ? CHEAP_CALLS : CHEAP_CALLS_UNSYNCED) : false,
   };
   return plan;
 }
@@ -149,7 +148,7 @@ export function writeFile(path: PathLike, data: WriteData, options?: WriteFileOp
   // resolve as if it had created the file.
   const shape = (typeof source === 'string' || source instanceof Uint8Array) && p.signal === undefined && p.overwrite ? p : null;
   return queueFor(p.ops).enqueue(p.abs, shape, () =>
-    runAsync(writeSteps(p, typeof source === 'string' ? Buffer.from(source, p.encoding) : source), p.ops, p.blockingCalls),
+    runAsync(writeSteps(p, typeof source === 'string' ? Buffer.from(source, p.encoding) : source), p.ops, p.blocking),
   );
 }
 

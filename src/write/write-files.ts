@@ -89,7 +89,7 @@ export async function writeFiles(entries: Iterable<WriteFilesEntry>, options?: W
       const { plan, source } = jobs[i]!;
       const holder: { tf?: TempFile } = {};
       try {
-        await runAsync(stage(plan, source, holder), plan.ops, plan.blockingCalls);
+        await runAsync(stage(plan, source, holder), plan.ops, plan.blocking);
         temps[i] = holder.tf;
       } catch (e) {
         // A job cancelled because another failed fails with that error: logged once.
@@ -101,7 +101,7 @@ export async function writeFiles(entries: Iterable<WriteFilesEntry>, options?: W
           // started are closed.
           cancelAll(jobs, err);
         }
-        if (holder.tf) await runAsync(discard(holder.tf, plan, err), plan.ops, plan.blockingCalls);
+        if (holder.tf) await runAsync(discard(holder.tf, plan, err), plan.ops, plan.blocking);
       }
     }
   };
@@ -117,7 +117,7 @@ export async function writeFiles(entries: Iterable<WriteFilesEntry>, options?: W
     const { plan } = jobs[i]!;
     const tf = temps[i]!;
     try {
-      await runAsync(publish(tf, plan, false), plan.ops, plan.blockingCalls);
+      await runAsync(publish(tf, plan, false), plan.ops, plan.blocking);
       bytes += tf.size;
     } catch (e) {
       const err = failed(plan, e, tf.tempPath);
@@ -189,6 +189,6 @@ async function discardAll(
   cause: AtomfsError,
 ): Promise<void> {
   await Promise.all(
-    temps.map((tf, i) => (tf && tf.state !== 'published' ? runAsync(discard(tf, jobs[i]!.plan, cause), jobs[i]!.plan.ops, jobs[i]!.plan.blockingCalls) : undefined)),
+    temps.map((tf, i) => (tf && tf.state !== 'published' ? runAsync(discard(tf, jobs[i]!.plan, cause), jobs[i]!.plan.ops, jobs[i]!.plan.blocking) : undefined)),
   );
 }
