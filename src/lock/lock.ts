@@ -137,8 +137,6 @@ interface Attempt {
   where?: Where;
   /** Our marker's name in `where.dir`: a lock marker, or (`queued`) our place in line. */
   marker?: string;
-  /** `marker` is a `queued` marker: we wait in line, and keep nobody out. */
-  queued?: boolean;
   /** We have been in line (a writer that has not yet may pass the line: see `scan`). */
   lined?: boolean;
   order?: string;
@@ -275,22 +273,23 @@ function waitList(plan: LockPlan, ahead: Scan['ahead']): string[] {
   return [last.name];
 }
 
-/** Our marker renamed to `kind` (a lock marker into the line, or back). `false`: it was gone. */
-function* recast(where: Where, a: Attempt, kind: MarkerKind): Steps<boolean> {
+/** Whether our marker is a `queued` one: we wait in line, and keep no writer out. */
+function inLine(where: Where, a: Attempt): boolean {
+  return a.marker?.startsWith(`${where.prefix}queued-`) === true;
+}
+
+/** Renames our marker to `kind` (a lock marker into the line, or back). */
+function* recast(where: Where, a: Attempt, kind: MarkerKind): Steps<void> {
   const from = a.marker!;
-  const m = parseMarker(where.prefix, from)!;
-  const to = markerName(where.prefix, { mode: kind, pid: m.pid, hostName: m.hostName, boot: m.boot, start: m.start, order: m.order });
+  const to = markerName(where.prefix, { ...parseMarker(where.prefix, from)!, mode: kind });
   try {
     yield* call('rename', path.join(where.dir, from), path.join(where.dir, to));
   } catch {
     a.marker = undefined; // reclaimed meanwhile: the next attempt makes a new one, keeping our order key
-    a.queued = false;
-    return false;
+    return;
   }
   a.marker = to;
-  a.queued = kind === 'queued';
-  if (a.queued) a.lined = true;
-  return true;
+  if (kind === 'queued') a.lined = true;
 }
 
 /**
@@ -318,11 +317,10 @@ function* attempt(plan: LockPlan, a: Attempt): Steps<'held' | 'wait'> {
         a.touched = now;
       } catch {
         a.marker = undefined; // reclaimed: make a new one, keeping our order key
-        a.queued = false;
       }
     }
   }
-  if (a.marker && a.queued) {
+  if (inLine(where, a)) {
     const peek = yield* scan(plan, where, a, myBoot);
     if (peek.ahead.length > 0) {
       a.waitFor = waitList(plan, peek.ahead);
@@ -365,7 +363,6 @@ function* attempt(plan: LockPlan, a: Attempt): Steps<'held' | 'wait'> {
     });
     const fd = yield* call('open', path.join(where.dir, name), O.WRONLY | O.CREAT | O.EXCL | O.CLOEXEC, 0o644);
     a.marker = name;
-    a.queued = false;
     a.touched = now;
     yield* call('close', fd);
   }
@@ -373,7 +370,6 @@ function* attempt(plan: LockPlan, a: Attempt): Steps<'held' | 'wait'> {
   // Our own marker must still be there: if it was reclaimed meanwhile, we hold nothing.
   if (!r.mine) {
     a.marker = undefined;
-    a.queued = false;
     a.waitFor = r.blockers;
     return 'wait';
   }
@@ -394,7 +390,6 @@ function* dropMarker(where: Where, a: Attempt): Steps<void> {
   const name = a.marker;
   if (!name) return;
   a.marker = undefined;
-  a.queued = false;
   try {
     yield* call('unlink', path.join(where.dir, name));
   } catch {
