@@ -210,7 +210,7 @@ async function moveInner(p: MovePlan): Promise<MoveResult> {
     const r = await tryHardlink(p, sst);
     if (r) return r;
   }
-  if (p.strategy === 'copy') return copyMove(p, sst, false);
+  if (p.strategy === 'copy') return copyMove(p, sst, { dev: undefined, exists: false });
   const where = await destFolder(p);
   if (where.dev === undefined || where.dev === sst.dev) {
     try {
@@ -222,9 +222,9 @@ async function moveInner(p: MovePlan): Promise<MoveResult> {
     } catch (e) {
       if (codeOf(e) !== 'EXDEV') throw toAtomfsError(e, pairCtx(p, (e as NodeJS.ErrnoException).syscall ?? 'rename'));
     }
-    return copyMove(p, sst, true);
+    return copyMove(p, sst, { dev: where.dev, exists: true });
   }
-  return copyMove(p, sst, where.exists);
+  return copyMove(p, sst, where);
 }
 
 /**
@@ -369,9 +369,10 @@ async function countFiles(sys: AsyncFsOps, p: string, st: FileStat): Promise<num
 
 /**
  * The cross-device path: copy into a temp beside the destination, verify, publish, then
- * remove the source. `parentKnown`: the destination's folder was just seen to exist.
+ * remove the source. `where`: what {@link destFolder} found (the destination folder's device,
+ * or its nearest existing ancestor's, and whether the folder exists), or nothing known yet.
  */
-async function copyMove(p: MovePlan, sst: FileStat, parentKnown: boolean): Promise<MoveResult> {
+async function copyMove(p: MovePlan, sst: FileStat, where: { readonly dev: number | undefined; readonly exists: boolean }): Promise<MoveResult> {
   const sys = p.ops.async;
   if (sst.isDirectory()) await refuseOwnSubtree(p);
   const entries = await walk(sys, p.src, sst, p).catch((e: unknown) => {
@@ -388,7 +389,7 @@ async function copyMove(p: MovePlan, sst: FileStat, parentKnown: boolean): Promi
     }
   };
 
-  await ensureParent(p, parentKnown).catch((e: unknown) => {
+  await ensureParent(p, where.exists).catch((e: unknown) => {
     throw toAtomfsError(e, pairCtx(p, 'mkdir'));
   });
   const destDir = path.dirname(p.dest);
@@ -398,7 +399,7 @@ async function copyMove(p: MovePlan, sst: FileStat, parentKnown: boolean): Promi
   try {
     // On one file system (strategy 'copy') the kernel copies best: a reflink or an
     // in-kernel copy_file_range. Across file systems big files are streamed (STREAM_MIN).
-    const sameDevice = (await sys.stat(destDir)).dev === sst.dev;
+    const sameDevice = (where.dev ?? (await sys.stat(destDir)).dev) === sst.dev;
     // Build the whole copy under the temp name. Folders are created owner-only and get
     // their real mode and times after their contents.
     for (const e of entries) {
