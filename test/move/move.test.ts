@@ -105,6 +105,19 @@ describe('move on one device', () => {
     assert.deepEqual(list(dir), ['tree2']);
   });
 
+  it("strategy 'copy' on one device copies a big file with the kernel's copy (one copyFile), not the stream", async (t) => {
+    const dir = tmpDir(t);
+    const src = path.join(dir, 'big');
+    const data = Buffer.alloc(9 * 1024 * 1024 + 3, 'k'); // above the streaming threshold (8 MiB)
+    fs.writeFileSync(src, data);
+    const ops = new FaultOps();
+    const r = await move(src, path.join(dir, 'copy'), { strategy: 'copy', fs: ops });
+    assert.deepEqual(r, { strategy: 'copy', bytes: data.length, files: 1 });
+    assert.equal(ops.names().filter((n) => n === 'copyFile').length, 1, 'one kernel copy');
+    assert.equal(ops.names().filter((n) => n === 'write').length, 0, 'no streamed writes');
+    assert.ok(fs.readFileSync(path.join(dir, 'copy')).equals(data));
+  });
+
   it("strategy 'copy' copies even on one device: a new inode with the same bytes, mode and times", async (t) => {
     const dir = tmpDir(t);
     const src = path.join(dir, 'a');
