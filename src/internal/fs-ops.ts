@@ -129,6 +129,8 @@ export const O = Object.freeze({
   DIRECTORY: fs.constants.O_DIRECTORY ?? 0,
   // Opening a FIFO without a writer returns at once instead of waiting for one.
   NONBLOCK: fs.constants.O_NONBLOCK ?? 0,
+  // Direct I/O past the page cache (Linux); 0 where there is none.
+  DIRECT: (fs.constants as Record<string, number>)['O_DIRECT'] ?? 0,
   // Not exported by node on every platform; on Linux x86-64/arm64 it is 0o2000000.
   CLOEXEC: (fs.constants as Record<string, number>)['O_CLOEXEC'] ?? (process.platform === 'linux' ? 0o2000000 : 0),
 });

@@ -12,7 +12,6 @@
  *
  * @module
  */
-import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import { AtomfsError, codeOf, toAtomfsError } from '../errors.js';
 import { throwIfAborted } from '../internal/abort.js';
@@ -24,6 +23,7 @@ import { groupDirSync, runAsync } from '../internal/steps.js';
 import { randomHex, tempNameFor } from '../internal/temp-name.js';
 import { LOG_EVENTS } from '../logger.js';
 import { boolOpt, enumOpt, type BaseOptions, type DurabilityOptions } from '../options.js';
+import { CHUNK, closing, CopyMismatch, directIoFits, STREAM_MIN, streamCopy } from './stream-copy.js';
 import { entryRelation, isEmptyDir, isInside, NO_HARDLINKS, pairCtx, publishNoReplace, renameNoReplace, resolvePair, sameFile, syncBoth, type PathPair } from './rename.js';
 
 /** How {@link move} moves. */
@@ -106,8 +106,6 @@ interface Entry {
   readonly link?: string;
 }
 
-// Chunks of the stream copy and of the comparison of a resumed move.
-const CHUNK = 1 << 20;
 const euid = (): number => process.geteuid?.() ?? -1;
 
 function resolveMove(src: unknown, dest: unknown, options: unknown): MovePlan {
@@ -400,6 +398,10 @@ async function copyMove(p: MovePlan, sst: FileStat, where: { readonly dev: numbe
     // On one file system (strategy 'copy') the kernel copies best: a reflink or an
     // in-kernel copy_file_range. Across file systems big files are streamed (STREAM_MIN).
     const sameDevice = (where.dev ?? (await sys.stat(destDir)).dev) === sst.dev;
+    // Direct I/O for durable streamed copies where the destination's file system suits it
+    // (see stream-copy.ts): asked once, and only when a file is streamed.
+    let directMemo: Promise<boolean> | undefined;
+    const target: CopyTarget = { sameDevice, direct: () => (directMemo ??= p.fsync ? directIoFits(sys, destDir) : Promise.resolve(false)) };
     // Build the whole copy under the temp name. Folders are created owner-only and get
     // their real mode and times after their contents.
     for (const e of entries) {
@@ -408,7 +410,7 @@ async function copyMove(p: MovePlan, sst: FileStat, where: { readonly dev: numbe
       const from = e.rel === '' ? p.src : path.join(p.src, e.rel);
       if (e.kind === 'dir') await sys.mkdir(to, 0o700);
       else if (e.kind === 'symlink') await sys.symlink(e.link!, to);
-      else sha256 = await copyOneFile(p, from, to, e.stat, sameDevice, progress, report);
+      else sha256 = await copyOneFile(p, from, to, e.stat, target, progress, report);
       if (e.kind !== 'dir') await keepOwner(sys, to, e.stat);
       if (e.kind === 'file') {
         progress.files++;
@@ -452,7 +454,7 @@ async function copyMove(p: MovePlan, sst: FileStat, where: { readonly dev: numbe
     throw err;
   }
   p.logger.debug({ targetPath: p.destGiven, sourcePath: p.srcGiven, size: progress.bytes, operation: 'move' }, 'Copied and published');
-  await removeSource(p, sst);
+  await removeSource(p, sst, progress.bytes);
   // The SHA-256 is reported for a single file only (a tree has one per file).
   return sst.isFile() && sha256 !== undefined ? { strategy: 'copy', bytes: progress.bytes, files: totalFiles, sha256 } : { strategy: 'copy', bytes: progress.bytes, files: totalFiles };
 }
@@ -465,24 +467,33 @@ async function keepOwner(sys: AsyncFsOps, to: string, st: FileStat): Promise<voi
   if (st.isFile() && st.mode & 0o6000) await sys.chmod(to, st.mode & 0o7777);
 }
 
+/** Where {@link copyOneFile} copies to. */
+interface CopyTarget {
+  /** The destination is on the source's device (strategy 'copy'). */
+  readonly sameDevice: boolean;
+  /** Whether a durable streamed copy goes by direct I/O there (asked once). */
+  direct(): Promise<boolean>;
+}
+
 async function copyOneFile(
   p: MovePlan,
   from: string,
   to: string,
   st: FileStat,
-  sameDevice: boolean,
+  target: CopyTarget,
   progress: { bytes: number },
   report: () => void,
 ): Promise<string | undefined> {
   const sys = p.ops.async;
   const before = progress.bytes;
   let sha256: string | undefined;
-  if (p.verify === 'checksum' || (st.size >= STREAM_MIN && !sameDevice)) {
+  if (p.verify === 'checksum' || (st.size >= STREAM_MIN && !target.sameDevice)) {
     // One pipelined pass of our own (see streamCopy). For 'checksum' the source is hashed
     // as read and every chunk is read back from the copy and compared with its bytes.
     const check = p.verify === 'checksum';
     const abortPoint = (): void => throwIfAborted(p.signal, pairCtx(p));
-    const r = await streamCopy(sys, from, to, st, p.fsync, check, abortPoint, progress, report).catch((e: unknown) => {
+    const direct = st.size >= STREAM_MIN && (await target.direct());
+    const r = await streamCopy(sys, from, to, st, { fsync: p.fsync, check, direct, abortPoint, progress, report }).catch((e: unknown) => {
       throw e instanceof CopyMismatch ? verifyError(p, from, e.message) : e;
     });
     if (p.verify !== 'none' && (r.bytes !== st.size || r.size !== st.size)) throw verifyError(p, from, `size ${r.size} != ${st.size}`);
@@ -507,197 +518,8 @@ async function copyOneFile(
   return sha256;
 }
 
-/** Runs `fn`, then closes `fd`. A close that fails after `fn` failed never hides `fn`'s error. */
-async function closing<T>(sys: AsyncFsOps, fd: number, fn: () => Promise<T>): Promise<T> {
-  let r: T;
-  try {
-    r = await fn();
-  } catch (e) {
-    await sys.close(fd).catch(() => {});
-    throw e;
-  }
-  await sys.close(fd);
-  return r;
-}
-
 function verifyError(p: MovePlan, file: string, what: string): AtomfsError {
   return new AtomfsError('EIO', `verification failed: ${what}`, { ...pairCtx(p, 'read'), path: file }, { reason: 'verify' });
-}
-
-// How many chunks of a streamed copy are read ahead / written behind.
-const STREAM_BUFFERS = 8;
-// From this size on a file is copied by streamCopy, not by one kernel copy (fs.copyFile):
-// with the flushes behind it, a 1 GiB copy from a tmpfs into ext4, fsync included, ran at
-// 1.6-1.9 GB/s in a bare loop where copyFile + fsync gave 1.2 (and copyFile alone, no
-// fsync, 1.3-1.5: libuv's copy truncates the new file, which makes ext4 start writing it
-// all back at close); into a tmpfs both are alike. Below it one thread-pool call beats the
-// loop's several. (On the bench VM every copy also swings 2x with the host's memory: the
-// same move ran at 1.1-1.3 or at 0.67-0.72 GB/s, whoever copied.)
-const STREAM_MIN = 8 * CHUNK;
-
-// With fsync, a streamed copy starts a flush in the background every this many bytes
-// written: cp + sync (and a copy flushed only at its end) write the whole file to the
-// disk after copying it; this overlaps the two. Measured through move(), tmpfs to ext4:
-// 1.1-1.3 GB/s with these flushes, 0.93-0.96 without (16 MiB: the same; 256 MiB: slower).
-const FLUSH_EVERY = 64 * CHUNK;
-
-/** The copy read back differs from the source: `message` says where. */
-class CopyMismatch extends Error {}
-
-/**
- * Copies `from` into a new file `to` in one pipelined pass: the next chunk is read while
- * the previous ones are written, in order, and with `fsync` the disk is kept writing
- * behind the copy (FLUSH_EVERY) and the copy is flushed before it is closed. The copy gets
- * the source's mode. Returns the bytes copied and the copy's size as the file system
- * reports it.
- *
- * With `check` (verify: 'checksum') the source is hashed as read (SHA-256, returned) and
- * each chunk written is read back from the copy and compared with the source's bytes,
- * byte for byte: stronger than comparing the source's hash with a hash of the copy, and
- * one SHA-256 pass cheaper (that second pass held the copy to half the speed of cp).
- * @throws CopyMismatch when a chunk read back differs or is short.
- */
-async function streamCopy(
-  sys: AsyncFsOps,
-  from: string,
-  to: string,
-  st: FileStat,
-  fsync: boolean,
-  check: boolean,
-  abortPoint: () => void,
-  progress: { bytes: number },
-  report: () => void,
-): Promise<{ bytes: number; size: number; sha256: string | undefined }> {
-  const hash = check ? createHash('sha256') : undefined;
-  const rfd = await sys.open(from, O.RDONLY | O.CLOEXEC, 0);
-  const r = await closing(sys, rfd, async () => {
-    // Read-write when each chunk is read back from the copy once written.
-    const wfd = await sys.open(to, (check ? O.RDWR : O.WRONLY) | O.CREAT | O.EXCL | O.NOFOLLOW | O.CLOEXEC, 0o600);
-    return closing(sys, wfd, () => pump(sys, rfd, wfd, st, fsync, hash, abortPoint, progress, report));
-  });
-  return { ...r, sha256: hash?.digest('hex') };
-}
-
-/** The loop of {@link streamCopy}. Every call in flight is settled before it returns or throws. */
-async function pump(
-  sys: AsyncFsOps,
-  rfd: number,
-  wfd: number,
-  st: FileStat,
-  fsync: boolean,
-  hash: ReturnType<typeof createHash> | undefined,
-  abortPoint: () => void,
-  progress: { bytes: number },
-  report: () => void,
-): Promise<{ bytes: number; size: number }> {
-  let reading: Promise<number> | undefined;
-  let writing: Promise<void> = Promise.resolve();
-  let checking: Promise<void> = Promise.resolve();
-  // A flush started in the background while the copy goes on (see FLUSH_EVERY).
-  let flushing: Promise<void> = Promise.resolve();
-  let unflushed = 0;
-  // The first failure, wherever it happened: queued writes and read-backs see it and stop.
-  const state: { failed?: { e: unknown } } = {};
-  const fail = (): void => {
-    if (state.failed) throw state.failed.e;
-  };
-  try {
-    const bufs = Array.from({ length: STREAM_BUFFERS }, () => Buffer.allocUnsafe(CHUNK));
-    const inUse: Promise<void>[] = bufs.map(() => Promise.resolve());
-    // Read-backs run one at a time (one chain): one buffer serves them all.
-    const back = hash ? Buffer.allocUnsafe(CHUNK) : undefined;
-    let bi = 0;
-    let pos = 0;
-    reading = sys.read(rfd, bufs[0]!, 0, CHUNK, null);
-    for (;;) {
-      const n = await reading;
-      reading = undefined;
-      fail();
-      abortPoint(); // between chunks: a big copy can be cancelled midway
-      if (n === 0) break;
-      const buf = bufs[bi]!;
-      const mine = bi;
-      bi = (bi + 1) % STREAM_BUFFERS;
-      // Read ahead into the next buffer, once it is free (written, and compared).
-      await inUse[bi];
-      fail();
-      reading = sys.read(rfd, bufs[bi]!, 0, CHUNK, null);
-      hash?.update(buf.subarray(0, n));
-      const at = pos;
-      pos += n;
-      // Write behind, in order.
-      const written = writing.then(async () => {
-        if (state.failed) return;
-        try {
-          for (let off = 0; off < n; ) {
-            const w = await sys.write(wfd, buf, off, n - off);
-            if (w <= 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC', syscall: 'write' });
-            off += w;
-          }
-          unflushed += n;
-          if (fsync && unflushed >= FLUSH_EVERY) {
-            // One flush at a time, never awaited here: the disk writes what is done while
-            // the copy goes on, and the last fsync has little left to do. A failed flush
-            // fails the copy (and is never retried: see `seal` in write/core.ts).
-            unflushed = 0;
-            flushing = flushing.then(() =>
-              state.failed ? undefined : sys.fsync(wfd).catch((e: unknown) => void (state.failed ??= { e })),
-            );
-          }
-          if (!back) {
-            progress.bytes += n;
-            report();
-          }
-        } catch (e) {
-          state.failed ??= { e };
-        }
-      });
-      writing = written;
-      if (!back) {
-        inUse[mine] = written;
-        continue;
-      }
-      // Once written, the chunk is read back from the copy and compared, in a second
-      // chain, so the next write need not wait for that.
-      checking = Promise.all([checking, written]).then(async () => {
-        if (state.failed) return;
-        try {
-          for (let got = 0; got < n; ) {
-            const r = await sys.read(wfd, back, got, n - got, at + got);
-            if (r <= 0) throw new CopyMismatch(`the copy is shorter than what was written to it (${at + got} bytes)`);
-            got += r;
-          }
-          if (!back.subarray(0, n).equals(buf.subarray(0, n))) {
-            let i = 0;
-            while (back[i] === buf[i]) i++;
-            throw new CopyMismatch(`the copy read back differs from the source at byte ${at + i}`);
-          }
-          progress.bytes += n;
-          report();
-        } catch (e) {
-          state.failed ??= { e };
-        }
-      });
-      inUse[mine] = checking;
-    }
-    await writing;
-    await checking;
-    await flushing;
-    fail();
-    // Mode before the flush, so the fsync covers it too.
-    await sys.fchmod(wfd, st.mode & 0o7777);
-    if (fsync) await sys.fsync(wfd);
-    return { bytes: pos, size: (await sys.fstat(wfd)).size };
-  } catch (e) {
-    // A failed read or wait: the writes and read-backs still queued must not run.
-    state.failed ??= { e };
-    throw e;
-  } finally {
-    await reading?.catch(() => 0);
-    await writing;
-    await checking;
-    await flushing;
-  }
 }
 
 /**
@@ -753,17 +575,20 @@ async function sameBytes(sys: AsyncFsOps, a: string, b: string): Promise<boolean
  * renamed to a temp name beside it (one atomic step), so a crash during the recursive
  * delete leaves a recognisable leftover, not a half-deleted source that looks real.
  */
-async function removeSource(p: MovePlan, sst: FileStat): Promise<void> {
+async function removeSource(p: MovePlan, sst: FileStat, bytes = sst.isFile() ? sst.size : 0): Promise<void> {
   const sys = p.ops.async;
+  // Freeing a big file's blocks and cached pages is no cheap call (a 1 GiB unlink on ext4:
+  // 0.24 s): it goes to the thread pool, never blocking the event loop.
+  const freeing = bytes >= STREAM_MIN ? p.pool : sys;
   const srcDir = path.dirname(p.src);
   try {
     if (sst.isDirectory()) {
       const trash = path.join(srcDir, tempNameFor(path.basename(p.src), randomHex(p.random)));
       await sys.rename(p.src, trash);
       if (p.fsync) await groupDirSync(p.ops, srcDir);
-      await removeTree(sys, trash);
+      await removeTree(freeing, trash);
     } else {
-      await sys.unlink(p.src);
+      await freeing.unlink(p.src);
       if (p.fsync) await groupDirSync(p.ops, srcDir);
     }
   } catch (e) {

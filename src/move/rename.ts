@@ -41,6 +41,8 @@ export interface PathPair extends ResolvedBase {
   readonly fsync: boolean;
   readonly mkdirp: boolean;
   readonly overwrite: boolean;
+  /** The seam's async calls, all through the thread pool, even with `blocking` (for calls known to be slow). */
+  readonly pool: AsyncFsOps;
 }
 
 /** Error context of a two-path operation. @internal */
@@ -198,6 +200,7 @@ export function resolvePair(operation: string, src: unknown, dest: unknown, opti
     signal: b.signal,
     logger: b.logger,
     ops: blocking ? blockingView(b.ops) : b.ops,
+    pool: b.ops.async,
     random: b.random,
     operation,
     src: stripSep(s.abs),

@@ -378,6 +378,7 @@ export class StagingArea implements AsyncDisposable {
       destGiven: finalPath,
       mkdirp: false,
       overwrite: false,
+      pool: sys,
     };
     // A name that could not be removed once the file is published is only a leftover
     // temp name (cleanup() removes it): a warning, as for writeFile, never a failure.

@@ -89,6 +89,32 @@ export function mountTmpfs(t: HasAfter, size: string, mode = '0755'): string {
   return mnt;
 }
 
+/** Whether an ext4 image can be made and loop-mounted here (root, mkfs.ext4, a loop device), and if not, why. */
+export function ext4Support(): { ok: true } | { ok: false; why: string } {
+  if (!IS_ROOT) return { ok: false, why: NEED_ROOT };
+  if (spawnSync('sh', ['-c', 'command -v mkfs.ext4'], { stdio: 'ignore' }).status !== 0) return { ok: false, why: "mkfs.ext4 missing (Debian package 'e2fsprogs')" };
+  if (!fs.existsSync('/dev/loop-control')) return { ok: false, why: 'no loop devices (/dev/loop-control)' };
+  return { ok: true };
+}
+
+/**
+ * Makes an ext4 image of `sizeMiB` on the repo's file system and loop-mounts it on a fresh
+ * folder; after the test it is unmounted (which frees the loop device), then the image and
+ * the folder are removed.
+ */
+export function mountExt4(t: HasAfter, sizeMiB: number): string {
+  const { mnt, mounted } = mountPoint(t);
+  const img = `${mnt}.img`;
+  // Registered after mountPoint's hook, so it runs once the file system is unmounted.
+  t.after(() => fs.rmSync(img, { force: true }));
+  fs.writeFileSync(img, '');
+  fs.truncateSync(img, sizeMiB * 1024 * 1024);
+  execFileSync('mkfs.ext4', ['-q', '-F', '-m', '0', img], { stdio: 'ignore', timeout: 30_000 });
+  execFileSync('mount', ['-o', 'loop', img, mnt], { timeout: 10_000 });
+  mounted();
+  return mnt;
+}
+
 /** Bind-mounts `src` read-only on a fresh folder; unmounted and removed after the test. */
 export function mountReadOnly(t: HasAfter, src: string): string {
   const { mnt, mounted } = mountPoint(t);

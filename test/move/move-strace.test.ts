@@ -6,7 +6,9 @@
  *   - the temp is fsynced (the fsync has returned) before the rename (or link) that
  *     publishes it under the destination name;
  *   - the destination folder's descriptor is fsynced after the publish and before the
- *     source is unlinked; the source folder is fsynced after the unlink.
+ *     source is unlinked; the source folder is fsynced after the unlink;
+ *   - a streamed copy into ext4 or XFS is written by direct I/O (a second descriptor of the
+ *     temp), and one into a tmpfs is not.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -90,6 +92,9 @@ async function traceMove(t: TestContext, src: string, dest: string, options: Rec
   return { calls: parseTrace(raw), raw };
 }
 
+// statfs magic numbers of the file systems atomfs writes big durable copies to directly.
+const DIRECT_FS = new Set([0xef53, 0x58465342]);
+
 const haveStrace = (): boolean => spawnSync('strace', ['-V'], { stdio: 'ignore', timeout: 10_000 }).status === 0;
 
 describe('system calls of a cross-device file move under strace', () => {
@@ -129,6 +134,16 @@ describe('system calls of a cross-device file move under strace', () => {
         } else {
           const written = calls.filter((c) => ['write', 'pwrite64'].includes(c.name) && c.fdPath === temp).reduce((n, c) => n + (c.ret ?? 0), 0);
           assert.equal(written, size, `${label}: every byte is written to the temp by the stream\n${ctx()}`);
+          if (toDir === disk && DIRECT_FS.has(fs.statfsSync(disk).type)) {
+            // Into ext4 or XFS, durably: written by direct I/O (9 MiB is whole blocks), on a
+            // second descriptor of the temp; the fsync below still comes before the publish.
+            const directOpen = calls.find((c) => c.name === 'openat' && c.paths[0] === temp && /O_DIRECT\b/.test(c.args) && (c.ret ?? -1) >= 0);
+            assert.ok(directOpen, `${label}: the temp is opened for direct I/O\n${ctx()}`);
+            const direct = calls.filter((c) => ['write', 'pwrite64'].includes(c.name) && c.args.startsWith(`${directOpen.ret},`) && c.start > directOpen.end);
+            assert.equal(direct.reduce((n, c) => n + (c.ret ?? 0), 0), size, `${label}: every byte is written directly\n${ctx()}`);
+          } else {
+            assert.ok(!calls.some((c) => c.name === 'openat' && /O_DIRECT\b/.test(c.args)), `${label}: no direct I/O into a tmpfs\n${ctx()}`);
+          }
         }
 
         // The publish: rename(temp, dest) or link(temp, dest).
