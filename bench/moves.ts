@@ -150,7 +150,8 @@ function crossDeviceMovers(): Mover[] {
 
 export async function moveXdevCase(ctx: Context, spec: MoveXdevSpec): Promise<CaseResult[]> {
   const caseDir = path.join(ctx.root, spec.id);
-  const tmpfs = mountTmpfs('2g', ctx.atExit);
+  // Room for a 1 GiB source and the memory primer (see primeMemory) at once.
+  const tmpfs = mountTmpfs('3g', ctx.atExit);
   try {
     const chunk = pattern(MIB);
     const diskSrc = path.join(caseDir, 'src');
@@ -188,6 +189,21 @@ export async function moveXdevCase(ctx: Context, spec: MoveXdevSpec): Promise<Ca
         return undefined;
       }
     };
+    /**
+     * Untimed, the last step of every preparation, for every mover: 1.25x the file's size
+     * written to the tmpfs and deleted. This VM gives memory left free for a few seconds
+     * back to the host (free page reporting; DAMON pages cold memory out), and the next
+     * allocation of it faults it back in at half speed or worse: a move that allocates
+     * 1 GiB (of tmpfs, or of page cache) then ran at 0.4-0.7 GB/s instead of 1.1-1.6,
+     * whoever made it, in no order (atomfs 726 MiB/s median, 401-1165; cp 615-1619).
+     * Memory just freed is reused at once: with this step the same two movers gave
+     * 1095-1243 and 1277-1562 MiB/s.
+     */
+    const primeMemory = (): void => {
+      const f = path.join(tmpfs.dir, 'prime');
+      writeSource(f, Math.ceil((spec.totalBytes * 1.25) / MIB) * MIB);
+      fs.rmSync(f);
+    };
     const spareFile = path.join(spare, 'big');
     fs.mkdirSync(spare, { recursive: true });
 
@@ -221,6 +237,7 @@ export async function moveXdevCase(ctx: Context, spec: MoveXdevSpec): Promise<Ca
         writeSource(src, bytes);
       }
       if (fs.readdirSync(path.dirname(dest)).length !== 0) throw new Error(`${path.dirname(dest)} is not empty`);
+      primeMemory();
       return { src, dest };
     };
     /** Untimed check, then the disk copy is kept as the next disk source and the tmpfs one freed. */
@@ -289,7 +306,7 @@ export async function moveXdevCase(ctx: Context, spec: MoveXdevSpec): Promise<Ca
     const mib = spec.totalBytes / MIB;
     const common = [
       `The tmpfs is ${tmpfs.how}.`,
-      'Before every sample, untimed: both destination folders emptied, the source prepared, then sync(1). The tmpfs source is written afresh; the disk source is the complete file the tmpfs → disk round just before left (same bytes, synced, and read once so that it is in the page cache even when it was written by direct I/O). Either way the source is in the page cache, as it is right after being written. One untimed full-size round trip with cp runs before the warm-up (in this VM the first full-size round of a run was 2-4x slower, whoever made it).',
+      'Before every sample, untimed: both destination folders emptied, the source prepared, then sync(1). The tmpfs source is written afresh; the disk source is the complete file the tmpfs → disk round just before left (same bytes, synced, and read once so that it is in the page cache even when it was written by direct I/O). Either way the source is in the page cache, as it is right after being written. Last, 1.25x the size of the file is written to the tmpfs and deleted, so that every mover starts with memory this VM has not handed back to its host (memory left free for a few seconds is, and faulting it back in made the copy of any mover 2x slower at random). One untimed full-size round trip with cp runs before the warm-up (in this VM the first full-size round of a run was 2-4x slower, whoever made it).',
       ...notes,
     ];
     return [
