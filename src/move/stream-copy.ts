@@ -79,8 +79,6 @@ export interface StreamCopyResult {
   readonly size: number;
   /** SHA-256 (hex) of the source as read, with `check`. */
   readonly sha256: string | undefined;
-  /** Bytes that went to the disk by direct I/O. */
-  readonly directBytes: number;
 }
 
 /**
@@ -175,7 +173,7 @@ async function pump(
   st: FileStat,
   o: StreamCopyOptions,
   hash: ReturnType<typeof createHash> | undefined,
-): Promise<{ bytes: number; size: number; directBytes: number }> {
+): Promise<{ bytes: number; size: number }> {
   const { fd, dfd, memory } = sink;
   const chunk = memory ? DIRECT_CHUNK : CHUNK;
   const count = memory ? DIRECT_BUFFERS : STREAM_BUFFERS;
@@ -184,7 +182,6 @@ async function pump(
   // direct write refused (EINVAL), sends every later chunk through `fd`, which appends:
   // the file always ends where the last write ended.
   let direct = dfd !== undefined;
-  let directBytes = 0;
   let reading: Promise<number> | undefined;
   let writing: Promise<number | undefined> = Promise.resolve(undefined);
   let checking: Promise<void> = Promise.resolve();
@@ -244,7 +241,6 @@ async function pump(
             if (w <= 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC', syscall: 'write' });
             off += w;
           }
-          directBytes += head;
           unflushed += n - head;
           if (o.fsync && unflushed >= FLUSH_EVERY) {
             // One flush at a time, never awaited here: the disk writes what is done while
@@ -304,7 +300,7 @@ async function pump(
     // disk's own cache.
     await sys.fchmod(fd, st.mode & 0o7777);
     if (o.fsync) await sys.fsync(fd);
-    return { bytes: pos, size: (await sys.fstat(fd)).size, directBytes };
+    return { bytes: pos, size: (await sys.fstat(fd)).size };
   } catch (e) {
     // A failed read or wait: the writes and read-backs still queued must not run.
     state.failed ??= { e };
