@@ -65,8 +65,8 @@ export interface MoveOptions extends BaseOptions, DurabilityOptions {
   /**
    * Make the cheap metadata calls of the move (lstat, stat, rename, link, unlink, mkdir,
    * chmod, utimes, open and close, small writes) synchronously: a few microseconds each on a
-   * local disk, much faster than a thread-pool round trip. Copies, reads, listings and
-   * fsyncs always run in the thread pool. Set `false` on a file system that may hang (a
+   * local disk, much faster than a thread-pool round trip. Copies, reads, listings, fsyncs
+   * and the removal of a copied source of 8 MiB or more always run in the thread pool. Set `false` on a file system that may hang (a
    * network mount), so the event loop never waits for it. Default `true`.
    */
   readonly blocking?: boolean | undefined;
