@@ -47,6 +47,9 @@ const FILES = [
   { name: 'small.dat', size: 700 },
   { name: 'medium.dat', size: 200_000 },
   { name: 'large.dat', size: 1_500_000 },
+  // Above the 8 MiB streaming threshold: a cross-device move streams it, and into the repo's
+  // file system (ext4 or XFS) by direct I/O, so kills also land inside those copies.
+  { name: 'huge.dat', size: 9_437_000 },
 ];
 const TREES = [
   { name: 'tree-a', files: 4 },
