@@ -47,6 +47,12 @@ export function otherDevices(t: HasAfter): { label: string; dir: string }[] {
   return out;
 }
 
+/** The file systems atomfs writes big durable copies to by direct I/O (statfs magic → name). */
+export const DIRECT_IO_FS: ReadonlyMap<number, string> = new Map([
+  [0xef53, 'ext4'],
+  [0x58465342, 'XFS'],
+]);
+
 /** Whether a FUSE FAT file system can be made and mounted here, and if not, why. */
 export function fatSupport(): { ok: true } | { ok: false; why: string } {
   if (!IS_ROOT) return { ok: false, why: 'needs root to mount' };

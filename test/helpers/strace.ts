@@ -35,13 +35,15 @@ export interface Syscall {
   readonly end: number;
   /** Paths the call's descriptor arguments referred to when it started (resolved by the parser). */
   readonly fdPath: string | undefined;
-  /** For open/openat: the absolute path opened. For rename*: [from, to]. */
+  /** For open/openat and unlink*: the absolute path. For rename* and link*: [from, to]. */
   readonly paths: readonly string[];
 }
 
 export interface Trace {
   readonly calls: readonly Syscall[];
   readonly raw: string;
+  /** What the traced command printed on stdout. */
+  readonly stdout: string;
 }
 
 /** Runs `cmd args` under strace with the given syscall filter; throws if the command fails. */
@@ -54,7 +56,7 @@ export function straceRun(cmd: string, args: readonly string[], opts: { syscalls
   if (r.error) throw r.error;
   if (r.status !== 0) throw new Error(`strace ${cmd} exited with ${r.status ?? r.signal}:\n${r.stderr}\n${r.stdout}`);
   const raw = fs.readFileSync(opts.out, 'utf8');
-  return { calls: parseStrace(raw), raw };
+  return { calls: parseStrace(raw), raw, stdout: r.stdout };
 }
 
 /** Splits an argument list at top-level commas (outside quotes, braces, brackets, parens). */
@@ -170,11 +172,19 @@ export function parseStrace(raw: string): Syscall[] {
         paths = [abs(args[0], cString(args[1]) ?? '?')];
         break;
       case 'rename':
+      case 'link':
         paths = [abs(undefined, cString(args[0]) ?? '?'), abs(undefined, cString(args[1]) ?? '?')];
         break;
       case 'renameat':
       case 'renameat2':
+      case 'linkat':
         paths = [abs(args[0], cString(args[1]) ?? '?'), abs(args[2], cString(args[3]) ?? '?')];
+        break;
+      case 'unlink':
+        paths = [abs(undefined, cString(args[0]) ?? '?')];
+        break;
+      case 'unlinkat':
+        paths = [abs(args[0], cString(args[1]) ?? '?')];
         break;
       default:
         if (args[0] !== undefined && /^\d+$/.test(args[0])) fdPath = fds.get(Number(args[0]));

@@ -14,21 +14,17 @@ import { describe, it, type TestContext } from 'node:test';
 import { move } from '../../src/index.js';
 import { O, realOps, type FsOps } from '../../src/internal/fs-ops.js';
 import { errno } from '../helpers/fault-ops.js';
-import { otherDevices, tempsUnder } from '../helpers/move-kit.js';
+import { DIRECT_IO_FS, otherDevices, tempsUnder } from '../helpers/move-kit.js';
 import { ext4Support, mountExt4 } from '../helpers/root.js';
 import { DISK_ROOT, list, tmpDir } from '../helpers/tmp.js';
 
 const MIB = 1024 * 1024;
-const DIRECT_FS = new Map([
-  [0xef53, 'ext4'],
-  [0x58465342, 'XFS'],
-]);
 
 /** A source folder on another device and a destination folder on the repo's file system (ext4 or XFS), or a skip. */
 function directPair(t: TestContext): { from: string; to: string } | undefined {
   fs.mkdirSync(DISK_ROOT, { recursive: true });
   const type = fs.statfsSync(DISK_ROOT).type;
-  if (!DIRECT_FS.has(type)) {
+  if (!DIRECT_IO_FS.has(type)) {
     t.skip(`the repo's file system (statfs type 0x${type.toString(16)}) is not ext4 or XFS: atomfs writes no direct I/O there`);
     return undefined;
   }

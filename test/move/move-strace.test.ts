@@ -11,96 +11,33 @@
  *     temp), and one into a tmpfs is not.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { isTempFile } from '../../src/index.js';
-import { closed, collectText, otherDevices, reap } from '../helpers/move-kit.js';
+import { DIRECT_IO_FS, otherDevices } from '../helpers/move-kit.js';
+import { flagSet, straceRun, straceUnavailable, type Syscall, type Trace } from '../helpers/strace.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/strace-move.js', import.meta.url));
-const TRACE = 'openat,write,pwrite64,fsync,rename,renameat,renameat2,unlink,unlinkat,copy_file_range,sendfile,ioctl,link,linkat';
+const TRACE = ['openat', 'close', 'write', 'pwrite64', 'fsync', 'rename', 'renameat', 'renameat2', 'unlink', 'unlinkat', 'copy_file_range', 'sendfile', 'ioctl', 'link', 'linkat'];
 
-interface Call {
-  readonly name: string;
-  readonly args: string;
-  readonly ret: number | undefined;
-  /** Line indexes where the call started and where it returned. */
-  readonly start: number;
-  readonly end: number;
-  /** Quoted path arguments, in order. */
-  readonly paths: string[];
-  /** For fd-taking calls: the path the first argument's descriptor was opened on. */
-  readonly fdPath: string | undefined;
-}
-
-/** Parses `strace -f` output, joining `<unfinished ...>` and `<... resumed>` halves. */
-function parseTrace(text: string): Call[] {
-  const calls: Call[] = [];
-  const pending = new Map<string, { name: string; head: string; start: number; fdPath: string | undefined }>();
-  const fdPath = new Map<number, string>();
-  const lines = text.split('\n');
-  const quoted = (s: string): string[] => [...s.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1]!);
-  const firstFd = (args: string): string | undefined => {
-    const m = /^(\d+)/.exec(args);
-    return m ? fdPath.get(Number(m[1])) : undefined;
-  };
-  const finish = (name: string, args: string, retText: string, start: number, end: number, fdp: string | undefined): void => {
-    const m = /^\s*=\s*(-?\d+)/.exec(retText);
-    const ret = m ? Number(m[1]) : undefined;
-    const call: Call = { name, args, ret, start, end, paths: quoted(args), fdPath: fdp };
-    if (name === 'openat' && ret !== undefined && ret >= 0) fdPath.set(ret, call.paths[0]!);
-    calls.push(call);
-  };
-  lines.forEach((line, i) => {
-    let m = /^(\d+)\s+(\w+)\((.*) <unfinished \.\.\.>$/.exec(line);
-    if (m) {
-      pending.set(`${m[1]}:${m[2]}`, { name: m[2]!, head: m[3]!, start: i, fdPath: firstFd(m[3]!) });
-      return;
-    }
-    m = /^(\d+)\s+<\.\.\. (\w+) resumed>(.*)\)(\s*=.*)$/.exec(line);
-    if (m) {
-      const p = pending.get(`${m[1]}:${m[2]}`);
-      pending.delete(`${m[1]}:${m[2]}`);
-      if (p) finish(p.name, p.head + m[3]!, m[4]!, p.start, i, p.fdPath);
-      return;
-    }
-    m = /^(\d+)\s+(\w+)\((.*)\)(\s*=.*)$/.exec(line);
-    if (m) finish(m[2]!, m[3]!, m[4]!, i, i, firstFd(m[3]!));
-  });
-  return calls;
-}
-
-async function traceMove(t: TestContext, src: string, dest: string, options: Record<string, unknown>): Promise<{ calls: Call[]; raw: string }> {
-  const out = path.join(tmpDir(t), 'trace.txt');
-  const child = spawn('strace', ['-f', '-s', '4096', '-o', out, '-e', `trace=${TRACE}`, process.execPath, FIXTURE, JSON.stringify({ src, dest, options })], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+function traceMove(t: TestContext, src: string, dest: string, options: Record<string, unknown>): Trace {
+  const trace = straceRun(process.execPath, [FIXTURE, JSON.stringify({ src, dest, options })], {
+    syscalls: TRACE,
+    out: path.join(tmpDir(t), 'trace.txt'),
     env: { ...process.env, UV_USE_IO_URING: '0' },
   });
-  t.after(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  const done = closed(child);
-  const stdout = collectText(child.stdout);
-  const stderr = collectText(child.stderr);
-  const exit = await reap(child, done, 60_000);
-  assert.equal(exit.code, 0, `strace/node exited ${exit.code ?? exit.signal}: ${stderr()}`);
-  assert.match(stdout(), /^RESULT \{"strategy":"copy"/m);
-  const raw = fs.readFileSync(out, 'utf8');
-  return { calls: parseTrace(raw), raw };
+  assert.match(trace.stdout, /^RESULT \{"strategy":"copy"/m);
+  return trace;
 }
-
-// statfs magic numbers of the file systems atomfs writes big durable copies to directly.
-const DIRECT_FS = new Set([0xef53, 0x58465342]);
-
-const haveStrace = (): boolean => spawnSync('strace', ['-V'], { stdio: 'ignore', timeout: 10_000 }).status === 0;
 
 describe('system calls of a cross-device file move under strace', () => {
   for (const overwrite of [false, true]) {
-    it(`the temp copy in the destination folder is fsynced before it is published${overwrite ? ' by rename over the destination' : ' by link'}, and the destination folder is fsynced before the source is unlinked`, async (t) => {
-      if (!haveStrace()) return t.skip('strace is not installed (Debian package strace)');
+    it(`the temp copy in the destination folder is fsynced before it is published${overwrite ? ' by rename over the destination' : ' by link'}, and the destination folder is fsynced before the source is unlinked`, (t) => {
+      const noStrace = straceUnavailable();
+      if (noStrace) return t.skip(noStrace);
       const other = otherDevices(t)[0];
       if (!other) return t.skip('no other device: needs root to mount a tmpfs, or /dev/shm on another device');
       const disk = tmpDir(t);
@@ -120,12 +57,13 @@ describe('system calls of a cross-device file move under strace', () => {
         const dest = path.join(destDir, 'file.bin');
         fs.writeFileSync(src, Buffer.alloc(size, 'm'));
         if (overwrite) fs.writeFileSync(dest, 'old');
-        const { calls, raw } = await traceMove(t, src, dest, { overwrite });
-        const show = (c: Call | undefined): string => (c ? `${c.name}(${c.args}) = ${c.ret} [lines ${c.start}-${c.end}]` : 'none');
+        const { calls, raw } = traceMove(t, src, dest, { overwrite });
+        const show = (c: Syscall | undefined): string => (c ? `${c.name}(${c.args.join(', ')}) = ${c.ret} [lines ${c.start}-${c.end}]` : 'none');
+        const openFlags = (c: Syscall): Set<string> => flagSet(c.args[2]);
         const ctx = (): string => `${label}; calls after the temp was created:\n${calls.filter((c) => c.start >= (tempOpen?.start ?? 0)).map(show).join('\n')}\n(raw trace: ${raw.length} bytes)`;
 
         // The temp: created in the destination folder.
-        const tempOpen = calls.find((c) => c.name === 'openat' && c.paths[0] !== undefined && path.dirname(c.paths[0]) === destDir && isTempFile(c.paths[0]) && /O_CREAT/.test(c.args) && (c.ret ?? -1) >= 0);
+        const tempOpen = calls.find((c) => c.name === 'openat' && c.paths[0] !== undefined && path.dirname(c.paths[0]) === destDir && isTempFile(c.paths[0]) && openFlags(c).has('O_CREAT') && (c.ret ?? -1) >= 0);
         assert.ok(tempOpen, `${label}: a temp is created in the destination folder\n${calls.map(show).join('\n')}`);
         const temp = tempOpen.paths[0]!;
         if (size < 8 * 1024 * 1024) {
@@ -134,15 +72,15 @@ describe('system calls of a cross-device file move under strace', () => {
         } else {
           const written = calls.filter((c) => ['write', 'pwrite64'].includes(c.name) && c.fdPath === temp).reduce((n, c) => n + (c.ret ?? 0), 0);
           assert.equal(written, size, `${label}: every byte is written to the temp by the stream\n${ctx()}`);
-          if (toDir === disk && DIRECT_FS.has(fs.statfsSync(disk).type)) {
+          if (toDir === disk && DIRECT_IO_FS.has(fs.statfsSync(disk).type)) {
             // Into ext4 or XFS, durably: written by direct I/O (9 MiB is whole blocks), on a
             // second descriptor of the temp; the fsync below still comes before the publish.
-            const directOpen = calls.find((c) => c.name === 'openat' && c.paths[0] === temp && /O_DIRECT\b/.test(c.args) && (c.ret ?? -1) >= 0);
+            const directOpen = calls.find((c) => c.name === 'openat' && c.paths[0] === temp && openFlags(c).has('O_DIRECT') && (c.ret ?? -1) >= 0);
             assert.ok(directOpen, `${label}: the temp is opened for direct I/O\n${ctx()}`);
-            const direct = calls.filter((c) => ['write', 'pwrite64'].includes(c.name) && c.args.startsWith(`${directOpen.ret},`) && c.start > directOpen.end);
+            const direct = calls.filter((c) => ['write', 'pwrite64'].includes(c.name) && c.fdPath === temp && c.args[0] === String(directOpen.ret) && c.start > directOpen.end);
             assert.equal(direct.reduce((n, c) => n + (c.ret ?? 0), 0), size, `${label}: every byte is written directly\n${ctx()}`);
           } else {
-            assert.ok(!calls.some((c) => c.name === 'openat' && /O_DIRECT\b/.test(c.args)), `${label}: no direct I/O into a tmpfs\n${ctx()}`);
+            assert.ok(!calls.some((c) => c.name === 'openat' && openFlags(c).has('O_DIRECT')), `${label}: no direct I/O into a tmpfs\n${ctx()}`);
           }
         }
 
@@ -163,7 +101,7 @@ describe('system calls of a cross-device file move under strace', () => {
         assert.ok(destDirSync, `${label}: the destination folder is fsynced after the publish\n${ctx()}`);
         assert.ok(destDirSync.end < unlinkSrc.start, `${label}: the destination folder's fsync returned before the source was unlinked\n${show(destDirSync)}\n${show(unlinkSrc)}`);
         const destDirOpen = calls.filter((c) => c.name === 'openat' && c.paths[0] === destDir && c.start < destDirSync.start).at(-1);
-        assert.match(destDirOpen?.args ?? '', /O_DIRECTORY/, `${label}: that descriptor is the folder, opened as one`);
+        assert.ok(destDirOpen && openFlags(destDirOpen).has('O_DIRECTORY'), `${label}: that descriptor is the folder, opened as one`);
 
         // And the removal itself is made durable.
         const srcDirSync = calls.find((c) => c.name === 'fsync' && c.fdPath === srcDir && c.start > unlinkSrc.end && c.ret === 0);
