@@ -47,6 +47,16 @@ export function otherDevices(t: HasAfter): { label: string; dir: string }[] {
   return out;
 }
 
+/** Why a test that needs a second device skips. */
+export const NO_OTHER_DEVICE = 'no other device: needs root to mount a tmpfs, or /dev/shm on another device';
+
+/** The first other-device folder ({@link otherDevices}), or undefined after skipping `t` with {@link NO_OTHER_DEVICE}. */
+export function otherDeviceOrSkip(t: HasAfter & { skip(message?: string): void }): { label: string; dir: string } | undefined {
+  const other = otherDevices(t)[0];
+  if (!other) t.skip(NO_OTHER_DEVICE);
+  return other;
+}
+
 /** The file systems atomfs writes big durable copies to by direct I/O (statfs magic → name). */
 export const DIRECT_IO_FS: ReadonlyMap<number, string> = new Map([
   [0xef53, 'ext4'],

@@ -14,7 +14,7 @@ import { describe, it, type TestContext } from 'node:test';
 import { move } from '../../src/index.js';
 import { O, realOps, type FsOps } from '../../src/internal/fs-ops.js';
 import { errno } from '../helpers/fault-ops.js';
-import { DIRECT_IO_FS, otherDevices, tempsUnder } from '../helpers/move-kit.js';
+import { DIRECT_IO_FS, otherDeviceOrSkip, tempsUnder } from '../helpers/move-kit.js';
 import { ext4Support, mountExt4 } from '../helpers/root.js';
 import { DISK_ROOT, list, tmpDir } from '../helpers/tmp.js';
 
@@ -28,11 +28,8 @@ function directPair(t: TestContext): { from: string; to: string } | undefined {
     t.skip(`the repo's file system (statfs type 0x${type.toString(16)}) is not ext4 or XFS: atomfs writes no direct I/O there`);
     return undefined;
   }
-  const other = otherDevices(t)[0];
-  if (!other) {
-    t.skip('no other device: needs root to mount a tmpfs, or /dev/shm on another device');
-    return undefined;
-  }
+  const other = otherDeviceOrSkip(t);
+  if (!other) return undefined;
   const from = fs.mkdtempSync(path.join(other.dir, 'from-'));
   return { from, to: tmpDir(t) };
 }
@@ -248,8 +245,8 @@ describe('move across devices into ext4 or XFS: direct I/O', () => {
   it('a full ext4 mid-copy (a loop-mounted 24 MiB image): ENOSPC, the source intact, the old destination intact (overwrite), no temp', async (t) => {
     const can = ext4Support();
     if (!can.ok) return t.skip(can.why);
-    const other = otherDevices(t)[0];
-    if (!other) return t.skip('no other device to move from');
+    const other = otherDeviceOrSkip(t);
+    if (!other) return;
     const mnt = mountExt4(t, 24);
     const from = fs.mkdtempSync(path.join(other.dir, 'from-'));
     const data = randomBytes(40 * MIB);
@@ -276,8 +273,8 @@ describe('move across devices into ext4 or XFS: direct I/O', () => {
 
 describe('move across devices: removing a big source', () => {
   it('the source of a big copy is unlinked in the thread pool, even with blocking (freeing 1 GiB took 0.24 s)', async (t) => {
-    const other = otherDevices(t)[0];
-    if (!other) return t.skip('no other device: needs root to mount a tmpfs, or /dev/shm on another device');
+    const other = otherDeviceOrSkip(t);
+    if (!other) return;
     const from = tmpDir(t);
     const src = path.join(from, 'big');
     fs.writeFileSync(src, Buffer.alloc(9 * MIB, 7));

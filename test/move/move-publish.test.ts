@@ -13,18 +13,14 @@ import { describe, it, type TestContext } from 'node:test';
 import { move, type LogFields, type Logger } from '../../src/index.js';
 import { spawnNode } from '../helpers/child.js';
 import { FaultOps } from '../helpers/fault-ops.js';
-import { closed, collectText, exists, makeTree, otherDevices, reap, snapshot, tempsUnder } from '../helpers/move-kit.js';
+import { closed, collectText, exists, makeTree, otherDeviceOrSkip, reap, snapshot, tempsUnder } from '../helpers/move-kit.js';
 import { requireRoot } from '../helpers/root.js';
 import { list, tmpDir } from '../helpers/tmp.js';
 
 /** A folder on the repo's file system and one on another device, or undefined (the test skips). */
 function crossPair(t: TestContext): { from: string; to: string } | undefined {
-  const other = otherDevices(t)[0];
-  if (!other) {
-    t.skip('no other device: needs root to mount a tmpfs, or /dev/shm on another device');
-    return undefined;
-  }
-  return { from: tmpDir(t), to: other.dir };
+  const other = otherDeviceOrSkip(t);
+  return other && { from: tmpDir(t), to: other.dir };
 }
 
 function recordingLogger(): Logger & { warns: { fields: LogFields; msg: string }[] } {

@@ -16,7 +16,7 @@ import * as path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { isTempFile } from '../../src/index.js';
-import { DIRECT_IO_FS, otherDevices } from '../helpers/move-kit.js';
+import { DIRECT_IO_FS, otherDeviceOrSkip } from '../helpers/move-kit.js';
 import { flagSet, straceRun, straceUnavailable, type Syscall, type Trace } from '../helpers/strace.js';
 import { tmpDir } from '../helpers/tmp.js';
 
@@ -38,8 +38,8 @@ describe('system calls of a cross-device file move under strace', () => {
     it(`the temp copy in the destination folder is fsynced before it is published${overwrite ? ' by rename over the destination' : ' by link'}, and the destination folder is fsynced before the source is unlinked`, (t) => {
       const noStrace = straceUnavailable();
       if (noStrace) return t.skip(noStrace);
-      const other = otherDevices(t)[0];
-      if (!other) return t.skip('no other device: needs root to mount a tmpfs, or /dev/shm on another device');
+      const other = otherDeviceOrSkip(t);
+      if (!other) return;
       const disk = tmpDir(t);
       // 256 KiB: one kernel copy. 9 MiB: above the streaming threshold (8 MiB), copied by
       // our own read/write loop; the same order of fsyncs either way.

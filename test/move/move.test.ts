@@ -15,7 +15,7 @@ import { describe, it, type TestContext } from 'node:test';
 import { AtomfsError, cleanupOrphans, isTempFile, move, type MoveProgress } from '../../src/index.js';
 import { realOps, type FsOps } from '../../src/internal/fs-ops.js';
 import { FaultOps } from '../helpers/fault-ops.js';
-import { exists, gatedRename, makeTree, OLD_MS, otherDevices, runMoveAs, snapshot, tempsUnder } from '../helpers/move-kit.js';
+import { exists, gatedRename, makeTree, NO_OTHER_DEVICE, OLD_MS, otherDevices, runMoveAs, snapshot, tempsUnder } from '../helpers/move-kit.js';
 import { requireRoot } from '../helpers/root.js';
 import { list, tmpDir } from '../helpers/tmp.js';
 
@@ -34,7 +34,7 @@ function crossPairs(t: TestContext): { label: string; from: string; to: string }
 
 function skipWithoutOtherDevice(t: TestContext, pairs: unknown[]): boolean {
   if (pairs.length === 0) {
-    t.skip('no other device: needs root to mount a tmpfs, or /dev/shm on another device');
+    t.skip(NO_OTHER_DEVICE);
     return true;
   }
   return false;
