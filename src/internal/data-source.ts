@@ -33,14 +33,14 @@ export function toSource(data: unknown, encoding: BufferEncoding, operation: str
   if (typeof data === 'string' || ArrayBuffer.isView(data)) return chunkBytes(data, encoding, operation, path);
   const conv = (c: unknown): Uint8Array => chunkBytes(c, encoding, operation, path);
   if (data !== null && typeof data === 'object') {
-    if (typeof ReadableStream !== 'undefined' && data instanceof ReadableStream) return webSource(data, conv);
+    if (typeof ReadableStream !== 'undefined' && data instanceof ReadableStream) return cancellable(webSource(data, conv));
     if (data instanceof Readable) {
       const src = asyncIterSource(data[Symbol.asyncIterator](), conv);
       // return() on the iterator waits for a pending next(), which a stalled stream never
       // settles: destroy the stream itself, so its producer is released at once.
-      return { next: src.next, cancel: () => void data.destroy() };
+      return cancellable({ next: src.next, cancel: () => void data.destroy() });
     }
-    if (Symbol.asyncIterator in data) return asyncIterSource((data as AsyncIterable<unknown>)[Symbol.asyncIterator](), conv);
+    if (Symbol.asyncIterator in data) return cancellable(asyncIterSource((data as AsyncIterable<unknown>)[Symbol.asyncIterator](), conv));
     if (Symbol.iterator in data) return iterSource((data as Iterable<unknown>)[Symbol.iterator](), conv);
   }
   throw new AtomfsError(
@@ -81,5 +81,35 @@ function webSource(stream: ReadableStream<unknown>, conv: (c: unknown) => Uint8A
       return r.done ? null : conv(r.value);
     },
     cancel: (reason) => void reader.cancel(reason).catch(() => {}),
+  };
+}
+
+/**
+ * A source whose cancel also rejects a read under way (and every later read) with the
+ * reason: cancelling an async iterator only queues its return() behind a pending next(),
+ * which a stalled producer never settles.
+ */
+function cancellable(inner: ChunkSource): ChunkSource {
+  let cancelled: { reason: unknown } | undefined;
+  let rejectPending: ((e: unknown) => void) | undefined;
+  return {
+    next: () => {
+      if (cancelled) return Promise.reject(cancelled.reason);
+      const read = new Promise<Uint8Array | null>((resolve, reject) => {
+        rejectPending = reject;
+        // Once cancelled, the inner read settling (or failing) later changes nothing.
+        inner.next().then(resolve, reject);
+      });
+      // A read its caller gave up on (an abort raced it) may be rejected by cancel later:
+      // that must not surface as an unhandled rejection.
+      read.catch(() => {});
+      return read;
+    },
+    cancel: (reason) => {
+      if (cancelled) return;
+      cancelled = { reason };
+      rejectPending?.(reason);
+      inner.cancel(reason);
+    },
   };
 }

@@ -70,8 +70,7 @@ export async function writeFiles(entries: Iterable<WriteFilesEntry>, options?: W
       const plan = resolveWritePlan(operation, p, { ...defaults, ...own });
       if (seen.has(plan.abs)) throw new AtomfsError('EINVAL', 'the same path appears twice in one batch', { operation, path: plan.given });
       seen.add(plan.abs);
-      const source = toSource(data, plan.encoding, operation, plan.given);
-      jobs.push({ plan, source: source instanceof Uint8Array ? source : cancellable(source) });
+      jobs.push({ plan, source: toSource(data, plan.encoding, operation, plan.given) });
     }
   } catch (e) {
     cancelAll(jobs, e);
@@ -148,32 +147,6 @@ interface Job {
 
 function cancelAll(jobs: readonly Job[], reason: unknown): void {
   for (const { source } of jobs) if (!(source instanceof Uint8Array)) source.cancel(reason);
-}
-
-/**
- * A source whose cancel also rejects a read under way (and every later read) with the
- * reason: cancelling an async iterator only queues its return() behind a pending next(),
- * which a stalled producer never settles.
- */
-function cancellable(inner: ChunkSource): ChunkSource {
-  let cancelled: { reason: unknown } | undefined;
-  let rejectPending: ((e: unknown) => void) | undefined;
-  return {
-    next: () => {
-      if (cancelled) return Promise.reject(cancelled.reason);
-      return new Promise<Uint8Array | null>((resolve, reject) => {
-        rejectPending = reject;
-        // Once cancelled, the inner read settling (or failing) later changes nothing.
-        inner.next().then(resolve, reject);
-      });
-    },
-    cancel: (reason) => {
-      if (cancelled) return;
-      cancelled = { reason };
-      rejectPending?.(reason);
-      inner.cancel(reason);
-    },
-  };
 }
 
 function* stage(plan: WritePlan, source: Uint8Array | ChunkSource, holder: { tf?: TempFile }): Steps<void> {
