@@ -118,8 +118,9 @@ export async function cleanupDir(
       }
       try {
         // Already lstat'ed: a file or symlink is unlinked at once; only a folder needs the
-        // walk (which lstats it again).
-        if (st.isDirectory()) await removeTree(sys, full);
+        // walk (which lstats it again). A move killed after it gave the copy's folders their
+        // modes leaves read-only folders in its temp tree: they are made writable first.
+        if (st.isDirectory()) await removeTree(sys, full, { makeWritable: true });
         else await sys.unlink(full);
         removed.push(full);
         base.logger.debug({ tempPath: full, operation: 'cleanup' }, LOG_EVENTS.tempCleaned);

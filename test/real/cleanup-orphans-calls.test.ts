@@ -4,11 +4,14 @@
  * contents, never through a symlink inside it.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
+import { pathToFileURL } from 'node:url';
 import { cleanupOrphans } from '../../src/index.js';
 import { FaultOps } from '../helpers/fault-ops.js';
+import { requireRoot } from '../helpers/root.js';
 import { list, tmpDir } from '../helpers/tmp.js';
 
 describe('cleanupOrphans calls', () => {
@@ -35,5 +38,28 @@ describe('cleanupOrphans calls', () => {
       assert.equal(on('unlink', p), 1, `one unlink of ${path.basename(p)}`);
     }
     assert.equal(on('rmdir', folder), 1);
+  });
+
+  it('a temp tree with read-only folders (a move killed after it set the copy\'s modes) is removed, also by a user who is not root', (t) => {
+    if (!requireRoot(t)) return;
+    const NOBODY = 65534;
+    const dir = tmpDir(t);
+    const tree = path.join(dir, '.films.0123456789abcdef.tmp');
+    fs.mkdirSync(path.join(tree, 'sub', 'deeper'), { recursive: true });
+    fs.writeFileSync(path.join(tree, 'sub', 'deeper', 'f'), 'x');
+    fs.writeFileSync(path.join(tree, 'sub', 'g'), 'y');
+    for (const p of [dir, tree, path.join(tree, 'sub'), path.join(tree, 'sub', 'deeper'), path.join(tree, 'sub', 'deeper', 'f'), path.join(tree, 'sub', 'g')]) fs.chownSync(p, NOBODY, NOBODY);
+    fs.chmodSync(path.join(tree, 'sub', 'deeper'), 0o555);
+    fs.chmodSync(path.join(tree, 'sub'), 0o555);
+    // Root ignores modes: the cleanup runs in a child that drops to nobody first.
+    const index = pathToFileURL(path.resolve('build/src/index.js')).href;
+    const code = `process.setgroups([]); process.setgid(${NOBODY}); process.setuid(${NOBODY});
+      const { cleanupOrphans } = await import(${JSON.stringify(index)});
+      const r = await cleanupOrphans(${JSON.stringify(dir)}, { olderThan: 0 });
+      process.stdout.write(JSON.stringify(r));`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { removed: [tree], kept: 0 });
+    assert.deepEqual(list(dir), []);
   });
 });
