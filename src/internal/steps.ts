@@ -97,7 +97,7 @@ function execSync(step: Step, sys: SyncFsOps): unknown {
 // fsync, reads, listings and copies (unbounded work) always go to the pool; so do writes
 // larger than BLOCKING_WRITE_MAX, which could keep the event loop busy, and calls a step
 // list marks slow ({@link callSlow}).
-export const CHEAP_CALLS: ReadonlySet<OpName> = new Set<OpName>([
+const CHEAP_CALLS: ReadonlySet<OpName> = new Set<OpName>([
   'open', 'close', 'write', 'fchmod', 'fchown', 'fstat', 'lstat', 'stat', 'readlink', 'rename', 'link', 'unlink',
   'mkdir', 'rmdir', 'utimes', 'symlink', 'chmod', 'lchown', 'umask', 'bootId', 'processStart',
 ]);
