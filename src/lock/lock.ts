@@ -689,7 +689,8 @@ async function acquire(plan: LockPlan): Promise<Lock> {
       if (plan.ops.watchFile && a.waitFor.some((n) => n !== '')) {
         // Woken the moment a marker we wait for goes; the poll (jittered, so waiters do not
         // move in step) remains for what raises no event: a dead holder, another host.
-        a.woken = await waitForRemoval(plan.ops, a.where!.dir, a.waitFor, Math.min(left, timer ?? plan.retryInterval * (0.5 + Math.random() * 0.5)), plan.signal);
+        // (A pause, `timer`, is only ever set with nothing to wait for: see `attempt`.)
+        a.woken = await waitForRemoval(plan.ops, a.where!.dir, a.waitFor, Math.min(left, plan.retryInterval * (0.5 + Math.random() * 0.5)), plan.signal);
         continue;
       }
       if (timer !== undefined) {
