@@ -18,7 +18,8 @@
  * 3. A writer withdraws into a line: it renames its marker to a `queued` one (which rule 2
  *    never counts: only `exclusive` and `shared` markers decide who may hold; readers still
  *    let a queued writer go first, as a preference) and waits for the
- *    writer just ahead of it, so a release wakes one waiter instead of all of them. First
+ *    writer just ahead of it, so a release wakes the next waiter, not all of them (its
+ *    rename back into a lock marker wakes the one behind it once more). First
  *    in line, it renames the marker back (the same as making a new one, rule 1) and
  *    contends. Readers let queued writers go first too. A writer that has not been in
  *    line yet may pass it (it ignores queued markers): a process that releases and takes
@@ -299,7 +300,8 @@ function* recast(where: Where, a: Attempt, kind: MarkerKind): Steps<void> {
  * it into the line (`queued`) and waits for the writer just ahead. Woken, it looks: while
  * writers are still ahead it waits for the new one just ahead; first in line, it renames
  * its marker back into a lock marker (the same as making one) and contends. A release
- * thus wakes one waiter, and a new writer queues behind the line instead of waking it.
+ * thus wakes the next waiter (and that rename the one behind it, which looks and waits
+ * again), not the whole line.
  */
 function* attempt(plan: LockPlan, a: Attempt): Steps<'held' | 'wait'> {
   const where = (a.where ??= yield* locate(plan));
