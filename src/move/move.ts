@@ -487,13 +487,19 @@ async function copyOneFile(
   const sys = p.ops.async;
   const before = progress.bytes;
   let sha256: string | undefined;
-  if (p.verify === 'checksum' || (st.size >= STREAM_MIN && !target.sameDevice)) {
+  // Root copying someone else's set-uid/set-gid file: the copy is root's until keepOwner
+  // gives it its owner, and must not be a set-id root file meanwhile (anyone who can reach
+  // the destination folder could run it). It gets the set-id bits only after the chown, so
+  // it goes through our own copy (the kernel's copyFile gives the new file the full mode).
+  const setIdLater = euid() === 0 && (st.mode & 0o6000) !== 0 && !(st.uid === 0 && st.gid === 0);
+  if (p.verify === 'checksum' || setIdLater || (st.size >= STREAM_MIN && !target.sameDevice)) {
     // One pipelined pass of our own (see streamCopy). For 'checksum' the source is hashed
     // as read and every chunk is read back from the copy and compared with its bytes.
     const check = p.verify === 'checksum';
     const abortPoint = (): void => throwIfAborted(p.signal, pairCtx(p));
     const direct = st.size >= STREAM_MIN && (await target.direct());
-    const r = await streamCopy(sys, from, to, st, { fsync: p.fsync, check, direct, abortPoint, progress, report }).catch((e: unknown) => {
+    const mode = st.mode & (setIdLater ? 0o1777 : 0o7777);
+    const r = await streamCopy(sys, from, to, { fsync: p.fsync, check, mode, direct, abortPoint, progress, report }).catch((e: unknown) => {
       throw e instanceof CopyMismatch ? verifyError(p, from, e.message) : e;
     });
     if (p.verify !== 'none' && (r.bytes !== st.size || r.size !== st.size)) throw verifyError(p, from, `size ${r.size} != ${st.size}`);

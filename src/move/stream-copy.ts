@@ -15,7 +15,7 @@
  */
 import { createHash } from 'node:crypto';
 import { codeOf } from '../errors.js';
-import { O, type AsyncFsOps, type FileStat } from '../internal/fs-ops.js';
+import { O, type AsyncFsOps } from '../internal/fs-ops.js';
 
 /** Chunk of a streamed copy through the page cache (and of other chunked reads). */
 export const CHUNK = 1 << 20;
@@ -62,6 +62,8 @@ export interface StreamCopyOptions {
   readonly fsync: boolean;
   /** Hash the source (SHA-256) and read every chunk of the copy back and compare it. */
   readonly check: boolean;
+  /** The mode the copy gets (a caller may hold set-id bits back until it has set the owner). */
+  readonly mode: number;
   /** Try direct I/O for the copy (see {@link directIoFits}). */
   readonly direct: boolean;
   /** Throws when the copy must stop (an aborted signal); called between chunks. */
@@ -100,7 +102,7 @@ export async function directIoFits(sys: AsyncFsOps, dir: string): Promise<boolea
  * Copies `from` into a new file `to` in one pipelined pass: the next chunk is read while
  * the previous ones are written, in order; with `fsync` the copy reaches the disk before it
  * is closed (directly, or kept writing behind the copy with a flush every 64 MiB). The copy
- * gets the source's mode.
+ * gets `o.mode`.
  *
  * With `check` (verify: 'checksum') the source is hashed as read (SHA-256, returned) and
  * each chunk written is read back from the copy and compared with the source's bytes, byte
@@ -109,7 +111,7 @@ export async function directIoFits(sys: AsyncFsOps, dir: string): Promise<boolea
  * written directly is read back directly: from the disk, not from a cache.
  * @throws CopyMismatch when a chunk read back differs or is short.
  */
-export async function streamCopy(sys: AsyncFsOps, from: string, to: string, st: FileStat, o: StreamCopyOptions): Promise<StreamCopyResult> {
+export async function streamCopy(sys: AsyncFsOps, from: string, to: string, o: StreamCopyOptions): Promise<StreamCopyResult> {
   const hash = o.check ? createHash('sha256') : undefined;
   // Read-write when each chunk is read back from the copy once written.
   const access = o.check ? O.RDWR : O.WRONLY;
@@ -124,10 +126,10 @@ export async function streamCopy(sys: AsyncFsOps, from: string, to: string, st: 
       const dfd = memory ? await openDirect(sys, to, access, fd) : undefined;
       if (dfd === undefined) {
         if (memory) giveAligned(memory);
-        return pump(sys, rfd, { fd, dfd: undefined, memory: undefined }, st, o, hash);
+        return pump(sys, rfd, { fd, dfd: undefined, memory: undefined }, o, hash);
       }
       try {
-        return await closing(sys, dfd, () => pump(sys, rfd, { fd, dfd, memory }, st, o, hash));
+        return await closing(sys, dfd, () => pump(sys, rfd, { fd, dfd, memory }, o, hash));
       } finally {
         giveAligned(memory!);
       }
@@ -170,7 +172,6 @@ async function pump(
   sys: AsyncFsOps,
   rfd: number,
   sink: Sink,
-  st: FileStat,
   o: StreamCopyOptions,
   hash: ReturnType<typeof createHash> | undefined,
 ): Promise<{ bytes: number; size: number }> {
@@ -298,7 +299,7 @@ async function pump(
     // Mode before the flush, so the fsync covers it too. One fsync covers both descriptors
     // (it is the file's): the page cache's part, the metadata of the direct writes, and the
     // disk's own cache.
-    await sys.fchmod(fd, st.mode & 0o7777);
+    await sys.fchmod(fd, o.mode);
     if (o.fsync) await sys.fsync(fd);
     return { bytes: pos, size: (await sys.fstat(fd)).size };
   } catch (e) {

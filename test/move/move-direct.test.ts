@@ -15,7 +15,7 @@ import { move } from '../../src/index.js';
 import { O, realOps, type FsOps } from '../../src/internal/fs-ops.js';
 import { errno } from '../helpers/fault-ops.js';
 import { DIRECT_IO_FS, otherDeviceOrSkip, tempsUnder } from '../helpers/move-kit.js';
-import { ext4Support, mountExt4 } from '../helpers/root.js';
+import { ext4Support, mountExt4, requireRoot } from '../helpers/root.js';
 import { DISK_ROOT, list, tmpDir } from '../helpers/tmp.js';
 
 const MIB = 1024 * 1024;
@@ -299,5 +299,52 @@ describe('move across devices: removing a big source', () => {
     assert.equal(r.bytes, 9 * MIB);
     assert.deepEqual(unlinks, ['thread pool']);
     assert.equal(fs.existsSync(src), false);
+  });
+});
+
+describe('move across devices: a set-uid file of another user, moved by root', () => {
+  it('the copy is never a set-id file owned by root: it gets its set-id bits only after its owner (small and streamed files)', async (t) => {
+    if (!requireRoot(t)) return;
+    const other = otherDeviceOrSkip(t);
+    if (!other) return;
+    const NOBODY = 65534;
+    const from = tmpDir(t);
+    for (const size of [4096, 9 * MIB]) {
+      const src = path.join(from, `tool-${size}`);
+      const dest = path.join(other.dir, `tool-${size}`);
+      fs.writeFileSync(src, Buffer.alloc(size, 0x90));
+      fs.chownSync(src, NOBODY, NOBODY);
+      fs.chmodSync(src, 0o6755);
+      // After every call that touches the temp, look at it: set-id bits while owned by root fail.
+      const seen: string[] = [];
+      const look = (): void => {
+        for (const n of fs.readdirSync(other.dir)) {
+          if (!n.startsWith(`.tool-${size}.`)) continue;
+          const st = fs.lstatSync(path.join(other.dir, n));
+          if (st.uid === 0 && (st.mode & 0o6000) !== 0) seen.push(`${n} mode ${(st.mode & 0o7777).toString(8)} uid 0`);
+        }
+      };
+      const watched = <A extends unknown[], R>(f: (...a: A) => R) => (...a: A): R => {
+        const r = f(...a);
+        if (r instanceof Promise) return r.then((v: unknown) => (look(), v)) as R;
+        look();
+        return r;
+      };
+      const ops: FsOps = {
+        sync: { ...realOps.sync, fchmod: watched(realOps.sync.fchmod), chmod: watched(realOps.sync.chmod), copyFile: watched(realOps.sync.copyFile), lchown: watched(realOps.sync.lchown) },
+        async: {
+          ...realOps.async,
+          fchmod: watched(realOps.async.fchmod),
+          chmod: watched(realOps.async.chmod),
+          copyFile: watched(realOps.async.copyFile),
+          fsync: watched(realOps.async.fsync),
+          lchown: watched(realOps.async.lchown),
+        },
+      };
+      await move(src, dest, { fs: ops });
+      assert.deepEqual(seen, [], `${size}: no root-owned set-id temp at any step`);
+      const st = fs.statSync(dest);
+      assert.deepEqual({ uid: st.uid, gid: st.gid, mode: st.mode & 0o7777 }, { uid: NOBODY, gid: NOBODY, mode: 0o6755 }, `${size}: owner and set-id mode kept`);
+    }
   });
 });
