@@ -213,9 +213,10 @@ async function moveInner(p: MovePlan): Promise<MoveResult> {
   if (where.dev === undefined || where.dev === sst.dev) {
     try {
       await ensureParent(p, where.exists);
+      let linked = false;
       if (p.overwrite) await sys.rename(p.src, p.dest);
-      else await renameNoReplace(p, p.src, p.dest, sst);
-      await syncBoth(p, p.src, p.dest);
+      else linked = (await renameNoReplace(p, p.src, p.dest, sst)) === 'linked';
+      await syncBoth(p, p.src, p.dest, linked);
       return { strategy: 'rename', bytes: 0, files: files >= 0 ? files : await countFiles(sys, p.dest, sst) };
     } catch (e) {
       if (codeOf(e) !== 'EXDEV') throw toAtomfsError(e, pairCtx(p, (e as NodeJS.ErrnoException).syscall ?? 'rename'));

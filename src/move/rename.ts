@@ -106,15 +106,19 @@ async function withDestParent<T>(p: PathPair, dest: string, fn: () => Promise<T>
  * files and symlinks by link + unlink (link fails with EEXIST atomically); folders by a
  * plain rename, which can only ever replace an EMPTY folder (that holds nothing). `dest`
  * that is `src`'s own entry spelled another way is a no-op; a case-only rename on a
- * case-insensitive file system is a plain rename.
+ * case-insensitive file system is a plain rename. Returns what {@link publishNoReplace}
+ * did: after `'linked'`, `dest`'s folder is already fsynced (pass `true` as `destSynced`
+ * to {@link syncBoth}).
  * @internal
  */
-export async function renameNoReplace(p: PathPair, src: string, dest: string, sst: FileStat): Promise<void> {
-  if ((await publishNoReplace(p, src, dest, sst)) !== 'linked') return;
+export async function renameNoReplace(p: PathPair, src: string, dest: string, sst: FileStat): Promise<'linked' | 'renamed' | 'unchanged'> {
+  const how = await publishNoReplace(p, src, dest, sst);
+  if (how !== 'linked') return how;
   // The new name must be durable before the old one goes: otherwise a crash could keep
   // the unlink and lose the link, and the file would have no name at all.
   if (p.fsync) await groupDirSync(p.ops, path.dirname(dest));
   await p.ops.async.unlink(src);
+  return how;
 }
 
 /**
@@ -216,12 +220,20 @@ export function resolvePair(operation: string, src: unknown, dest: unknown, opti
 
 const stripSep = (p: string): string => (p.length > 1 && p.endsWith(path.sep) ? p.slice(0, -1) : p);
 
-/** The folder fsyncs after a rename: the destination's folder, and the source's if different. @internal */
-export async function syncBoth(p: PathPair, src: string, dest: string): Promise<void> {
+/**
+ * The folder fsyncs after a rename: the destination's folder, and the source's if different.
+ * `destSynced`: the destination's folder was fsynced since its last change (a no-replace
+ * publish by link fsyncs it before it unlinks the source), so only the source's folder is
+ * left, unless it is the same folder (it then holds the unlink).
+ * @internal
+ */
+export async function syncBoth(p: PathPair, src: string, dest: string, destSynced = false): Promise<void> {
   if (!p.fsync) return;
   const a = path.dirname(dest);
   const b = path.dirname(src);
-  await Promise.all(a === b ? [groupDirSync(p.ops, a)] : [groupDirSync(p.ops, a), groupDirSync(p.ops, b)]);
+  if (a === b) await groupDirSync(p.ops, a);
+  else if (destSynced) await groupDirSync(p.ops, b);
+  else await Promise.all([groupDirSync(p.ops, a), groupDirSync(p.ops, b)]);
 }
 
 /**
@@ -258,15 +270,16 @@ export async function rename(src: PathLike, dest: PathLike, options?: RenameOpti
     if (sst.isDirectory() && isInside(p.src, p.dest)) {
       throw new AtomfsError('EINVAL', 'cannot move a folder into its own subtree', pairCtx(p, 'rename'));
     }
+    let linked = false;
     try {
       if (p.overwrite) await withDestParent(p, p.dest, () => sys.rename(p.src, p.dest));
-      else await renameNoReplace(p, p.src, p.dest, sst);
+      else linked = (await renameNoReplace(p, p.src, p.dest, sst)) === 'linked';
     } catch (e) {
       throw toAtomfsError(e, pairCtx(p, (e as NodeJS.ErrnoException).syscall ?? 'rename'));
     }
     p.logger.debug({ targetPath: p.destGiven, sourcePath: p.srcGiven, operation: 'rename' }, 'Renamed');
     try {
-      await syncBoth(p, p.src, p.dest);
+      await syncBoth(p, p.src, p.dest, linked);
     } catch (e) {
       throw toAtomfsError(e, pairCtx(p, 'fsync'));
     }

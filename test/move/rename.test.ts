@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { AtomfsError, rename } from '../../src/index.js';
+import { AtomfsError, move, rename } from '../../src/index.js';
 import { FaultOps } from '../helpers/fault-ops.js';
 import { exists, fsyncRecorder, gatedRename, listTree, makeTree, shmDir, snapshot, tempsUnder } from '../helpers/move-kit.js';
 import { list, tmpDir } from '../helpers/tmp.js';
@@ -126,6 +126,32 @@ describe('rename', () => {
     assert.deepEqual(list(dir), ['f2', 'l2', 'sub']);
   });
 
+
+  it('overwrite: false by link + unlink fsyncs the new name before the unlink, then only what the unlink changed (rename and move)', async (t) => {
+    const dir = tmpDir(t);
+    fs.mkdirSync(path.join(dir, 'from'));
+    fs.mkdirSync(path.join(dir, 'to'));
+    const cases = [
+      { label: 'two folders', src: path.join(dir, 'from', 'a'), dest: path.join(dir, 'to', 'a') },
+      { label: 'one folder', src: path.join(dir, 'from', 'b'), dest: path.join(dir, 'from', 'c') },
+    ];
+    for (const run of [(s: string, d: string, ops: FaultOps) => rename(s, d, { overwrite: false, fs: ops }), (s: string, d: string, ops: FaultOps) => move(s, d, { overwrite: false, fs: ops })]) {
+      for (const c of cases) {
+        fs.rmSync(c.dest, { force: true });
+        fs.writeFileSync(c.src, c.label);
+        const rec = fsyncRecorder();
+        await run(c.src, c.dest, new FaultOps(rec.ops));
+        assert.equal(fs.readFileSync(c.dest, 'utf8'), c.label);
+        assert.equal(exists(c.src), false);
+        const from = path.dirname(c.src);
+        const to = path.dirname(c.dest);
+        const seq = rec.events.filter((e) => /^(link|unlink|fsync|rename) /.test(e));
+        // The destination folder once (the new name, before the old one goes); then the
+        // source folder once (the unlink). In one folder, that folder twice, in that order.
+        assert.deepEqual(seq, [`link ${c.src} ${c.dest}`, `fsync ${to}`, `unlink ${c.src}`, `fsync ${from}`], `${c.label}:\n${rec.events.join('\n')}`);
+      }
+    }
+  });
   it('overwrite: false lets exactly one of many concurrent racers win, for files', async (t) => {
     const dir = tmpDir(t);
     const ROUNDS = 8;
