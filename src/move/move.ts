@@ -412,7 +412,8 @@ async function copyMove(p: MovePlan, sst: FileStat, where: { readonly dev: numbe
       if (e.kind === 'dir') await sys.mkdir(to, 0o700);
       else if (e.kind === 'symlink') await sys.symlink(e.link!, to);
       else sha256 = await copyOneFile(p, from, to, e.stat, target, progress, report);
-      if (e.kind !== 'dir') await keepOwner(sys, to, e.stat);
+      // A file's owner is set inside copyOneFile, before its fsync.
+      if (e.kind === 'symlink') await keepOwner(sys, to, e.stat);
       if (e.kind === 'file') {
         progress.files++;
         report();
@@ -493,6 +494,11 @@ async function copyOneFile(
   // the destination folder could run it). It gets the set-id bits only after the chown, so
   // it goes through our own copy (the kernel's copyFile gives the new file the full mode).
   const setIdLater = euid() === 0 && (st.mode & 0o6000) !== 0 && !(st.uid === 0 && st.gid === 0);
+  // Owner (root only) and times, before the file's fsync so that it covers them too.
+  const settle = async (): Promise<void> => {
+    await keepOwner(sys, to, st);
+    if (p.preserveTimestamps) await sys.utimes(to, st.atimeMs, st.mtimeMs);
+  };
   if (p.verify === 'checksum' || setIdLater || (st.size >= STREAM_MIN && !target.sameDevice)) {
     // One pipelined pass of our own (see streamCopy). For 'checksum' the source is hashed
     // as read and every chunk is read back from the copy and compared with its bytes.
@@ -500,7 +506,7 @@ async function copyOneFile(
     const abortPoint = (): void => throwIfAborted(p.signal, pairCtx(p));
     const direct = st.size >= STREAM_MIN && (await target.direct());
     const mode = st.mode & (setIdLater ? 0o1777 : 0o7777);
-    const r = await streamCopy(sys, from, to, { fsync: p.fsync, check, mode, direct, abortPoint, progress, report }).catch((e: unknown) => {
+    const r = await streamCopy(sys, from, to, { fsync: p.fsync, check, mode, direct, abortPoint, progress, report, beforeSync: settle }).catch((e: unknown) => {
       throw e instanceof CopyMismatch ? verifyError(p, from, e.message) : e;
     });
     if (p.verify !== 'none' && (r.bytes !== st.size || r.size !== st.size)) throw verifyError(p, from, `size ${r.size} != ${st.size}`);
@@ -509,10 +515,14 @@ async function copyOneFile(
     // A small file: one kernel copy (copy_file_range, or sendfile across file systems) in
     // one thread-pool call, fewer round trips than any loop.
     await sys.copyFile(from, to);
+    if (!p.fsync) await settle();
     if (p.fsync || p.verify !== 'none') {
       const fd = await sys.open(to, O.RDONLY | O.CLOEXEC, 0);
       await closing(sys, fd, async () => {
-        if (p.fsync) await sys.fsync(fd);
+        if (p.fsync) {
+          await settle();
+          await sys.fsync(fd);
+        }
         if (p.verify !== 'none') {
           const size = (await sys.fstat(fd)).size;
           if (size !== st.size) throw verifyError(p, from, `size ${size} != ${st.size}`);
@@ -521,7 +531,6 @@ async function copyOneFile(
     }
   }
   progress.bytes = before + st.size;
-  if (p.preserveTimestamps) await sys.utimes(to, st.atimeMs, st.mtimeMs);
   return sha256;
 }
 

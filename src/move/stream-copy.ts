@@ -71,6 +71,8 @@ export interface StreamCopyOptions {
   /** Counts bytes copied (and checked). */
   readonly progress: { bytes: number };
   readonly report: () => void;
+  /** Runs after the last write and the mode, before the fsync (the owner and times of the copy, say). */
+  readonly beforeSync?: (() => Promise<void>) | undefined;
 }
 
 /** What {@link streamCopy} did. */
@@ -300,6 +302,7 @@ async function pump(
     // (it is the file's): the page cache's part, the metadata of the direct writes, and the
     // disk's own cache.
     await sys.fchmod(fd, o.mode);
+    if (o.beforeSync) await o.beforeSync();
     if (o.fsync) await sys.fsync(fd);
     return { bytes: pos, size: (await sys.fstat(fd)).size };
   } catch (e) {

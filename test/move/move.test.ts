@@ -256,6 +256,42 @@ describe('move across devices', () => {
     }
   });
 
+  it('a copied file gets its times (and, as root, its owner) before its fsync, so that the fsync covers them (kernel copy and stream, size and checksum)', async (t) => {
+    const pairs = crossPairs(t);
+    if (skipWithoutOtherDevice(t, pairs)) return;
+    const root = process.geteuid?.() === 0;
+    for (const { label, from, to } of pairs) {
+      for (const [what, bytes, verify] of [
+        ['kernel copy', 300_000, 'size'],
+        ['stream', 9 << 20, 'size'],
+        ['checksum', 300_000, 'checksum'],
+      ] as const) {
+        const src = path.join(from, 'f');
+        fs.writeFileSync(src, Buffer.alloc(bytes, 5));
+        fs.utimesSync(src, OLD_MS / 1000, OLD_MS / 1000);
+        if (root) fs.chownSync(src, 1234, 5678);
+        const dest = path.join(to, 'f');
+        const ops = new FaultOps();
+        await move(src, dest, { fs: ops, verify });
+        const at = (name: string, pred: (c: { args: readonly unknown[] }) => boolean): number => ops.calls.findIndex((c) => c.name === name && pred(c));
+        const isTemp = (a: unknown): boolean => typeof a === 'string' && path.dirname(a) === to && a !== dest;
+        const times = at('utimes', (c) => isTemp(c.args[0]));
+        // Published by link (overwrite: false, the default) or rename.
+        const published = ops.calls.findIndex((c) => (c.name === 'link' || c.name === 'rename') && c.args[1] === dest);
+        assert.ok(times >= 0 && published > times, `${label} ${what}: times set on the temp before it is published`);
+        const fsyncs = ops.calls.slice(times, published).filter((c) => c.name === 'fsync');
+        assert.ok(fsyncs.length >= 1, `${label} ${what}: an fsync of the file after its times:\n${ops.names().join(' ')}`);
+        if (root) {
+          const owner = at('lchown', (c) => isTemp(c.args[0]));
+          assert.ok(owner >= 0 && owner < times, `${label} ${what}: owner set before the times and the fsync`);
+          assert.deepEqual([fs.statSync(dest).uid, fs.statSync(dest).gid], [1234, 5678], `${label} ${what}`);
+        }
+        assert.equal(Math.round(fs.statSync(dest).mtimeMs), OLD_MS, `${label} ${what}`);
+        fs.rmSync(dest);
+      }
+    }
+  });
+
   it('copies a folder tree: nested and empty folders, relative symlinks keep their text, modes and times kept', async (t) => {
     const pairs = crossPairs(t);
     if (skipWithoutOtherDevice(t, pairs)) return;
