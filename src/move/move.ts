@@ -456,7 +456,7 @@ async function copyMove(p: MovePlan, sst: FileStat, where: { readonly dev: numbe
     throw err;
   }
   p.logger.debug({ targetPath: p.destGiven, sourcePath: p.srcGiven, size: progress.bytes, operation: 'move' }, 'Copied and published');
-  await removeSource(p, sst, progress.bytes);
+  await removeSource(p, sst);
   // The SHA-256 is reported for a single file only (a tree has one per file).
   return sst.isFile() && sha256 !== undefined ? { strategy: 'copy', bytes: progress.bytes, files: totalFiles, sha256 } : { strategy: 'copy', bytes: progress.bytes, files: totalFiles };
 }
@@ -591,20 +591,20 @@ async function sameBytes(sys: AsyncFsOps, a: string, b: string): Promise<boolean
  * renamed to a temp name beside it (one atomic step), so a crash during the recursive
  * delete leaves a recognisable leftover, not a half-deleted source that looks real.
  */
-async function removeSource(p: MovePlan, sst: FileStat, bytes = sst.isFile() ? sst.size : 0): Promise<void> {
+async function removeSource(p: MovePlan, sst: FileStat): Promise<void> {
   const sys = p.ops.async;
   // Freeing a big file's blocks and cached pages is no cheap call (a 1 GiB unlink on ext4:
-  // 0.24 s): it goes to the thread pool, never blocking the event loop.
-  const freeing = bytes >= STREAM_MIN ? p.pool : sys;
+  // 0.24 s): it goes to the thread pool, never blocking the event loop. In a tree, file by
+  // file (the small ones and the folders stay synchronous with `blocking`).
   const srcDir = path.dirname(p.src);
   try {
     if (sst.isDirectory()) {
       const trash = path.join(srcDir, tempNameFor(path.basename(p.src), randomHex(p.random)));
       await sys.rename(p.src, trash);
       if (p.fsync) await groupDirSync(p.ops, srcDir);
-      await removeTree(freeing, trash);
+      await removeTree(sys, trash, { bigFiles: { ops: p.pool, minSize: STREAM_MIN } });
     } else {
-      await freeing.unlink(p.src);
+      await (sst.isFile() && sst.nlink === 1 && sst.size >= STREAM_MIN ? p.pool : sys).unlink(p.src);
       if (p.fsync) await groupDirSync(p.ops, srcDir);
     }
   } catch (e) {

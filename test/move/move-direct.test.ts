@@ -300,6 +300,41 @@ describe('move across devices: removing a big source', () => {
     assert.deepEqual(unlinks, ['thread pool']);
     assert.equal(fs.existsSync(src), false);
   });
+
+  it('in a tree, file by file: the big file through the thread pool, the small ones, a second name of the big one and the folders synchronously', async (t) => {
+    const other = otherDeviceOrSkip(t);
+    if (!other) return;
+    const from = tmpDir(t);
+    const src = path.join(from, 'tree');
+    fs.mkdirSync(path.join(src, 'sub'), { recursive: true });
+    fs.writeFileSync(path.join(src, 'sub', 'big'), Buffer.alloc(9 * MIB, 7));
+    fs.writeFileSync(path.join(src, 'small'), 'x');
+    // A big file with a second name outside the tree: unlinking it frees nothing.
+    fs.writeFileSync(path.join(src, 'linked'), Buffer.alloc(9 * MIB, 8));
+    fs.linkSync(path.join(src, 'linked'), path.join(from, 'outside'));
+    const calls: string[] = [];
+    const ops: FsOps = {
+      sync: {
+        ...realOps.sync,
+        unlink: (p) => {
+          calls.push(`sync unlink ${path.basename(p)}`);
+          realOps.sync.unlink(p);
+        },
+      },
+      async: {
+        ...realOps.async,
+        unlink: async (p) => {
+          calls.push(`pool unlink ${path.basename(p)}`);
+          await realOps.async.unlink(p);
+        },
+      },
+    };
+    const r = await move(src, path.join(other.dir, 'tree'), { fs: ops });
+    assert.equal(r.files, 3);
+    assert.equal(fs.existsSync(src), false);
+    assert.deepEqual(calls.filter((c) => / (big|small|linked)$/.test(c)).sort(), ['pool unlink big', 'sync unlink linked', 'sync unlink small']);
+    assert.equal(fs.readFileSync(path.join(from, 'outside')).length, 9 * MIB);
+  });
 });
 
 describe('move across devices: a set-uid file of another user, moved by root', () => {
