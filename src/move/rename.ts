@@ -171,8 +171,8 @@ export async function publishNoReplace(p: PathPair, src: string, dest: string, s
     // No hard links here (FAT, some FUSE): claim the name with an exclusive empty file,
     // then rename over our own placeholder.
     const fd = await sys.open(dest, O.WRONLY | O.CREAT | O.EXCL | O.NOFOLLOW | O.CLOEXEC, 0o600);
-    await sys.close(fd);
     try {
+      await sys.close(fd);
       await sys.rename(src, dest);
     } catch (e2) {
       await sys.unlink(dest).catch(() => {});

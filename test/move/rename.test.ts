@@ -127,6 +127,27 @@ describe('rename', () => {
   });
 
 
+  it('overwrite: false without hard links: a placeholder whose close fails is removed, the source keeps its name', async (t) => {
+    const dir = tmpDir(t);
+    const src = path.join(dir, 'a');
+    const dest = path.join(dir, 'b');
+    fs.writeFileSync(src, 'data');
+    const ops = new FaultOps();
+    let placeholderOpen = false;
+    ops.before = (name, args) => {
+      if (name === 'link') throw Object.assign(new Error('EPERM: no hard links here'), { code: 'EPERM', syscall: 'link' });
+      if (name === 'open' && args[0] === dest) placeholderOpen = true;
+      else if (name === 'close' && placeholderOpen) {
+        placeholderOpen = false;
+        fs.closeSync(args[0] as number); // as Linux: the descriptor is released even when close fails
+        throw Object.assign(new Error('EIO: injected'), { code: 'EIO', syscall: 'close' });
+      }
+    };
+    await assert.rejects(rename(src, dest, { overwrite: false, fs: ops }), { code: 'EIO', path: src });
+    assert.deepEqual(list(dir), ['a']);
+    assert.equal(fs.readFileSync(src, 'utf8'), 'data');
+  });
+
   it('overwrite: false by link + unlink fsyncs the new name before the unlink, then only what the unlink changed (rename and move)', async (t) => {
     const dir = tmpDir(t);
     fs.mkdirSync(path.join(dir, 'from'));
