@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -48,6 +48,24 @@ function run(bin: string, args: readonly string[]): FloorResult {
   return r;
 }
 
+function runAsync(bin: string, args: readonly string[]): Promise<FloorResult> {
+  return new Promise((resolve, reject) => {
+    execFile(bin, args, { encoding: 'utf8' }, (err, out, stderr) => {
+      if (err) {
+        reject(new Error(`floor ${args.join(' ')} failed: ${stderr.trim() || err.message}`));
+        return;
+      }
+      try {
+        const r = JSON.parse(out) as FloorResult;
+        if (typeof r.seconds !== 'number' || !(r.seconds > 0)) throw new Error(`floor printed ${out}`);
+        resolve(r);
+      } catch (e) {
+        reject(e as Error);
+      }
+    });
+  });
+}
+
 /** `count` writes of `size` bytes to `dir/f0 …`, by `concurrency` threads. */
 export function floorSmall(f: Floor, dir: string, count: number, size: number, concurrency: number, fsync: boolean): FloorResult {
   return run(f.bin, ['small', dir, String(count), String(size), String(concurrency), fsync ? '1' : '0']);
@@ -56,4 +74,13 @@ export function floorSmall(f: Floor, dir: string, count: number, size: number, c
 /** One file `dir/big` of `total` bytes written `chunk` bytes at a time. */
 export function floorBig(f: Floor, dir: string, total: number, chunk: number, fsync: boolean): FloorResult {
   return run(f.bin, ['big', dir, String(total), String(chunk), fsync ? '1' : '0']);
+}
+
+/**
+ * The least a durable move of one file across devices can do (floor.c, `move`): the
+ * source mapped, not read; `threads` writers (with a preallocated temp when more than one);
+ * `direct`: O_DIRECT writes (ext4, XFS; not a tmpfs). Its own time, without start-up.
+ */
+export async function floorMove(f: Floor, src: string, dest: string, chunk: number, threads: number, direct: boolean): Promise<FloorResult> {
+  return runAsync(f.bin, ['move', src, dest, String(chunk), String(threads), direct ? '1' : '0']);
 }

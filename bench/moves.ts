@@ -15,6 +15,7 @@ import { move as fseMove } from 'fs-extra/esm';
 import { moveFile } from 'move-file';
 import { move as atomfsMove } from '../src/index.js';
 import { measure, pattern, slug, timed, type CaseResult, type Context, type Entrant, type Row } from './cases.js';
+import { floorMove } from './floor.js';
 import { mountTmpfs } from './tmpfs.js';
 import { runPool, settleDisk } from './util.js';
 
@@ -32,6 +33,8 @@ export const MV = Object.freeze({
   moveFile: 'move-file',
   fsExtra: 'fs-extra move',
   cp: 'cp + sync + rm',
+  floor1: 'C floor move, 1 writer',
+  floor4: 'C floor move, fallocate + 4 writers',
 });
 
 /** One way of moving a file, behind one shape. */
@@ -39,6 +42,8 @@ interface Mover {
   readonly name: string;
   readonly note?: string | undefined;
   move(src: string, dest: string): Promise<unknown>;
+  /** A mover that times itself (the C floor, without its process start-up): its seconds. */
+  timedMove?(src: string, dest: string): Promise<number>;
 }
 
 const NO_FSYNC_NOTE = 'move-file and fs-extra move never fsync (neither the file nor a folder): they do less work than the durable atomfs rows.';
@@ -126,7 +131,16 @@ export interface MoveXdevSpec {
 
 type Direction = 'to-tmpfs' | 'from-tmpfs';
 
-function crossDeviceMovers(): Mover[] {
+function crossDeviceMovers(ctx: Context, diskFs: string, tmpfsDir: string): Mover[] {
+  // O_DIRECT into the disk (when it is ext4 or XFS, as atomfs; the floor falls back to the
+  // page cache where it is refused), never into the tmpfs.
+  const direct = (dest: string): boolean => !dest.startsWith(tmpfsDir + path.sep) && (diskFs === 'ext4' || diskFs === 'xfs');
+  const floorMover = (name: string, threads: number, note: string): Mover => ({
+    name,
+    note,
+    move: (s, d) => floorMove(ctx.floor, s, d, 4 * MIB, threads, direct(d)),
+    timedMove: async (s, d) => (await floorMove(ctx.floor, s, d, 4 * MIB, threads, direct(d))).seconds,
+  });
   return [
     {
       name: MV.size,
@@ -145,6 +159,16 @@ function crossDeviceMovers(): Mover[] {
       note: '`cp SRC DEST && sync && rm SRC` run by sh and timed as a whole (process start-up included, a few ms); sync(1) flushes the whole system, not just the copy (nothing else is dirty: sync runs before every sample).',
       move: (s, d) => execFileAsync('sh', ['-c', 'cp "$1" "$2" && sync && rm "$1"', 'sh', s, d]),
     },
+    floorMover(
+      MV.floor1,
+      1,
+      'C floor move (bench/floor.c, times itself): the least a durable move can do with the calls Node has, and less: the source mapped (no copy through user memory; Node cannot map a file), 4 MiB writes one at a time (by direct I/O into ext4 or XFS, as atomfs; through the page cache into the tmpfs), fsync, rename, fsync of the destination folder, unlink, fsync of the source folder.',
+    ),
+    floorMover(
+      MV.floor4,
+      4,
+      'C floor move, fallocate + 4 writers: the same with the temp preallocated first (fallocate(2), which Node cannot call), so ext4 and XFS take 4 direct writes at a time: the most this disk takes.',
+    ),
   ];
 }
 
@@ -266,7 +290,7 @@ export async function moveXdevCase(ctx: Context, spec: MoveXdevSpec): Promise<Ca
     // the same preparation: in this VM, a round right after 1 GiB of fresh page cache was
     // written for its source ran up to 4x slower than the others (probably memory the VM
     // had to fault in again), which hit whichever mover the rotation put there.
-    for (const m of crossDeviceMovers()) {
+    for (const m of crossDeviceMovers(ctx, spec.fsType, tmpfs.dir)) {
       if (m.note) notes.add(m.note);
       for (const dir of ['from-tmpfs', 'to-tmpfs'] as const) {
         const row: Row = { name: m.name, samples: [] };
@@ -283,7 +307,7 @@ export async function moveXdevCase(ctx: Context, spec: MoveXdevSpec): Promise<Ca
           },
           round: async () => {
             const { src, dest } = files;
-            const seconds = await timed(() => m.move(src, dest).then(() => undefined));
+            const seconds = m.timedMove ? await m.timedMove(src, dest) : await timed(() => m.move(src, dest).then(() => undefined));
             after(dir, src, dest, bytes);
             return seconds;
           },
@@ -295,7 +319,7 @@ export async function moveXdevCase(ctx: Context, spec: MoveXdevSpec): Promise<Ca
     // it (fresh page cache and tmpfs memory in this VM), and the rotation gives rep 1's first
     // slot to atomfs: one untimed full-size round trip with cp first, for everyone.
     ctx.progress(`${spec.id}: priming with one untimed ${spec.totalBytes / MIB} MiB round trip (cp)`);
-    const cp = crossDeviceMovers().find((m) => m.name === MV.cp)!;
+    const cp = crossDeviceMovers(ctx, spec.fsType, tmpfs.dir).find((m) => m.name === MV.cp)!;
     for (const dir of ['from-tmpfs', 'to-tmpfs'] as const) {
       const { src, dest } = prepare(dir, spec.totalBytes);
       settleDisk();
