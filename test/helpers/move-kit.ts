@@ -96,13 +96,22 @@ export async function mountFat(t: HasAfter, sizeMiB = 16): Promise<string> {
   fs.writeFileSync(img, '');
   fs.truncateSync(img, sizeMiB * 1024 * 1024);
   execFileSync('mkfs.vfat', [img], { stdio: 'ignore', timeout: 20_000 });
-  daemon = spawn('fusefat', ['-f', '-o', 'rw+', img, mnt], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  daemon.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  // fusefat logs every cluster it touches on stderr. Into a file, never a pipe: a test
+  // blocked in a synchronous call on the mount cannot drain a pipe, and fusefat, blocked
+  // writing to a full one, would never answer that call.
+  const log = `${mnt}.log`;
+  t.after(() => fs.rmSync(log, { force: true }));
+  const logFd = fs.openSync(log, 'w');
+  try {
+    daemon = spawn('fusefat', ['-f', '-o', 'rw+', img, mnt], { stdio: ['ignore', 'ignore', logFd] });
+  } finally {
+    fs.closeSync(logFd);
+  }
+  const tail = (): string => fs.readFileSync(log, 'utf8').slice(-2000);
   const started = Date.now();
   while (!isMountPoint(mnt)) {
-    if (daemon.exitCode !== null || daemon.signalCode !== null) throw new Error(`fusefat exited (${daemon.exitCode ?? daemon.signalCode}): ${stderr}`);
-    if (Date.now() - started > 10_000) throw new Error(`fusefat did not mount within 10 s: ${stderr}`);
+    if (daemon.exitCode !== null || daemon.signalCode !== null) throw new Error(`fusefat exited (${daemon.exitCode ?? daemon.signalCode}): ${tail()}`);
+    if (Date.now() - started > 10_000) throw new Error(`fusefat did not mount within 10 s: ${tail()}`);
     await sleep(20);
   }
   return mnt;
