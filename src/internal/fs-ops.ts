@@ -117,6 +117,18 @@ export interface FileWatch {
 export type OpName = keyof SyncFsOps;
 
 /** Open flags atomfs uses, from the platform. */
+/**
+ * Codes with which chmod/fchmod says "this file system keeps no such mode" on a file this
+ * process just created and owns: FAT through FUSE (ENOSYS), vfat for a mode it cannot
+ * represent (EPERM), CIFS without noperm (EPERM), others (ENOTSUP, EINVAL). The file keeps
+ * the mode the file system gives it, as with fs.writeFile, which never calls chmod.
+ * @internal
+ */
+export const MODE_REFUSED: ReadonlySet<string> = new Set(['EPERM', 'EINVAL', 'ENOSYS', 'ENOTSUP', 'EOPNOTSUPP']);
+
+/** Codes with which link(2) says "this file system has no hard links" (FAT, some FUSE). @internal */
+export const NO_HARDLINKS: ReadonlySet<string> = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EMLINK']);
+
 export const O = Object.freeze({
   RDONLY: fs.constants.O_RDONLY,
   WRONLY: fs.constants.O_WRONLY,

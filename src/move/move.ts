@@ -16,7 +16,7 @@ import * as path from 'node:path';
 import { AtomfsError, codeOf, toAtomfsError } from '../errors.js';
 import { throwIfAborted } from '../internal/abort.js';
 import { mkdirpDurable } from '../internal/durable.js';
-import { O, type AsyncFsOps, type FileStat } from '../internal/fs-ops.js';
+import { MODE_REFUSED, NO_HARDLINKS, O, type AsyncFsOps, type FileStat } from '../internal/fs-ops.js';
 import { describe, type PathLike } from '../internal/paths.js';
 import { discardTemp, removeTree } from '../internal/remove-tree.js';
 import { groupDirSync, runAsync } from '../internal/steps.js';
@@ -24,7 +24,7 @@ import { randomHex, tempNameFor } from '../internal/temp-name.js';
 import { LOG_EVENTS } from '../logger.js';
 import { boolOpt, enumOpt, type BaseOptions, type DurabilityOptions } from '../options.js';
 import { CHUNK, closing, CopyMismatch, directIoFits, STREAM_MIN, streamCopy } from './stream-copy.js';
-import { entryRelation, isEmptyDir, isInside, NO_HARDLINKS, pairCtx, publishNoReplace, renameNoReplace, resolvePair, sameFile, syncBoth, type PathPair } from './rename.js';
+import { entryRelation, isEmptyDir, isInside, pairCtx, publishNoReplace, renameNoReplace, resolvePair, sameFile, syncBoth, type PathPair } from './rename.js';
 
 /** How {@link move} moves. */
 export type MoveStrategy = 'auto' | 'hardlink' | 'copy';
@@ -425,7 +425,7 @@ async function copyMove(p: MovePlan, sst: FileStat, where: { readonly dev: numbe
       const to = e.rel === '' ? temp : path.join(temp, e.rel);
       if (p.fsync) await groupDirSync(p.ops, to);
       await keepOwner(sys, to, e.stat);
-      await sys.chmod(to, e.stat.mode & 0o7777);
+      await chmodKept(sys, to, e.stat.mode & 0o7777);
       if (p.preserveTimestamps) await sys.utimes(to, e.stat.atimeMs, e.stat.mtimeMs);
     }
     // The last moment to abort: after this the copy is published.
@@ -464,9 +464,25 @@ async function copyMove(p: MovePlan, sst: FileStat, where: { readonly dev: numbe
 /** Root keeps the owner of what it copies; others cannot and do not try. */
 async function keepOwner(sys: AsyncFsOps, to: string, st: FileStat): Promise<void> {
   if (euid() !== 0 || (st.uid === 0 && st.gid === 0)) return;
-  await sys.lchown(to, st.uid, st.gid);
+  try {
+    await sys.lchown(to, st.uid, st.gid);
+  } catch (e) {
+    // A file system that keeps no owners (FAT): the copy stays root's, and so without its
+    // set-id bits (a set-id file of root's is never made from another user's).
+    if (MODE_REFUSED.has(codeOf(e) ?? '')) return;
+    throw e;
+  }
   // chown clears set-id bits; put them back (symlinks have no mode of their own).
-  if (st.isFile() && st.mode & 0o6000) await sys.chmod(to, st.mode & 0o7777);
+  if (st.isFile() && st.mode & 0o6000) await chmodKept(sys, to, st.mode & 0o7777);
+}
+
+/** chmod, where a file system that keeps no modes (FAT) may refuse it: the copy keeps the mode it has there. */
+async function chmodKept(sys: AsyncFsOps, to: string, mode: number): Promise<void> {
+  try {
+    await sys.chmod(to, mode);
+  } catch (e) {
+    if (!MODE_REFUSED.has(codeOf(e) ?? '')) throw e;
+  }
 }
 
 /** Where {@link copyOneFile} copies to. */
@@ -499,7 +515,7 @@ async function copyOneFile(
     await keepOwner(sys, to, st);
     if (p.preserveTimestamps) await sys.utimes(to, st.atimeMs, st.mtimeMs);
   };
-  if (p.verify === 'checksum' || setIdLater || (st.size >= STREAM_MIN && !target.sameDevice)) {
+  const streamed = async (): Promise<void> => {
     // One pipelined pass of our own (see streamCopy). For 'checksum' the source is hashed
     // as read and every chunk is read back from the copy and compared with its bytes.
     const check = p.verify === 'checksum';
@@ -511,10 +527,24 @@ async function copyOneFile(
     });
     if (p.verify !== 'none' && (r.bytes !== st.size || r.size !== st.size)) throw verifyError(p, from, `size ${r.size} != ${st.size}`);
     sha256 = r.sha256;
+  };
+  // A small file: one kernel copy (copy_file_range, or sendfile across file systems) in one
+  // thread-pool call, fewer round trips than any loop.
+  let kernelCopy = !(p.verify === 'checksum' || setIdLater || (st.size >= STREAM_MIN && !target.sameDevice));
+  if (kernelCopy) {
+    try {
+      await sys.copyFile(from, to);
+    } catch (e) {
+      // libuv's copy gives the copy the source's mode and fails where the file system keeps
+      // none (FAT through FUSE: ENOSYS; vfat: EPERM for a mode it cannot hold), after
+      // removing its copy. Our own copy lets the file system keep its mode.
+      if (!MODE_REFUSED.has(codeOf(e) ?? '')) throw e;
+      kernelCopy = false;
+    }
+  }
+  if (!kernelCopy) {
+    await streamed();
   } else {
-    // A small file: one kernel copy (copy_file_range, or sendfile across file systems) in
-    // one thread-pool call, fewer round trips than any loop.
-    await sys.copyFile(from, to);
     if (!p.fsync) await settle();
     if (p.fsync || p.verify !== 'none') {
       const fd = await sys.open(to, O.RDONLY | O.CLOEXEC, 0);

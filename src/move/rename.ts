@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { AtomfsError, codeOf, toAtomfsError, type ErrorContext } from '../errors.js';
 import { throwIfAborted } from '../internal/abort.js';
 import { mkdirpDurable } from '../internal/durable.js';
-import { O, type AsyncFsOps, type FileStat } from '../internal/fs-ops.js';
+import { NO_HARDLINKS, O, type AsyncFsOps, type FileStat } from '../internal/fs-ops.js';
 import { validateUserPath, type PathLike } from '../internal/paths.js';
 import { blockingView, groupDirSync, runAsync } from '../internal/steps.js';
 import { boolOpt, checkOptionsObject, resolveBase, type BaseOptions, type DurabilityOptions, type ResolvedBase } from '../options.js';
@@ -59,8 +59,6 @@ export function isInside(parent: string, child: string): boolean {
 /** Whether two stats are the same inode. @internal */
 export const sameFile = (a: FileStat, b: FileStat): boolean => a.dev === b.dev && a.ino === b.ino;
 
-/** Codes with which link(2) says "this file system has no hard links" (FAT, some FUSE). @internal */
-export const NO_HARDLINKS: ReadonlySet<string> = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EMLINK']);
 
 /**
  * How `dest` relates to `src` when both lead to one inode:

@@ -15,7 +15,7 @@
  */
 import { createHash } from 'node:crypto';
 import { codeOf } from '../errors.js';
-import { O, type AsyncFsOps } from '../internal/fs-ops.js';
+import { MODE_REFUSED, O, type AsyncFsOps } from '../internal/fs-ops.js';
 
 /** Chunk of a streamed copy through the page cache (and of other chunked reads). */
 export const CHUNK = 1 << 20;
@@ -301,7 +301,10 @@ async function pump(
     // Mode before the flush, so the fsync covers it too. One fsync covers both descriptors
     // (it is the file's): the page cache's part, the metadata of the direct writes, and the
     // disk's own cache.
-    await sys.fchmod(fd, o.mode);
+    await sys.fchmod(fd, o.mode).catch((e: unknown) => {
+      // A file system that keeps no modes (FAT): the copy keeps the one it has there.
+      if (!MODE_REFUSED.has((e as NodeJS.ErrnoException).code ?? '')) throw e;
+    });
     if (o.beforeSync) await o.beforeSync();
     if (o.fsync) await sys.fsync(fd);
     return { bytes: pos, size: (await sys.fstat(fd)).size };

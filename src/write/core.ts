@@ -15,7 +15,7 @@ import { AtomfsError, attachSuppressed, toAtomfsError, type ErrorContext } from 
 import { throwIfAborted } from '../internal/abort.js';
 import { absolute } from '../internal/paths.js';
 import type { FileStat } from '../internal/fs-ops.js';
-import { O } from '../internal/fs-ops.js';
+import { MODE_REFUSED, NO_HARDLINKS, O } from '../internal/fs-ops.js';
 import { mkdirpDurable } from '../internal/durable.js';
 import { BLOCKING_WRITE_MAX, call, callSlow, dirSync, pull, runAsync, type ChunkSource, type Steps } from '../internal/steps.js';
 import { randomHex, tempNameFor } from '../internal/temp-name.js';
@@ -199,11 +199,12 @@ export function* seal(tf: TempFile, plan: WritePlan): Steps<void> {
       if (tf.owner.explicit || !CHOWN_OK.has((e as NodeJS.ErrnoException).code ?? '')) throw toAtomfsError(e, ctxOf(plan, 'fchown'));
     }
   }
-  // After chown, which clears set-id bits.
+  // After chown, which clears set-id bits. A file system that keeps no modes (FAT) refuses
+  // it: the file keeps the mode it was given there, as with fs.writeFile.
   try {
     yield* call('fchmod', tf.fd, tf.finalMode);
   } catch (e) {
-    throw toAtomfsError(e, ctxOf(plan, 'fchmod'));
+    if (!MODE_REFUSED.has((e as NodeJS.ErrnoException).code ?? '')) throw toAtomfsError(e, ctxOf(plan, 'fchmod'));
   }
   if (plan.fsync) {
     try {
@@ -256,7 +257,14 @@ export function* publish(tf: TempFile, plan: WritePlan, syncFolder: boolean): St
     try {
       yield* call('link', tf.tempPath, tf.target);
     } catch (e) {
-      throw toAtomfsError(e, ctxOf(plan, 'link'));
+      if (!NO_HARDLINKS.has((e as NodeJS.ErrnoException).code ?? '')) throw toAtomfsError(e, ctxOf(plan, 'link'));
+      yield* publishOverPlaceholder(tf, plan);
+    }
+    if (tf.state === 'published') {
+      // Renamed over a placeholder: the temp name is gone already.
+      logPublished(tf, plan, t0);
+      if (syncFolder) yield* syncDir(tf, plan);
+      return;
     }
     tf.state = 'published';
     try {
@@ -266,11 +274,44 @@ export function* publish(tf: TempFile, plan: WritePlan, syncFolder: boolean): St
       plan.logger.warn({ tempPath: tf.tempPath, cleanupErrorCode: (e as NodeJS.ErrnoException).code }, LOG_EVENTS.tempCleanupFailed);
     }
   }
+  logPublished(tf, plan, t0);
+  if (syncFolder) yield* syncDir(tf, plan);
+}
+
+function logPublished(tf: TempFile, plan: WritePlan, t0: number): void {
   plan.logger.debug(
     { tempPath: tf.tempPath, targetPath: plan.given, duration: performance.now() - t0, operation: 'rename' },
     LOG_EVENTS.renamed,
   );
-  if (syncFolder) yield* syncDir(tf, plan);
+}
+
+/**
+ * No-overwrite publish where link(2) is refused (FAT, exFAT, some FUSE: no hard links):
+ * the target name is claimed with an exclusive empty file (EEXIST atomically if taken),
+ * then the temp is renamed over that placeholder. Until the rename, other programs see an
+ * empty file; a crash in between leaves it (the write never returned).
+ */
+function* publishOverPlaceholder(tf: TempFile, plan: WritePlan): Steps<void> {
+  let fd: number;
+  try {
+    fd = yield* call('open', tf.target, O.WRONLY | O.CREAT | O.EXCL | O.NOFOLLOW | O.CLOEXEC, 0o600);
+  } catch (e) {
+    throw toAtomfsError(e, ctxOf(plan, 'open'));
+  }
+  let syscall = 'close';
+  try {
+    yield* call('close', fd);
+    syscall = 'rename';
+    yield* call('rename', tf.tempPath, tf.target);
+  } catch (e) {
+    try {
+      yield* call('unlink', tf.target);
+    } catch {
+      // Never hides the first error.
+    }
+    throw toAtomfsError(e, ctxOf(plan, syscall));
+  }
+  tf.state = 'published';
 }
 
 /** The folder fsync after a rename (skipped with `fsync: false`). */

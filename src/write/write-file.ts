@@ -34,7 +34,12 @@ export interface WriteFileOptions extends BaseOptions, DurabilityOptions {
   readonly mode?: number | undefined;
   /** Owner to give the file. An existing file otherwise keeps its owner where the process may chown. */
   readonly chown?: { readonly uid: number; readonly gid: number } | undefined;
-  /** `false`: fail with `EEXIST` when the target exists, atomically (no race window). Default `true`. */
+  /**
+   * `false`: fail with `EEXIST` when the target exists, atomically (no race window): the
+   * temp is published by link(2). Where there are no hard links (FAT, exFAT), the name is
+   * claimed with an exclusive empty file that the temp then replaces, so other programs may
+   * see it empty for that moment. Default `true`.
+   */
   readonly overwrite?: boolean | undefined;
   /** Create missing parent folders (durably). Default `true`. */
   readonly mkdirp?: boolean | undefined;

@@ -142,3 +142,49 @@ describe('every system call of every writer, failed one at a time', () => {
     }
   });
 });
+
+describe('no-overwrite writes where link(2) is refused (no hard links, as on FAT)', () => {
+  const noLinks = (ops: FaultOps): FaultOps => {
+    ops.before = (name) => {
+      if (name === 'link') throw Object.assign(new Error('EPERM: no hard links here'), { code: 'EPERM', syscall: 'link' });
+    };
+    return ops;
+  };
+
+  it('publish over an exclusive placeholder: created when free, EEXIST when taken, the same for every writer', async (t) => {
+    const dir = tmpDir(t);
+    const ops = noLinks(new FaultOps());
+    await writeFile(path.join(dir, 'a'), 'async', { overwrite: false, fs: ops });
+    writeFileSync(path.join(dir, 'b'), 'sync', { overwrite: false, fs: ops });
+    const f = await openAtomic(path.join(dir, 'c'), { overwrite: false, fs: ops });
+    await f.write('streamed');
+    await f.commit();
+    await writeFiles([{ path: path.join(dir, 'd'), data: 'batch' }], { overwrite: false, fs: ops });
+    assert.deepEqual(['a', 'b', 'c', 'd'].map((n) => fs.readFileSync(path.join(dir, n), 'utf8')), ['async', 'sync', 'streamed', 'batch']);
+    assert.ok(ops.names().includes('link'), 'a link was tried first');
+    await assert.rejects(writeFile(path.join(dir, 'a'), 'x', { overwrite: false, fs: ops }), { code: 'EEXIST', path: path.join(dir, 'a') });
+    assert.throws(() => writeFileSync(path.join(dir, 'b'), 'x', { overwrite: false, fs: ops }), { code: 'EEXIST', path: path.join(dir, 'b') });
+    assert.deepEqual(['a', 'b'].map((n) => fs.readFileSync(path.join(dir, n), 'utf8')), ['async', 'sync']);
+    assert.deepEqual(fs.readdirSync(dir).sort(), ['a', 'b', 'c', 'd']);
+  });
+
+  it('a failed close of the placeholder or rename over it removes the placeholder and the temp: nothing at the target', async (t) => {
+    const dir = tmpDir(t);
+    for (const failing of ['close', 'rename'] as const) {
+      const target = path.join(dir, `t-${failing}`);
+      const ops = new FaultOps();
+      let placeholder = false;
+      ops.before = (name, args) => {
+        if (name === 'link') throw Object.assign(new Error('EPERM: no hard links here'), { code: 'EPERM', syscall: 'link' });
+        if (name === 'open' && args[0] === target) placeholder = true;
+        else if (placeholder && name === failing) {
+          placeholder = false;
+          if (name === 'close') fs.closeSync(args[0] as number); // as Linux: released even when close fails
+          throw Object.assign(new Error('EIO: injected'), { code: 'EIO', syscall: failing });
+        }
+      };
+      await assert.rejects(writeFile(target, 'data', { overwrite: false, fs: ops }), { code: 'EIO', path: target, syscall: failing });
+      assert.deepEqual(fs.readdirSync(dir), [], failing);
+    }
+  });
+});

@@ -15,8 +15,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
-import { AtomfsError, move, rename } from '../../src/index.js';
-import { realOps, type FsOps } from '../../src/internal/fs-ops.js';
+import { AtomfsError, move, openAtomic, rename, writeFile, writeFileSync } from '../../src/index.js';
 import { FaultOps } from '../helpers/fault-ops.js';
 import { exists, fatSupport, mountFat, snapshot, tempsUnder } from '../helpers/move-kit.js';
 import { list, tmpDir } from '../helpers/tmp.js';
@@ -119,22 +118,20 @@ describe('move and rename on FAT (no hard links)', () => {
     const mnt = await fat(t);
     if (!mnt) return;
     const disk = tmpDir(t);
-    // fusefat has no chmod, and libuv's copyfile sets the copy's mode: it fails with ENOSYS
-    // before the publish is reached. A copyFile that only copies the bytes lets the move get
-    // to the publish, which is what this test is about.
-    const bytesOnly = (from: string, to: string): void => fs.writeFileSync(to, fs.readFileSync(from), { flag: 'wx' });
-    const plain: FsOps = { sync: { ...realOps.sync, copyFile: bytesOnly }, async: { ...realOps.async, copyFile: async (a, b) => bytesOnly(a, b) } };
-    const ops = new FaultOps(plain);
+    // fusefat has no chmod: libuv's copyfile, which sets the copy's mode, fails with ENOSYS
+    // (and removes its copy); the move then copies by itself, leaving FAT its own mode.
+    const ops = new FaultOps();
     fs.writeFileSync(path.join(disk, 'in.bin'), Buffer.alloc(100_000, 'i'));
     const r = await move(path.join(disk, 'in.bin'), path.join(mnt, 'in.bin'), { overwrite: false, fs: ops });
     assert.deepEqual(r, { strategy: 'copy', bytes: 100_000, files: 1 });
     assert.ok(ops.names().includes('link'), 'a link was tried first');
+    assert.ok(ops.names().includes('copyFile'), 'the kernel copy was tried first');
     assert.deepEqual(fs.readFileSync(path.join(mnt, 'in.bin')), Buffer.alloc(100_000, 'i'));
     assert.equal(exists(path.join(disk, 'in.bin')), false, 'the source is removed');
 
     fs.writeFileSync(path.join(disk, 'taken.bin'), 'new');
     fs.writeFileSync(path.join(mnt, 'taken.bin'), 'old');
-    await assert.rejects(move(path.join(disk, 'taken.bin'), path.join(mnt, 'taken.bin'), { overwrite: false, fs: new FaultOps(plain) }), {
+    await assert.rejects(move(path.join(disk, 'taken.bin'), path.join(mnt, 'taken.bin'), { overwrite: false, fs: new FaultOps() }), {
       code: 'EEXIST',
       path: path.join(disk, 'taken.bin'),
       dest: path.join(mnt, 'taken.bin'),
@@ -143,5 +140,41 @@ describe('move and rename on FAT (no hard links)', () => {
     assert.equal(fs.readFileSync(path.join(disk, 'taken.bin'), 'utf8'), 'new');
     assert.deepEqual(list(mnt), ['in.bin', 'taken.bin']);
     assert.deepEqual(tempsUnder(mnt), [], 'no temp left in FAT');
+  });
+});
+
+describe('writes on FAT (no hard links)', () => {
+  it('writes and moves in work without chmod; overwrite: false creates the file (writeFile, writeFileSync, openAtomic), EEXIST when taken, and one of many racers wins', async (t) => {
+    const mnt = await fat(t);
+    if (!mnt) return;
+    // fusefat has no chmod (ENOSYS): the files keep the mode FAT gives them.
+    await writeFile(path.join(mnt, 'plain'), 'replaced');
+    await writeFile(path.join(mnt, 'plain'), 'replaced twice', { mode: 0o600 });
+    assert.equal(fs.readFileSync(path.join(mnt, 'plain'), 'utf8'), 'replaced twice');
+    // A streamed move (9 MiB: our own copy, which sets the mode too). Not with checksum:
+    // fusefat 0.1a reads a file's last partial cluster wrong through the descriptor that
+    // wrote it (at the wrong offset), and the read-back catches that as a mismatch.
+    const disk = tmpDir(t);
+    const big = Buffer.alloc(9 * 1024 * 1024 + 123, 's');
+    fs.writeFileSync(path.join(disk, 'sum'), big);
+    await move(path.join(disk, 'sum'), path.join(mnt, 'sum'));
+    assert.ok(fs.readFileSync(path.join(mnt, 'sum')).equals(big));
+    await writeFile(path.join(mnt, 'a'), 'async', { overwrite: false });
+    writeFileSync(path.join(mnt, 'b'), 'sync', { overwrite: false });
+    const f = await openAtomic(path.join(mnt, 'c'), { overwrite: false });
+    await f.write('streamed');
+    await f.commit();
+    assert.deepEqual(['a', 'b', 'c'].map((n) => fs.readFileSync(path.join(mnt, n), 'utf8')), ['async', 'sync', 'streamed']);
+    await assert.rejects(writeFile(path.join(mnt, 'a'), 'again', { overwrite: false }), { code: 'EEXIST', path: path.join(mnt, 'a') });
+    assert.throws(() => writeFileSync(path.join(mnt, 'b'), 'again', { overwrite: false }), { code: 'EEXIST', path: path.join(mnt, 'b') });
+    assert.deepEqual(['a', 'b'].map((n) => fs.readFileSync(path.join(mnt, n), 'utf8')), ['async', 'sync']);
+
+    const results = await Promise.allSettled(Array.from({ length: 8 }, (_, i) => writeFile(path.join(mnt, 'prize'), `racer ${i}`, { overwrite: false })));
+    const winners = results.flatMap((r, i) => (r.status === 'fulfilled' ? [i] : []));
+    assert.equal(winners.length, 1, results.map((r) => (r.status === 'rejected' ? String(r.reason) : 'ok')).join(' | '));
+    for (const r of results) if (r.status === 'rejected') assert.equal((r.reason as AtomfsError).code, 'EEXIST');
+    assert.equal(fs.readFileSync(path.join(mnt, 'prize'), 'utf8'), `racer ${winners[0]}`);
+    assert.deepEqual(tempsUnder(mnt), []);
+    assert.deepEqual(list(mnt).sort(), ['a', 'b', 'c', 'plain', 'prize', 'sum']);
   });
 });
