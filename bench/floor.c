@@ -176,8 +176,10 @@ static void floor_move(const char *src, const char *dest, size_t chunk, long thr
   if (size && g_map == MAP_FAILED) die("mmap", src);
   g_dfd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | (direct ? O_DIRECT : 0), 0600);
   if (g_dfd < 0 && direct && errno == EINVAL) {
-    /* No direct I/O on this file system: the page cache, as atomfs does there. */
+    /* No direct I/O on this file system: the page cache, as atomfs does there. The failed
+       open may have created the file already. */
     direct = 0;
+    unlink(temp);
     g_dfd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   }
   if (g_dfd < 0) die("open", temp);

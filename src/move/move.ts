@@ -66,7 +66,7 @@ export interface MoveOptions extends BaseOptions, DurabilityOptions {
    * Make the cheap metadata calls of the move (lstat, stat, rename, link, unlink, mkdir,
    * chmod, utimes, open and close, small writes) synchronously: a few microseconds each on a
    * local disk, much faster than a thread-pool round trip. Copies, reads, listings, fsyncs
-   * and the removal of a copied source of 8 MiB or more always run in the thread pool. Set `false` on a file system that may hang (a
+   * and the removal of each copied file of 8 MiB or more always run in the thread pool. Set `false` on a file system that may hang (a
    * network mount), so the event loop never waits for it. Default `true`.
    */
   readonly blocking?: boolean | undefined;
@@ -424,8 +424,9 @@ async function copyMove(p: MovePlan, sst: FileStat, where: { readonly dev: numbe
       if (e.kind !== 'dir') continue;
       const to = e.rel === '' ? temp : path.join(temp, e.rel);
       if (p.fsync) await groupDirSync(p.ops, to);
-      await keepOwner(sys, to, e.stat);
-      await chmodKept(sys, to, e.stat.mode & 0o7777);
+      // A folder root could not give its owner keeps no set-gid (or set-uid) bit either.
+      const owned = await keepOwner(sys, to, e.stat);
+      await chmodKept(sys, to, e.stat.mode & (owned ? 0o7777 : 0o1777));
       if (p.preserveTimestamps) await sys.utimes(to, e.stat.atimeMs, e.stat.mtimeMs);
     }
     // The last moment to abort: after this the copy is published.
@@ -461,20 +462,29 @@ async function copyMove(p: MovePlan, sst: FileStat, where: { readonly dev: numbe
   return sst.isFile() && sha256 !== undefined ? { strategy: 'copy', bytes: progress.bytes, files: totalFiles, sha256 } : { strategy: 'copy', bytes: progress.bytes, files: totalFiles };
 }
 
-/** Root keeps the owner of what it copies; others cannot and do not try. */
-async function keepOwner(sys: AsyncFsOps, to: string, st: FileStat): Promise<void> {
-  if (euid() !== 0 || (st.uid === 0 && st.gid === 0)) return;
+/**
+ * Root keeps the owner of what it copies; others cannot and do not try. Returns false when
+ * root could not give the copy its owner (the caller then leaves set-id bits off).
+ */
+async function keepOwner(sys: AsyncFsOps, to: string, st: FileStat): Promise<boolean> {
+  if (euid() !== 0 || (st.uid === 0 && st.gid === 0)) return true;
   try {
     await sys.lchown(to, st.uid, st.gid);
   } catch (e) {
-    // A file system that keeps no owners (FAT): the copy stays root's, and so without its
-    // set-id bits (a set-id file of root's is never made from another user's).
-    if (MODE_REFUSED.has(codeOf(e) ?? '')) return;
+    // Only a file system that has no owners at all (FAT through FUSE: ENOSYS): the copy
+    // stays root's, and so without its set-id bits (a set-id file of root's is never made
+    // from another user's). EPERM/EINVAL (root_squash, an unmapped id) fail the move: the
+    // source is kept, for its owner might not be able to read a root-owned copy.
+    if (OWNER_REFUSED.has(codeOf(e) ?? '')) return false;
     throw e;
   }
   // chown clears set-id bits; put them back (symlinks have no mode of their own).
   if (st.isFile() && st.mode & 0o6000) await chmodKept(sys, to, st.mode & 0o7777);
+  return true;
 }
+
+/** Codes with which lchown says "this file system keeps no owners". */
+const OWNER_REFUSED: ReadonlySet<string> = new Set(['ENOSYS', 'ENOTSUP', 'EOPNOTSUPP']);
 
 /** chmod, where a file system that keeps no modes (FAT) may refuse it: the copy keeps the mode it has there. */
 async function chmodKept(sys: AsyncFsOps, to: string, mode: number): Promise<void> {

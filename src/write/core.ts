@@ -192,17 +192,20 @@ const CHOWN_OK = new Set(['EPERM', 'EINVAL', 'ENOSYS', 'ENOTSUP', 'EOPNOTSUPP'])
 /** Owner, mode, fsync, close. A failed fsync is final: the caller discards the temp. */
 export function* seal(tf: TempFile, plan: WritePlan): Steps<void> {
   const t0 = performance.now();
+  let mode = tf.finalMode;
   if (tf.owner) {
     try {
       yield* call('fchown', tf.fd, tf.owner.uid, tf.owner.gid);
     } catch (e) {
       if (tf.owner.explicit || !CHOWN_OK.has((e as NodeJS.ErrnoException).code ?? '')) throw toAtomfsError(e, ctxOf(plan, 'fchown'));
+      // The file stays ours, not its owner's: never with the owner's set-id bits.
+      mode &= ~0o6000;
     }
   }
   // After chown, which clears set-id bits. A file system that keeps no modes (FAT) refuses
   // it: the file keeps the mode it was given there, as with fs.writeFile.
   try {
-    yield* call('fchmod', tf.fd, tf.finalMode);
+    yield* call('fchmod', tf.fd, mode);
   } catch (e) {
     if (!MODE_REFUSED.has((e as NodeJS.ErrnoException).code ?? '')) throw toAtomfsError(e, ctxOf(plan, 'fchmod'));
   }

@@ -285,6 +285,32 @@ describe('move across devices', () => {
         assert.equal(exists(src), false);
         fs.rmSync(dest);
       }
+      // A set-gid folder: no set-gid bit on a copy that stayed root's.
+      const dir = path.join(from, 'sgid');
+      fs.mkdirSync(dir);
+      fs.writeFileSync(path.join(dir, 'f'), 'x');
+      fs.chownSync(dir, 1234, 5678);
+      fs.chmodSync(dir, 0o2775);
+      const ops = new FaultOps();
+      ops.before = (name) => {
+        if (name === 'lchown') throw Object.assign(new Error('ENOSYS: no owners here'), { code: 'ENOSYS', syscall: 'lchown' });
+      };
+      await move(dir, path.join(to, 'sgid'), { fs: ops });
+      const st = fs.statSync(path.join(to, 'sgid'));
+      assert.equal((st.mode & 0o7777).toString(8), '775', `${label}: folder without set-gid`);
+      fs.rmSync(path.join(to, 'sgid'), { recursive: true });
+      // EPERM (root_squash, an unmapped id) is a real failure: the source stays.
+      const kept = path.join(from, 'kept');
+      fs.writeFileSync(kept, 'kept');
+      fs.chownSync(kept, 1234, 5678);
+      const eperm = new FaultOps();
+      eperm.before = (name) => {
+        if (name === 'lchown') throw Object.assign(new Error('EPERM: squashed'), { code: 'EPERM', syscall: 'lchown' });
+      };
+      await assert.rejects(move(kept, path.join(to, 'kept'), { fs: eperm }), { code: 'EPERM' });
+      assert.equal(fs.readFileSync(kept, 'utf8'), 'kept');
+      assert.equal(exists(path.join(to, 'kept')), false);
+      fs.rmSync(kept);
     }
   });
 
