@@ -116,7 +116,6 @@ export interface FileWatch {
 /** The names of the calls in the seam. */
 export type OpName = keyof SyncFsOps;
 
-/** Open flags atomfs uses, from the platform. */
 /**
  * Codes with which chmod/fchmod says "this file system keeps no such mode" on a file this
  * process just created and owns: FAT through FUSE (ENOSYS), vfat for a mode it cannot
@@ -129,6 +128,7 @@ export const MODE_REFUSED: ReadonlySet<string> = new Set(['EPERM', 'EINVAL', 'EN
 /** Codes with which link(2) says "this file system has no hard links" (FAT, some FUSE). @internal */
 export const NO_HARDLINKS: ReadonlySet<string> = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EMLINK']);
 
+/** Open flags atomfs uses, from the platform. */
 export const O = Object.freeze({
   RDONLY: fs.constants.O_RDONLY,
   WRONLY: fs.constants.O_WRONLY,

@@ -6,8 +6,8 @@
 import * as path from 'node:path';
 import { AtomfsError, codeOf, toAtomfsError, type ErrorContext } from '../errors.js';
 import { throwIfAborted } from '../internal/abort.js';
-import { mkdirpDurable } from '../internal/durable.js';
-import { NO_HARDLINKS, O, type AsyncFsOps, type FileStat } from '../internal/fs-ops.js';
+import { mkdirpDurable, renameOverPlaceholder } from '../internal/durable.js';
+import { NO_HARDLINKS, type AsyncFsOps, type FileStat } from '../internal/fs-ops.js';
 import { validateUserPath, type PathLike } from '../internal/paths.js';
 import { blockingView, groupDirSync, runAsync } from '../internal/steps.js';
 import { boolOpt, checkOptionsObject, resolveBase, type BaseOptions, type DurabilityOptions, type ResolvedBase } from '../options.js';
@@ -58,7 +58,6 @@ export function isInside(parent: string, child: string): boolean {
 
 /** Whether two stats are the same inode. @internal */
 export const sameFile = (a: FileStat, b: FileStat): boolean => a.dev === b.dev && a.ino === b.ino;
-
 
 /**
  * How `dest` relates to `src` when both lead to one inode:
@@ -166,16 +165,8 @@ export async function publishNoReplace(p: PathPair, src: string, dest: string, s
     await withDestParent(p, dest, () => sys.link(src, dest));
   } catch (e) {
     if (!NO_HARDLINKS.has(codeOf(e) ?? '')) throw e;
-    // No hard links here (FAT, some FUSE): claim the name with an exclusive empty file,
-    // then rename over our own placeholder.
-    const fd = await sys.open(dest, O.WRONLY | O.CREAT | O.EXCL | O.NOFOLLOW | O.CLOEXEC, 0o600);
-    try {
-      await sys.close(fd);
-      await sys.rename(src, dest);
-    } catch (e2) {
-      await sys.unlink(dest).catch(() => {});
-      throw e2;
-    }
+    // No hard links here (FAT, some FUSE): over an exclusive placeholder.
+    await runAsync(renameOverPlaceholder(src, dest), p.ops);
     return 'renamed';
   }
   return 'linked';

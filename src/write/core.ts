@@ -16,7 +16,7 @@ import { throwIfAborted } from '../internal/abort.js';
 import { absolute } from '../internal/paths.js';
 import type { FileStat } from '../internal/fs-ops.js';
 import { MODE_REFUSED, NO_HARDLINKS, O } from '../internal/fs-ops.js';
-import { mkdirpDurable } from '../internal/durable.js';
+import { mkdirpDurable, renameOverPlaceholder } from '../internal/durable.js';
 import { BLOCKING_WRITE_MAX, call, callSlow, dirSync, pull, runAsync, type ChunkSource, type Steps } from '../internal/steps.js';
 import { randomHex, tempNameFor } from '../internal/temp-name.js';
 import { LOG_EVENTS } from '../logger.js';
@@ -257,64 +257,34 @@ export function* publish(tf: TempFile, plan: WritePlan, syncFolder: boolean): St
   } else {
     // link(2) fails with EEXIST if the name exists, atomically: no window between a check
     // and the rename in which another process could create the target.
+    let linked = true;
     try {
       yield* call('link', tf.tempPath, tf.target);
     } catch (e) {
       if (!NO_HARDLINKS.has((e as NodeJS.ErrnoException).code ?? '')) throw toAtomfsError(e, ctxOf(plan, 'link'));
-      yield* publishOverPlaceholder(tf, plan);
-    }
-    if (tf.state === 'published') {
-      // Renamed over a placeholder: the temp name is gone already.
-      logPublished(tf, plan, t0);
-      if (syncFolder) yield* syncDir(tf, plan);
-      return;
+      // No hard links here (FAT, exFAT): over an exclusive placeholder, which takes the temp's name away.
+      try {
+        yield* renameOverPlaceholder(tf.tempPath, tf.target);
+      } catch (e2) {
+        throw toAtomfsError(e2, ctxOf(plan, (e2 as NodeJS.ErrnoException).syscall ?? 'rename'));
+      }
+      linked = false;
     }
     tf.state = 'published';
-    try {
-      yield* call('unlink', tf.tempPath);
-    } catch (e) {
-      // The target is complete; the extra name is a temp name cleanupOrphans recognises.
-      plan.logger.warn({ tempPath: tf.tempPath, cleanupErrorCode: (e as NodeJS.ErrnoException).code }, LOG_EVENTS.tempCleanupFailed);
+    if (linked) {
+      try {
+        yield* call('unlink', tf.tempPath);
+      } catch (e) {
+        // The target is complete; the extra name is a temp name cleanupOrphans recognises.
+        plan.logger.warn({ tempPath: tf.tempPath, cleanupErrorCode: (e as NodeJS.ErrnoException).code }, LOG_EVENTS.tempCleanupFailed);
+      }
     }
   }
-  logPublished(tf, plan, t0);
-  if (syncFolder) yield* syncDir(tf, plan);
-}
-
-function logPublished(tf: TempFile, plan: WritePlan, t0: number): void {
   plan.logger.debug(
     { tempPath: tf.tempPath, targetPath: plan.given, duration: performance.now() - t0, operation: 'rename' },
     LOG_EVENTS.renamed,
   );
-}
-
-/**
- * No-overwrite publish where link(2) is refused (FAT, exFAT, some FUSE: no hard links):
- * the target name is claimed with an exclusive empty file (EEXIST atomically if taken),
- * then the temp is renamed over that placeholder. Until the rename, other programs see an
- * empty file; a crash in between leaves it (the write never returned).
- */
-function* publishOverPlaceholder(tf: TempFile, plan: WritePlan): Steps<void> {
-  let fd: number;
-  try {
-    fd = yield* call('open', tf.target, O.WRONLY | O.CREAT | O.EXCL | O.NOFOLLOW | O.CLOEXEC, 0o600);
-  } catch (e) {
-    throw toAtomfsError(e, ctxOf(plan, 'open'));
-  }
-  let syscall = 'close';
-  try {
-    yield* call('close', fd);
-    syscall = 'rename';
-    yield* call('rename', tf.tempPath, tf.target);
-  } catch (e) {
-    try {
-      yield* call('unlink', tf.target);
-    } catch {
-      // Never hides the first error.
-    }
-    throw toAtomfsError(e, ctxOf(plan, syscall));
-  }
-  tf.state = 'published';
+  if (syncFolder) yield* syncDir(tf, plan);
 }
 
 /** The folder fsync after a rename (skipped with `fsync: false`). */

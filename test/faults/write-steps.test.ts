@@ -187,4 +187,25 @@ describe('no-overwrite writes where link(2) is refused (no hard links, as on FAT
       assert.deepEqual(fs.readdirSync(dir), [], failing);
     }
   });
+
+  it('when the placeholder was replaced by another process before our rename failed, that file is kept', async (t) => {
+    const dir = tmpDir(t);
+    const target = path.join(dir, 'target');
+    const ops = new FaultOps();
+    let placeholder = false;
+    ops.before = (name, args) => {
+      if (name === 'link') throw Object.assign(new Error('EPERM: no hard links here'), { code: 'EPERM', syscall: 'link' });
+      if (name === 'open' && args[0] === target) placeholder = true;
+      else if (placeholder && name === 'rename') {
+        placeholder = false;
+        // Another process publishes its own file at that name, then our rename fails.
+        fs.writeFileSync(path.join(dir, 'other'), 'theirs');
+        fs.renameSync(path.join(dir, 'other'), target);
+        throw Object.assign(new Error('EIO: injected'), { code: 'EIO', syscall: 'rename' });
+      }
+    };
+    await assert.rejects(writeFile(target, 'ours', { overwrite: false, fs: ops }), { code: 'EIO', path: target });
+    assert.equal(fs.readFileSync(target, 'utf8'), 'theirs');
+    assert.deepEqual(fs.readdirSync(dir), ['target']);
+  });
 });
