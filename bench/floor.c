@@ -71,21 +71,28 @@ static double now(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Every byte, like atomfs' writeAll: a short write is continued, EINTR retried. */
-static void write_all(int fd, const unsigned char *buf, size_t len, const char *path) {
+/*
+ * Every byte, like atomfs' writeAll: a short write is continued, EINTR retried, a write
+ * that makes no progress is ENOSPC. At the file offset when `at` < 0, else by pwrite at `at`.
+ */
+static void write_all_at(int fd, const unsigned char *buf, size_t len, off_t at, const char *path) {
   size_t off = 0;
   while (off < len) {
-    ssize_t n = write(fd, buf + off, len - off);
+    ssize_t n = at < 0 ? write(fd, buf + off, len - off) : pwrite(fd, buf + off, len - off, at + (off_t)off);
     if (n < 0) {
       if (errno == EINTR) continue;
-      die("write", path);
+      die(at < 0 ? "write" : "pwrite", path);
     }
     if (n == 0) {
       errno = ENOSPC;
-      die("write", path);
+      die(at < 0 ? "write" : "pwrite", path);
     }
     off += (size_t)n;
   }
+}
+
+static void write_all(int fd, const unsigned char *buf, size_t len, const char *path) {
+  write_all_at(fd, buf, len, -1, path);
 }
 
 static void fsync_dir(const char *dir) {
@@ -142,19 +149,7 @@ static void *move_worker(void *arg) {
     size_t off = (size_t)i * g_chunk;
     if (off >= g_aligned) break;
     size_t n = g_aligned - off < g_chunk ? g_aligned - off : g_chunk;
-    size_t done = 0;
-    while (done < n) {
-      ssize_t w = pwrite(g_dfd, g_map + off + done, n - done, (off_t)(off + done));
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        die("pwrite", g_temp);
-      }
-      if (w == 0) {
-        errno = ENOSPC;
-        die("pwrite", g_temp);
-      }
-      done += (size_t)w;
-    }
+    write_all_at(g_dfd, g_map + off, n, (off_t)off, g_temp);
   }
   return NULL;
 }
@@ -189,7 +184,11 @@ static void floor_move(const char *src, const char *dest, size_t chunk, long thr
   atomic_store(&g_next, 0);
   pthread_t tids[MAX_THREADS];
   for (long t = 0; t < threads; t++) {
-    if (pthread_create(&tids[t], NULL, move_worker, NULL) != 0) die("pthread_create", NULL);
+    int err = pthread_create(&tids[t], NULL, move_worker, NULL);
+    if (err != 0) {
+      errno = err;
+      die("pthread_create", NULL);
+    }
   }
   for (long t = 0; t < threads; t++) pthread_join(tids[t], NULL);
   if (g_aligned < size) {
