@@ -12,6 +12,9 @@ import {
   writeFiles,
   writeJson,
 } from '../../src/index.js';
+import { realOps } from '../../src/internal/fs-ops.js';
+import { removeTree } from '../../src/internal/remove-tree.js';
+import { BLOCKING_STREAK_MAX, blockingView } from '../../src/internal/steps.js';
 import { setRandomSource } from '../../src/options.js';
 import { FaultOps } from '../helpers/fault-ops.js';
 import { list, tmpDir } from '../helpers/tmp.js';
@@ -263,5 +266,26 @@ describe('moves with blocking metadata calls', () => {
       assert.equal(fs.readFileSync(path.join(shm, 'd'), 'utf8'), 'two');
       assert.ok(!fs.existsSync(path.join(dir, 'd')));
     }
+  });
+});
+
+describe('blocking metadata calls and the event loop', () => {
+  it('a long run of blocking calls lets the event loop turn every BLOCKING_STREAK_MAX calls', async (t) => {
+    const dir = tmpDir(t);
+    const files = 4 * BLOCKING_STREAK_MAX;
+    fs.mkdirSync(path.join(dir, 'tree'));
+    for (let i = 0; i < files; i++) fs.writeFileSync(path.join(dir, 'tree', `f${i}`), '');
+    let turns = 0;
+    let done = false;
+    const spin = (): void => {
+      turns++;
+      if (!done) setImmediate(spin);
+    };
+    setImmediate(spin);
+    // Each file costs one lstat and one unlink, all cheap calls made synchronously.
+    await removeTree(blockingView(realOps).async, path.join(dir, 'tree'));
+    done = true;
+    assert.ok(!fs.existsSync(path.join(dir, 'tree')));
+    assert.ok(turns >= Math.floor((2 * files) / BLOCKING_STREAK_MAX) - 1, `the event loop turned ${turns} times during ${2 * files} calls`);
   });
 });
