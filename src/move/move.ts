@@ -23,7 +23,7 @@ import { groupDirSync, runAsync } from '../internal/steps.js';
 import { randomHex, tempNameFor } from '../internal/temp-name.js';
 import { LOG_EVENTS } from '../logger.js';
 import { boolOpt, enumOpt, type BaseOptions, type DurabilityOptions } from '../options.js';
-import { CHUNK, closing, CopyMismatch, directIoFits, STREAM_MIN, streamCopy } from './stream-copy.js';
+import { CHUNK, closing, CopyMismatch, directIoFits, keptInMemory, STREAM_MIN, streamCopy } from './stream-copy.js';
 import { entryRelation, isEmptyDir, isInside, pairCtx, publishNoReplace, renameNoReplace, resolvePair, sameFile, syncBoth, type PathPair } from './rename.js';
 
 /** How {@link move} moves. */
@@ -402,7 +402,12 @@ async function copyMove(p: MovePlan, sst: FileStat, where: { readonly dev: numbe
     // Direct I/O for durable streamed copies where the destination's file system suits it
     // (see stream-copy.ts): asked once, and only when a file is streamed.
     let directMemo: Promise<boolean> | undefined;
-    const target: CopyTarget = { sameDevice, direct: () => (directMemo ??= p.fsync ? directIoFits(sys, destDir) : Promise.resolve(false)) };
+    let memoryMemo: Promise<boolean> | undefined;
+    const target: CopyTarget = {
+      sameDevice,
+      direct: () => (directMemo ??= p.fsync ? directIoFits(sys, destDir) : Promise.resolve(false)),
+      inMemory: () => (memoryMemo ??= keptInMemory(sys, destDir)),
+    };
     // Build the whole copy under the temp name. Folders are created owner-only and get
     // their real mode and times after their contents.
     for (const e of entries) {
@@ -501,6 +506,8 @@ interface CopyTarget {
   readonly sameDevice: boolean;
   /** Whether a durable streamed copy goes by direct I/O there (asked once). */
   direct(): Promise<boolean>;
+  /** Whether the destination keeps its files in memory (tmpfs: asked once). */
+  inMemory(): Promise<boolean>;
 }
 
 async function copyOneFile(
@@ -539,8 +546,13 @@ async function copyOneFile(
     sha256 = r.sha256;
   };
   // A small file: one kernel copy (copy_file_range, or sendfile across file systems) in one
-  // thread-pool call, fewer round trips than any loop.
-  let kernelCopy = !(p.verify === 'checksum' || setIdLater || (st.size >= STREAM_MIN && !target.sameDevice));
+  // thread-pool call, fewer round trips than any loop. A big one too on the same file system
+  // (a reflink or an in-kernel copy), and into a tmpfs (no disk to keep writing behind the
+  // copy; see keptInMemory) when nobody waits for progress or may cancel between chunks. A
+  // big file into a disk is streamed (see STREAM_MIN).
+  const quiet = p.signal === undefined && p.onProgress === undefined;
+  let kernelCopy =
+    p.verify !== 'checksum' && !setIdLater && (st.size < STREAM_MIN || target.sameDevice || (quiet && (await target.inMemory())));
   if (kernelCopy) {
     try {
       await sys.copyFile(from, to);

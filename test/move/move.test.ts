@@ -671,7 +671,8 @@ describe('move across devices', () => {
         sync: realOps.sync,
         async: { ...realOps.async, write: async (fd, buf, off, len) => (++writes === 3 ? len : realOps.async.write(fd, buf, off, len)) },
       };
-      await assert.rejects(move(path.join(from, 'big'), path.join(to, 'big'), { fs: dropping, verify }), { code: 'EIO', reason: 'verify', message: why }, verify);
+      // With onProgress: streamed into a tmpfs too (without, it is one kernel copy: below).
+      await assert.rejects(move(path.join(from, 'big'), path.join(to, 'big'), { fs: dropping, verify, onProgress: () => {} }), { code: 'EIO', reason: 'verify', message: why }, verify);
       assert.ok(writes > 3, `${verify}: the copy was streamed through the seam`);
       assert.deepEqual(list(to), [], `${verify}: nothing published, no temp`);
       assert.ok(fs.readFileSync(path.join(from, 'big')).equals(data), `${verify}: source intact`);
@@ -682,6 +683,37 @@ describe('move across devices', () => {
       assert.ok(fs.readFileSync(path.join(to, 'big')).equals(data), `${verify}: the copy is exact`);
       assert.ok(seen.filter((b) => b > 0 && b < size).length >= 8, `${verify}: progress chunk by chunk (${seen.length} reports)`);
       fs.rmSync(path.join(to, 'big'));
+    }
+  });
+
+  it('a big file into a tmpfs is one kernel copy when the move has neither onProgress nor signal; with either, or into a disk, it is streamed', async (t) => {
+    const pairs = crossPairs(t);
+    if (skipWithoutOtherDevice(t, pairs)) return;
+    const size = 9 * 1024 * 1024 + 7;
+    const data = Buffer.alloc(size, 'k');
+    for (const { label, from, to } of pairs) {
+      const intoMemory = fs.statfsSync(to).type === 0x01021994;
+      for (const extra of [{}, { onProgress: () => {} }, { signal: new AbortController().signal }]) {
+        const what = `${label} ${Object.keys(extra).join('') || 'quiet'}`;
+        fs.writeFileSync(path.join(from, 'big'), data);
+        const calls = { copyFile: 0, write: 0 };
+        const counting: FsOps = {
+          sync: realOps.sync,
+          async: {
+            ...realOps.async,
+            copyFile: (a, b) => (calls.copyFile++, realOps.async.copyFile(a, b)),
+            write: (fd, buf, off, len) => (calls.write++, realOps.async.write(fd, buf, off, len)),
+          },
+        };
+        const r = await move(path.join(from, 'big'), path.join(to, 'big'), { fs: counting, ...extra });
+        assert.deepEqual(r, { strategy: 'copy', bytes: size, files: 1 }, what);
+        assert.ok(fs.readFileSync(path.join(to, 'big')).equals(data), `${what}: the copy is exact`);
+        assert.ok(!fs.existsSync(path.join(from, 'big')), `${what}: source removed`);
+        // Streamed: 1 MiB writes through the page cache, or 4 MiB ones by direct I/O.
+        const kernel = intoMemory && Object.keys(extra).length === 0;
+        assert.deepEqual(calls.copyFile > 0 ? 'kernel' : calls.write >= 3 ? 'streamed' : 'neither', kernel ? 'kernel' : 'streamed', `${what}: ${JSON.stringify(calls)}`);
+        fs.rmSync(path.join(to, 'big'));
+      }
     }
   });
 
