@@ -7,8 +7,9 @@
  *
  * @module
  */
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { move as fseMove } from 'fs-extra/esm';
@@ -22,6 +23,14 @@ import { runPool, settleDisk } from './util.js';
 const KIB = 1024;
 const MIB = 1024 * 1024;
 const execFileAsync = promisify(execFile);
+const hasTaskset = ((): boolean => {
+  try {
+    execFileSync('taskset', ['-c', '0', 'true'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
 
 /** Row labels of the move cases, shared with the targets. */
 export const MV = Object.freeze({
@@ -215,18 +224,32 @@ export async function moveXdevCase(ctx: Context, spec: MoveXdevSpec): Promise<Ca
     };
     /**
      * Untimed, the last step of every preparation, for every mover: 1.25x the file's size
-     * written to the tmpfs and deleted. This VM gives memory left free for a few seconds
-     * back to the host (free page reporting; DAMON pages cold memory out), and the next
-     * allocation of it faults it back in at half speed or worse: a move that allocates
-     * 1 GiB (of tmpfs, or of page cache) then ran at 0.4-0.7 GB/s instead of 1.1-1.6,
-     * whoever made it, in no order (atomfs 726 MiB/s median, 401-1165; cp 615-1619).
-     * Memory just freed is reused at once: with this step the same two movers gave
-     * 1095-1243 and 1277-1562 MiB/s.
+     * written to the tmpfs and deleted, once pinned to each CPU in turn. This VM gives memory
+     * left free for a few seconds back to the host (free page reporting; DAMON pages cold
+     * memory out), and the next allocation of it faults it back in at half speed or worse:
+     * a move that allocates 1 GiB (of tmpfs, or of page cache) then ran at 0.4-0.7 GB/s
+     * instead of 1.1-1.6, whoever made it, in no order (atomfs 726 MiB/s median, 401-1165;
+     * cp 615-1619). Memory just freed is reused at once: with this step the same two movers
+     * gave 1095-1243 and 1277-1562 MiB/s.
+     *
+     * On every CPU, because the kernel keeps pages freed by one CPU in that CPU's own lists
+     * (up to 272 MiB each here) and hands them out there first: primed from the bench's main
+     * thread alone, a 1 GiB kernel copy from ext4's page cache into the tmpfs ran at
+     * 2.5-2.6 GB/s on that thread but 1.6-2.0 from libuv's thread pool or a worker thread
+     * (the same thread priming and copying: 2.6 either way). Whichever CPU a mover's
+     * threads land on, they now find fresh memory. Without taskset, from this thread only.
      */
     const primeMemory = (): void => {
       const f = path.join(tmpfs.dir, 'prime');
-      writeSource(f, Math.ceil((spec.totalBytes * 1.25) / MIB) * MIB);
-      fs.rmSync(f);
+      const mib = Math.ceil((spec.totalBytes * 1.25) / MIB);
+      if (!hasTaskset) {
+        writeSource(f, mib * MIB);
+        fs.rmSync(f);
+        return;
+      }
+      for (let cpu = 0; cpu < os.availableParallelism(); cpu++) {
+        execFileSync('taskset', ['-c', String(cpu), 'sh', '-c', 'dd if=/dev/zero of="$1" bs=1M count="$2" status=none && rm "$1"', 'sh', f, String(mib)]);
+      }
     };
     const spareFile = path.join(spare, 'big');
     fs.mkdirSync(spare, { recursive: true });
