@@ -23,7 +23,7 @@ import { groupDirSync, runAsync } from '../internal/steps.js';
 import { randomHex, tempNameFor } from '../internal/temp-name.js';
 import { LOG_EVENTS } from '../logger.js';
 import { boolOpt, enumOpt, type BaseOptions, type DurabilityOptions } from '../options.js';
-import { CHUNK, closing, CopyMismatch, directIoFits, keptInMemory, STREAM_MIN, streamCopy } from './stream-copy.js';
+import { CHUNK, closing, CopyMismatch, directIoFits, HASH_THREAD_MIN, keptInMemory, STREAM_MIN, streamCopy } from './stream-copy.js';
 import { entryRelation, isEmptyDir, isInside, pairCtx, publishNoReplace, renameNoReplace, resolvePair, sameFile, syncBoth, type PathPair } from './rename.js';
 
 /** How {@link move} moves. */
@@ -539,7 +539,8 @@ async function copyOneFile(
     const abortPoint = (): void => throwIfAborted(p.signal, pairCtx(p));
     const direct = st.size >= STREAM_MIN && (await target.direct());
     const mode = st.mode & (setIdLater ? 0o1777 : 0o7777);
-    const r = await streamCopy(sys, from, to, { fsync: p.fsync, check, mode, direct, abortPoint, progress, report, beforeSync: settle }).catch((e: unknown) => {
+    const hashThread = st.size >= HASH_THREAD_MIN;
+    const r = await streamCopy(sys, from, to, { fsync: p.fsync, check, hashThread, mode, direct, abortPoint, progress, report, beforeSync: settle }).catch((e: unknown) => {
       throw e instanceof CopyMismatch ? verifyError(p, from, e.message) : e;
     });
     if (p.verify !== 'none' && (r.bytes !== st.size || r.size !== st.size)) throw verifyError(p, from, `size ${r.size} != ${st.size}`);

@@ -41,7 +41,8 @@ export function shmDir(t: HasAfter): string | undefined {
 /** The other-device folders this machine offers: a tmpfs the test mounts (root) and /dev/shm. */
 export function otherDevices(t: HasAfter): { label: string; dir: string }[] {
   const out: { label: string; dir: string }[] = [];
-  if (IS_ROOT) out.push({ label: 'a mounted tmpfs', dir: mountTmpfs(t, '64m') });
+  // Room for the biggest file a test moves there (HASH_THREAD_MIN and more: 67 MiB).
+  if (IS_ROOT) out.push({ label: 'a mounted tmpfs', dir: mountTmpfs(t, '160m') });
   const shm = shmDir(t);
   if (shm) out.push({ label: '/dev/shm', dir: shm });
   return out;

@@ -14,6 +14,8 @@ import * as path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { AtomfsError, cleanupOrphans, isTempFile, move, type MoveProgress } from '../../src/index.js';
 import { realOps, type FsOps } from '../../src/internal/fs-ops.js';
+import { stopSha256Thread } from '../../src/move/sha256-thread.js';
+import { HASH_THREAD_MIN } from '../../src/move/stream-copy.js';
 import { FaultOps } from '../helpers/fault-ops.js';
 import { exists, gatedRename, makeTree, NO_OTHER_DEVICE, OLD_MS, otherDevices, runMoveAs, snapshot, tempsUnder } from '../helpers/move-kit.js';
 import { requireRoot } from '../helpers/root.js';
@@ -717,6 +719,64 @@ describe('move across devices', () => {
     }
   });
 
+  it('checksum of a file of HASH_THREAD_MIN and more, hashed on the SHA-256 thread: the right SHA-256 both ways, a flipped bit caught, and a thread that dies midway fails the move cleanly', async (t) => {
+    const pairs = crossPairs(t);
+    if (skipWithoutOtherDevice(t, pairs)) return;
+    const size = HASH_THREAD_MIN + 3 * 1024 * 1024 + 777;
+    const data = Buffer.alloc(size);
+    for (let i = 0; i < size; i += 4096) data.writeUInt32LE((i ^ 0x9e3779b9) >>> 0, i);
+    const sha256 = createHash('sha256').update(data).digest('hex');
+    for (const { label, from, to } of pairs) {
+      fs.writeFileSync(path.join(from, 'big'), data);
+      // One bit flipped in the write that covers the middle of the file. Counted as written
+      // once the write succeeds: a direct write of the flipped copy (memory that is not
+      // aligned) is refused and made again through the page cache.
+      let written = 0;
+      const flip = (buf: Uint8Array, off: number, len: number): Uint8Array => {
+        if (written > size / 2 || written + len <= size / 2) return buf.subarray(off, off + len);
+        const copy = Buffer.from(buf.subarray(off, off + len));
+        copy[0] = copy[0]! ^ 0x01;
+        return copy;
+      };
+      const corrupting: FsOps = {
+        sync: realOps.sync,
+        async: {
+          ...realOps.async,
+          write: async (fd, buf, off, len) => {
+            const n = await realOps.async.write(fd, flip(buf, off, len), 0, len);
+            written += n;
+            return n;
+          },
+        },
+      };
+      await assert.rejects(move(path.join(from, 'big'), path.join(to, 'big'), { verify: 'checksum', fs: corrupting }), { code: 'EIO', reason: 'verify' }, label);
+      assert.deepEqual(list(to), [], `${label}: nothing published, no temp`);
+
+      // The thread ends while the copy is under way: the move fails, nothing is left behind.
+      let stopped: Promise<void> | undefined;
+      await assert.rejects(
+        move(path.join(from, 'big'), path.join(to, 'big'), {
+          verify: 'checksum',
+          onProgress: (pr) => {
+            if (pr.bytes >= 8 * 1024 * 1024) stopped ??= stopSha256Thread();
+          },
+        }),
+        { name: 'AtomfsError', code: 'EIO', message: /SHA-256 thread/ },
+        label,
+      );
+      assert.ok(stopped, `${label}: the thread was stopped midway`);
+      await stopped;
+      assert.deepEqual(list(to), [], `${label}: nothing published, no temp`);
+      assert.ok(fs.readFileSync(path.join(from, 'big')).equals(data), `${label}: source intact`);
+
+      // The next checksum move starts a new thread.
+      const r = await move(path.join(from, 'big'), path.join(to, 'big'), { verify: 'checksum' });
+      assert.deepEqual(r, { strategy: 'copy', bytes: size, files: 1, sha256 }, label);
+      assert.ok(fs.readFileSync(path.join(to, 'big')).equals(data), `${label}: the copy is exact`);
+      fs.rmSync(path.join(to, 'big'));
+    }
+  });
+
   it('a big streamed copy stops at the next chunk when the signal fires: ABORT_ERR, no temp, source intact', async (t) => {
     const pairs = crossPairs(t);
     if (skipWithoutOtherDevice(t, pairs)) return;
@@ -745,7 +805,8 @@ describe('move across devices', () => {
     const pairs = crossPairs(t);
     if (skipWithoutOtherDevice(t, pairs)) return;
     const { from, to } = pairs[0]!;
-    const size = 40 * 1024 * 1024 + 12_345; // many chunks, not a whole number of them
+    const size = 40 * 1024 * 1024 + 12_345; // many chunks, not a whole number of them; hashed on the event loop
+    assert.ok(size < HASH_THREAD_MIN);
     const data = Buffer.alloc(size);
     for (let i = 0; i < size; i += 4096) data.writeUInt32LE(i, i);
     fs.writeFileSync(path.join(from, 'big'), data);
