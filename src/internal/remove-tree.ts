@@ -35,13 +35,21 @@ export async function removeTree(sys: AsyncFsOps, target: string, options: Remov
     throw e;
   }
   if (!st.isDirectory()) {
-    const big = options.bigFiles;
-    await (big && st.isFile() && st.nlink === 1 && st.size >= big.minSize ? big.ops : sys).unlink(target);
+    await unlinkFile(sys, target, st, options.bigFiles);
     return;
   }
   if (options.makeWritable && (st.mode & 0o700) !== 0o700) await sys.chmod(target, (st.mode & 0o7777) | 0o700).catch(() => {});
   for (const d of await sys.readdir(target)) await removeTree(sys, path.join(target, d.name), options);
   await sys.rmdir(target);
+}
+
+/**
+ * Unlinks `target` (lstat `st`, not a folder): through `big.ops` (the thread pool) when it is
+ * a file of `big.minSize` bytes and more with no other name, whose blocks and cached pages
+ * the unlink frees; through `sys` otherwise.
+ */
+export async function unlinkFile(sys: AsyncFsOps, target: string, st: FileStat, big: RemoveTreeOptions['bigFiles']): Promise<void> {
+  await (big && st.isFile() && st.nlink === 1 && st.size >= big.minSize ? big.ops : sys).unlink(target);
 }
 
 /**

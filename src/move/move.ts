@@ -18,12 +18,12 @@ import { throwIfAborted } from '../internal/abort.js';
 import { mkdirpDurable } from '../internal/durable.js';
 import { MODE_REFUSED, NO_HARDLINKS, O, type AsyncFsOps, type FileStat } from '../internal/fs-ops.js';
 import { describe, type PathLike } from '../internal/paths.js';
-import { discardTemp, removeTree } from '../internal/remove-tree.js';
+import { discardTemp, removeTree, unlinkFile } from '../internal/remove-tree.js';
 import { groupDirSync, runAsync } from '../internal/steps.js';
 import { randomHex, tempNameFor } from '../internal/temp-name.js';
 import { LOG_EVENTS } from '../logger.js';
 import { boolOpt, enumOpt, type BaseOptions, type DurabilityOptions } from '../options.js';
-import { CHUNK, closing, CopyMismatch, directIoFits, HASH_THREAD_MIN, keptInMemory, STREAM_MIN, streamCopy } from './stream-copy.js';
+import { CHUNK, closing, CopyMismatch, directIoFits, fsTypeOf, HASH_THREAD_MIN, keptInMemory, STREAM_MIN, streamCopy } from './stream-copy.js';
 import { entryRelation, isEmptyDir, isInside, pairCtx, publishNoReplace, renameNoReplace, resolvePair, sameFile, syncBoth, type PathPair } from './rename.js';
 
 /** How {@link move} moves. */
@@ -399,14 +399,15 @@ async function copyMove(p: MovePlan, sst: FileStat, where: { readonly dev: numbe
     // On one file system (strategy 'copy') the kernel copies best: a reflink or an
     // in-kernel copy_file_range. Across file systems big files are streamed (STREAM_MIN).
     const sameDevice = (where.dev ?? (await sys.stat(destDir)).dev) === sst.dev;
-    // Direct I/O for durable streamed copies where the destination's file system suits it
-    // (see stream-copy.ts): asked once, and only when a file is streamed.
-    let directMemo: Promise<boolean> | undefined;
-    let memoryMemo: Promise<boolean> | undefined;
+    // The destination's file system: whether a durable streamed copy goes by direct I/O
+    // there, whether it keeps files in memory (see stream-copy.ts). One statfs, made only
+    // when a big file is copied.
+    let typeMemo: Promise<number | undefined> | undefined;
+    const fsType = (): Promise<number | undefined> => (typeMemo ??= fsTypeOf(sys, destDir));
     const target: CopyTarget = {
       sameDevice,
-      direct: () => (directMemo ??= p.fsync ? directIoFits(sys, destDir) : Promise.resolve(false)),
-      inMemory: () => (memoryMemo ??= keptInMemory(sys, destDir)),
+      direct: async () => p.fsync && directIoFits(await fsType()),
+      inMemory: async () => keptInMemory(await fsType()),
     };
     // Build the whole copy under the temp name. Folders are created owner-only and get
     // their real mode and times after their contents.
@@ -504,9 +505,9 @@ async function chmodKept(sys: AsyncFsOps, to: string, mode: number): Promise<voi
 interface CopyTarget {
   /** The destination is on the source's device (strategy 'copy'). */
   readonly sameDevice: boolean;
-  /** Whether a durable streamed copy goes by direct I/O there (asked once). */
+  /** Whether a durable streamed copy goes by direct I/O there. */
   direct(): Promise<boolean>;
-  /** Whether the destination keeps its files in memory (tmpfs: asked once). */
+  /** Whether the destination keeps its files in memory (tmpfs). */
   inMemory(): Promise<boolean>;
 }
 
@@ -649,15 +650,16 @@ async function removeSource(p: MovePlan, sst: FileStat): Promise<void> {
   // Freeing a big file's blocks and cached pages is no cheap call (a 1 GiB unlink on ext4:
   // 0.24 s): it goes to the thread pool, never blocking the event loop. In a tree, file by
   // file (the small ones and the folders stay synchronous with `blocking`).
+  const bigFiles = { ops: p.pool, minSize: STREAM_MIN };
   const srcDir = path.dirname(p.src);
   try {
     if (sst.isDirectory()) {
       const trash = path.join(srcDir, tempNameFor(path.basename(p.src), randomHex(p.random)));
       await sys.rename(p.src, trash);
       if (p.fsync) await groupDirSync(p.ops, srcDir);
-      await removeTree(sys, trash, { bigFiles: { ops: p.pool, minSize: STREAM_MIN } });
+      await removeTree(sys, trash, { bigFiles });
     } else {
-      await (sst.isFile() && sst.nlink === 1 && sst.size >= STREAM_MIN ? p.pool : sys).unlink(p.src);
+      await unlinkFile(sys, p.src, sst, bigFiles);
       if (p.fsync) await groupDirSync(p.ops, srcDir);
     }
   } catch (e) {

@@ -98,37 +98,37 @@ export interface StreamCopyResult {
   readonly sha256: string | undefined;
 }
 
-/**
- * Whether a durable copy into `dir` should be written with direct I/O: the platform has
- * `O_DIRECT` and `dir` is on ext4 or XFS. Elsewhere (a tmpfs has no disk to write past the
- * cache to; btrfs, network and FUSE file systems each treat it their own way) the page
- * cache is used.
- */
-export async function directIoFits(sys: AsyncFsOps, dir: string): Promise<boolean> {
-  if (O.DIRECT === 0) return false;
+/** What kind of file system `dir` is on (its statfs magic number), or `undefined` if it cannot be told. */
+export async function fsTypeOf(sys: AsyncFsOps, dir: string): Promise<number | undefined> {
   try {
-    return DIRECT_FS.has((await sys.statfs(dir)).type);
+    return (await sys.statfs(dir)).type;
   } catch {
-    return false;
+    return undefined;
   }
+}
+
+/**
+ * Whether a durable copy onto a file system of this type (see {@link fsTypeOf}) should be
+ * written with direct I/O: the platform has `O_DIRECT` and the type is ext4 or XFS.
+ * Elsewhere (a tmpfs has no disk to write past the cache to; btrfs, network and FUSE file
+ * systems each treat it their own way) the page cache is used.
+ */
+export function directIoFits(type: number | undefined): boolean {
+  return O.DIRECT !== 0 && type !== undefined && DIRECT_FS.has(type);
 }
 
 // File systems that keep their files in memory (statfs magic numbers): tmpfs, ramfs.
 const MEMORY_FS = new Set([0x01021994, 0x858458f6]);
 
 /**
- * Whether `dir` is on a file system that keeps its files in memory (tmpfs, ramfs). Such a
- * file system has no disk to keep writing behind a copy, so the pipelined copy has nothing
- * to overlap: the kernel's copy (sendfile from the source's page cache: one memory copy
- * where a read and a write make two) is the faster one. Measured on the bench VM, 1 GiB from
- * ext4's page cache into a tmpfs: fs.copyFile 1.9-2.2 GB/s, this stream 1.6-1.7.
+ * Whether a file system of this type keeps its files in memory (tmpfs, ramfs). Such a file
+ * system has no disk to keep writing behind a copy, so the pipelined copy has nothing to
+ * overlap: the kernel's copy (sendfile from the source's page cache: one memory copy where a
+ * read and a write make two) is the faster one. Measured on the bench VM, 1 GiB from ext4's
+ * page cache into a tmpfs: fs.copyFile 1.9-2.2 GB/s, this stream 1.6-1.7.
  */
-export async function keptInMemory(sys: AsyncFsOps, dir: string): Promise<boolean> {
-  try {
-    return MEMORY_FS.has((await sys.statfs(dir)).type);
-  } catch {
-    return false;
-  }
+export function keptInMemory(type: number | undefined): boolean {
+  return type !== undefined && MEMORY_FS.has(type);
 }
 
 /**
