@@ -8,13 +8,14 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { AtomfsError, cleanupOrphans, isTempFile, move, type MoveProgress } from '../../src/index.js';
 import { realOps, type FsOps } from '../../src/internal/fs-ops.js';
-import { stopSha256Thread } from '../../src/move/sha256-thread.js';
+import { IDLE_MS, stopSha256Thread } from '../../src/move/sha256-thread.js';
 import { HASH_THREAD_MIN } from '../../src/move/stream-copy.js';
 import { FaultOps } from '../helpers/fault-ops.js';
 import { exists, gatedRename, makeTree, NO_OTHER_DEVICE, OLD_MS, otherDevices, runMoveAs, snapshot, tempsUnder } from '../helpers/move-kit.js';
@@ -698,13 +699,14 @@ describe('move across devices', () => {
       for (const extra of [{}, { onProgress: () => {} }, { signal: new AbortController().signal }]) {
         const what = `${label} ${Object.keys(extra).join('') || 'quiet'}`;
         fs.writeFileSync(path.join(from, 'big'), data);
-        const calls = { copyFile: 0, write: 0 };
+        const calls = { copyFile: 0, write: 0, statfs: 0 };
         const counting: FsOps = {
           sync: realOps.sync,
           async: {
             ...realOps.async,
             copyFile: (a, b) => (calls.copyFile++, realOps.async.copyFile(a, b)),
             write: (fd, buf, off, len) => (calls.write++, realOps.async.write(fd, buf, off, len)),
+            statfs: (d) => (calls.statfs++, realOps.async.statfs(d)),
           },
         };
         const r = await move(path.join(from, 'big'), path.join(to, 'big'), { fs: counting, ...extra });
@@ -714,6 +716,7 @@ describe('move across devices', () => {
         // Streamed: 1 MiB writes through the page cache, or 4 MiB ones by direct I/O.
         const kernel = intoMemory && Object.keys(extra).length === 0;
         assert.deepEqual(calls.copyFile > 0 ? 'kernel' : calls.write >= 3 ? 'streamed' : 'neither', kernel ? 'kernel' : 'streamed', `${what}: ${JSON.stringify(calls)}`);
+        assert.equal(calls.statfs, 1, `${what}: the destination's file system is asked once`);
         fs.rmSync(path.join(to, 'big'));
       }
     }
@@ -775,6 +778,23 @@ describe('move across devices', () => {
       assert.ok(fs.readFileSync(path.join(to, 'big')).equals(data), `${label}: the copy is exact`);
       fs.rmSync(path.join(to, 'big'));
     }
+  });
+
+  it('a process whose checksum move used the SHA-256 thread exits by itself once the move is done (the idle thread keeps nothing alive)', (t) => {
+    const dir = tmpDir(t);
+    const data = Buffer.alloc(HASH_THREAD_MIN + 1024 * 1024, 'h');
+    fs.writeFileSync(path.join(dir, 'big'), data);
+    // strategy 'copy' on one device: a streamed copy, hashed on the thread, no other device needed.
+    const req = { src: path.join(dir, 'big'), dest: path.join(dir, 'copy'), options: { strategy: 'copy', verify: 'checksum' } };
+    const fixture = fileURLToPath(new URL('./fixtures/strace-move.js', import.meta.url));
+    // The thread ends after IDLE_MS (10 s) idle: a process it kept alive would still be running
+    // when this timeout kills it.
+    const r = spawnSync(process.execPath, [fixture, JSON.stringify(req)], { encoding: 'utf8', timeout: IDLE_MS * 0.8 });
+    assert.equal(r.signal, null, `the process had to be killed (stderr: ${r.stderr})`);
+    assert.equal(r.status, 0, r.stderr);
+    const sha256 = createHash('sha256').update(data).digest('hex');
+    assert.match(r.stdout, new RegExp(`^RESULT .*"sha256":"${sha256}"`, 'm'));
+    assert.ok(fs.readFileSync(path.join(dir, 'copy')).equals(data));
   });
 
   it('a big streamed copy stops at the next chunk when the signal fires: ABORT_ERR, no temp, source intact', async (t) => {
