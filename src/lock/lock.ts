@@ -44,6 +44,7 @@
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AtomfsError, toAtomfsError, type ErrorContext } from '../errors.js';
+import { canonicalPath } from '../internal/canonical.js';
 import { O, type FsOps } from '../internal/fs-ops.js';
 import { validateUserPath, type PathLike } from '../internal/paths.js';
 import { call, dirSync, runAsync, runSync, type Steps } from '../internal/steps.js';
@@ -120,10 +121,13 @@ interface Where {
  * by a folder while a lock on it is waited for is not covered.)
  */
 function* locate(plan: LockPlan): Steps<Where> {
-  const beside = { dir: path.dirname(plan.abs), prefix: `.${path.basename(plan.abs)}.lock-` };
-  const inside = { dir: plan.abs, prefix: '.lock-' };
+  // Every spelling of one file is one lock: through a symlink to it, a symlink in a parent
+  // folder, a dangling link (the file it would create), as writeFile follows them.
+  const real = yield* canonicalPath(plan.abs, { operation: 'lock', path: plan.given });
+  const beside = { dir: path.dirname(real), prefix: `.${path.basename(real)}.lock-` };
+  const inside = { dir: real, prefix: '.lock-' };
   try {
-    const st = yield* call('stat', plan.abs);
+    const st = yield* call('stat', real);
     return st.isDirectory() ? { ...inside, also: [beside] } : { ...beside, also: [] };
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
