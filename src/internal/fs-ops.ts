@@ -58,6 +58,8 @@ export interface SyncFsOps {
   rmdir(path: string): void;
   readdir(path: string): DirEntry[];
   utimes(path: string, atimeMs: number, mtimeMs: number): void;
+  /** utimes of a symlink itself (a copied link keeps its time). */
+  lutimes(path: string, atimeMs: number, mtimeMs: number): void;
   symlink(target: string, path: string): void;
   chmod(path: string, mode: number): void;
   lchown(path: string, uid: number, gid: number): void;
@@ -260,6 +262,7 @@ const realSync: SyncFsOps = {
   rmdir: (p) => fs.rmdirSync(p),
   readdir: (p) => fs.readdirSync(p, { withFileTypes: true }),
   utimes: (p, a, m) => fs.utimesSync(p, toSeconds(a), toSeconds(m)),
+  lutimes: (p, a, m) => fs.lutimesSync(p, toSeconds(a), toSeconds(m)),
   symlink: (target, p) => fs.symlinkSync(target, p),
   chmod: (p, mode) => fs.chmodSync(p, mode),
   lchown: (p, uid, gid) => fs.lchownSync(p, uid, gid),
@@ -296,6 +299,7 @@ const realAsync: AsyncFsOps = {
   rmdir: (p) => cb((d) => fs.rmdir(p, d)),
   readdir: (p) => cb((d) => fs.readdir(p, { withFileTypes: true }, d)),
   utimes: (p, a, m) => cb((d) => fs.utimes(p, toSeconds(a), toSeconds(m), d)),
+  lutimes: (p, a, m) => cb((d) => fs.lutimes(p, toSeconds(a), toSeconds(m), d)),
   symlink: (target, p) => cb((d) => fs.symlink(target, p, d)),
   chmod: (p, mode) => cb((d) => fs.chmod(p, mode, d)),
   lchown: (p, uid, gid) => cb((d) => fs.lchown(p, uid, gid, d)),

@@ -128,8 +128,10 @@ function resolveMove(src: unknown, dest: unknown, options: unknown): MovePlan {
  * one atomic rename; across devices by a copy into a temp name in the destination folder,
  * flushed and verified, renamed into place, and only then is the source removed.
  *
- * Running the same move again after a crash finishes it: a complete, identical destination
- * (same type, size, times and bytes) means only the source is removed (`resumed: true`).
+ * Running the same move again after a crash finishes it: when the destination holds exactly
+ * what this move would have made (every entry's kind, bytes or target, mode, modification
+ * time, and owner as root) only the source is removed (`resumed: true`); anything less alike
+ * is `EEXIST`. With `preserveTimestamps: false` nothing can be told apart: always `EEXIST`.
  *
  * @param src - The file, folder or symlink to move.
  * @param dest - Its new path (not a folder to move into).
@@ -418,8 +420,12 @@ async function copyMove(p: MovePlan, sst: FileStat, where: { readonly dev: numbe
       if (e.kind === 'dir') await sys.mkdir(to, 0o700);
       else if (e.kind === 'symlink') await sys.symlink(e.link!, to);
       else sha256 = await copyOneFile(p, from, to, e.stat, target, progress, report);
-      // A file's owner is set inside copyOneFile, before its fsync.
-      if (e.kind === 'symlink') await keepOwner(sys, to, e.stat);
+      // A file's owner is set inside copyOneFile, before its fsync. A link keeps its time
+      // too: a rerun tells a complete copy by it (see identical).
+      if (e.kind === 'symlink') {
+        await keepOwner(sys, to, e.stat);
+        if (p.preserveTimestamps) await sys.lutimes(to, e.stat.atimeMs, e.stat.mtimeMs);
+      }
       if (e.kind === 'file') {
         progress.files++;
         report();
@@ -593,20 +599,19 @@ function verifyError(p: MovePlan, file: string, what: string): AtomfsError {
 }
 
 /**
- * Whether `b` is a complete copy of `a`: same kind, and for files the same size, the same
- * modification time (copies keep it) and the same bytes; for folders the same entries,
- * recursively. Used only to finish an interrupted move, so it must never say yes wrongly.
+ * Whether `b` is exactly what this move would have made of `a`, so that an interrupted move
+ * may be finished by removing the source. Every entry must match in kind, modification time
+ * (to the microsecond: the copy keeps it, cut to whole microseconds as utimes does), mode,
+ * owner when the move keeps owners (as root), and content: a file's bytes, a symlink's
+ * target, a folder's names, recursively. It must never say yes wrongly: resemblance is no
+ * licence to delete. Without `preserveTimestamps` a copy's times are new, so no destination
+ * can be told from an unrelated one: the answer is always no (`EEXIST`).
  */
 async function identical(sys: AsyncFsOps, a: string, b: string, sa: FileStat, sb: FileStat, p: MovePlan): Promise<boolean> {
-  if (sa.isSymbolicLink() || sb.isSymbolicLink()) {
-    return sa.isSymbolicLink() && sb.isSymbolicLink() && (await sys.readlink(a)) === (await sys.readlink(b));
-  }
-  if (sa.isFile() || sb.isFile()) {
-    if (!(sa.isFile() && sb.isFile()) || sa.size !== sb.size) return false;
-    if (p.preserveTimestamps && Math.trunc(sa.mtimeMs) !== Math.trunc(sb.mtimeMs)) return false;
-    return sameBytes(sys, a, b);
-  }
-  if (!(sa.isDirectory() && sb.isDirectory())) return false;
+  if (!p.preserveTimestamps || !sameMeta(sa, sb)) return false;
+  if (sa.isSymbolicLink()) return (await sys.readlink(a)) === (await sys.readlink(b));
+  if (sa.isFile()) return sa.size === sb.size && sameBytes(sys, a, b);
+  if (!sa.isDirectory()) return false;
   const na = (await sys.readdir(a)).map((d) => d.name).sort();
   const nb = (await sys.readdir(b)).map((d) => d.name).sort();
   if (na.length !== nb.length || na.some((n, i) => n !== nb[i])) return false;
@@ -616,6 +621,21 @@ async function identical(sys: AsyncFsOps, a: string, b: string, sa: FileStat, sb
     if (!(await identical(sys, ca, cb, await sys.lstat(ca), await sys.lstat(cb), p))) return false;
   }
   return true;
+}
+
+/**
+ * Kind, mode, owner (root's copies keep it) and modification time of two entries agree.
+ * A time is compared in microseconds: a copy's is its source's cut to a whole microsecond,
+ * and an `mtimeMs` double at today's epoch is itself only good to about 0.25 µs, so two
+ * times agree when they lie less than 1.5 µs apart.
+ */
+function sameMeta(sa: FileStat, sb: FileStat): boolean {
+  const kind = (s: FileStat): number => (s.isSymbolicLink() ? 1 : s.isFile() ? 2 : s.isDirectory() ? 3 : 0);
+  if (kind(sa) !== kind(sb) || kind(sa) === 0) return false;
+  // A symlink's mode is always 0777 on Linux and means nothing.
+  if (!sa.isSymbolicLink() && (sa.mode & 0o7777) !== (sb.mode & 0o7777)) return false;
+  if (euid() === 0 && (sa.uid !== sb.uid || sa.gid !== sb.gid)) return false;
+  return Math.abs(sa.mtimeMs - sb.mtimeMs) * 1000 < 1.5;
 }
 
 async function sameBytes(sys: AsyncFsOps, a: string, b: string): Promise<boolean> {

@@ -715,6 +715,13 @@ export class SimulatedDisk implements SyncFsOps {
     this.#meta(n);
   }
 
+  lutimes(p: string, atimeMs: number, mtimeMs: number): void {
+    const n = this.#must(p, false, 'lutime');
+    n.atimeMs = atimeMs;
+    n.mtimeMs = mtimeMs;
+    this.#meta(n);
+  }
+
   symlink(target: string, p: string): void {
     const { parent, name } = this.#walk(p, 'symlink');
     if (parent.entries.has(name)) throw errno('EEXIST', 'symlink', p);
@@ -821,7 +828,7 @@ function applyData(n: DurableInode, op: PendingDataOp): void {
 }
 
 /** The seam calls worth a crash point (they change state). */
-const RECORDED: ReadonlySet<OpName> = new Set<OpName>(['open', 'close', 'write', 'fsync', 'fchmod', 'fchown', 'rename', 'link', 'unlink', 'mkdir', 'rmdir', 'utimes', 'symlink', 'chmod', 'lchown', 'copyFile']);
+const RECORDED: ReadonlySet<OpName> = new Set<OpName>(['open', 'close', 'write', 'fsync', 'fchmod', 'fchown', 'rename', 'link', 'unlink', 'mkdir', 'rmdir', 'utimes', 'lutimes', 'symlink', 'chmod', 'lchown', 'copyFile']);
 
 function describeCall(name: string, args: readonly unknown[]): string {
   if (name === 'write') return `write(fd ${String(args[0])}, ${String(args[3])} bytes)`;

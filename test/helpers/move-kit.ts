@@ -159,6 +159,27 @@ export function makeTree(root: string, seed = 'tree', big = 0): void {
   fs.utimesSync(root, OLD_MS / 1000, OLD_MS / 1000);
 }
 
+/**
+ * Gives every entry under `to` the times of the same entry under `from` (symlinks' own,
+ * deepest first): what a move's copy keeps, for a hand-made "complete copy".
+ */
+export function matchTimes(from: string, to: string): void {
+  const isDir = fs.lstatSync(from).isDirectory();
+  for (const rel of isDir ? [...listTree(from).reverse(), ''] : ['']) copyTimes(path.join(from, rel), path.join(to, rel));
+}
+
+/**
+ * Gives `to` the times of `from` to the microsecond (a symlink its own): a Date would cut
+ * them to the millisecond, and seconds as a plain double may land a microsecond early.
+ */
+export function copyTimes(from: string, to: string): void {
+  const st = fs.lstatSync(from, { bigint: true });
+  // The middle of the intended microsecond, as the seam's own utimes does.
+  const sec = (ns: bigint): number => (Number(ns / 1000n) + 0.5) / 1e6;
+  if (st.isSymbolicLink()) fs.lutimesSync(to, sec(st.atimeNs), sec(st.mtimeNs));
+  else fs.utimesSync(to, sec(st.atimeNs), sec(st.mtimeNs));
+}
+
 /** Relative paths under `root`, pre-order, sorted, symlinks not followed. */
 export function listTree(root: string): string[] {
   const out: string[] = [];
@@ -176,13 +197,13 @@ export function listTree(root: string): string[] {
 
 /**
  * Everything at `p` (a file, symlink or tree), one line per entry: kind, mode, size,
- * content hash or link text, and (with `times`) the modification time in whole ms. Two
- * equal snapshots mean the same content.
+ * content hash or link text, and (with `times`) the modification time in whole ms (with
+ * `exactTimes` in µs, symlinks' too). Two equal snapshots mean the same content.
  */
-export function snapshot(p: string, opts: { times?: boolean; owner?: boolean } = {}): string[] {
+export function snapshot(p: string, opts: { times?: boolean; exactTimes?: boolean; owner?: boolean } = {}): string[] {
   const line = (full: string, rel: string): string => {
     const st = fs.lstatSync(full);
-    const head = `${rel || '.'} ${(st.mode & 0o7777).toString(8)}${opts.owner ? ` ${st.uid}:${st.gid}` : ''}${opts.times && !st.isSymbolicLink() ? ` t=${Math.trunc(st.mtimeMs)}` : ''}`;
+    const head = `${rel || '.'} ${(st.mode & 0o7777).toString(8)}${opts.owner ? ` ${st.uid}:${st.gid}` : ''}${opts.exactTimes ? ` t=${fs.lstatSync(full, { bigint: true }).mtimeNs / 1000n}us` : opts.times && !st.isSymbolicLink() ? ` t=${Math.trunc(st.mtimeMs)}` : ''}`;
     if (st.isSymbolicLink()) return `${head} link -> ${fs.readlinkSync(full)}`;
     if (st.isDirectory()) return `${head} dir`;
     if (st.isFile()) return `${head} file ${st.size} ${createHash('sha256').update(fs.readFileSync(full)).digest('hex').slice(0, 16)}`;

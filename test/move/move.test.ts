@@ -18,7 +18,7 @@ import { realOps, type FsOps } from '../../src/internal/fs-ops.js';
 import { IDLE_MS, stopSha256Thread } from '../../src/move/sha256-thread.js';
 import { HASH_THREAD_MIN } from '../../src/move/stream-copy.js';
 import { FaultOps } from '../helpers/fault-ops.js';
-import { exists, gatedRename, makeTree, NO_OTHER_DEVICE, OLD_MS, otherDevices, runMoveAs, snapshot, tempsUnder } from '../helpers/move-kit.js';
+import { exists, gatedRename, makeTree, matchTimes, NO_OTHER_DEVICE, OLD_MS, otherDevices, runMoveAs, snapshot, tempsUnder } from '../helpers/move-kit.js';
 import { requireRoot } from '../helpers/root.js';
 import { list, tmpDir } from '../helpers/tmp.js';
 
@@ -928,6 +928,9 @@ describe('move across devices', () => {
     fs.mkdirSync(path.join(to, 'tree', 'extra'));
     await assert.rejects(move(path.join(from, 'tree'), path.join(to, 'tree')), { code: 'EEXIST' });
     fs.rmdirSync(path.join(to, 'tree', 'extra'));
+    // The entry made and removed changed the folder's time: still not what the move makes.
+    await assert.rejects(move(path.join(from, 'tree'), path.join(to, 'tree')), { code: 'EEXIST' });
+    matchTimes(path.join(from, 'tree'), path.join(to, 'tree'));
     // Identical now: resumes.
     assert.equal((await move(path.join(from, 'tree'), path.join(to, 'tree'))).resumed, true);
     assert.equal(exists(path.join(from, 'tree')), false);
