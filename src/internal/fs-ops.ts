@@ -71,6 +71,8 @@ export interface SyncFsOps {
   copyFile(src: string, dest: string): void;
   /** The canonical path (symlinks, `.` and `..` resolved by the kernel). */
   realpath(path: string): string;
+  /** Whether this process may `mode` (`fs.constants.W_OK`, …) the path, as the kernel judges. */
+  access(path: string, mode: number): void;
   /** File-system facts: type magic, block size, total and available blocks. */
   statfs(path: string): { readonly type: number; readonly bsize: number; readonly blocks: number; readonly bavail: number };
   /** A copy that must share blocks with the source (a reflink), or fail (ENOTSUP, EXDEV, EOPNOTSUPP). */
@@ -268,6 +270,7 @@ const realSync: SyncFsOps = {
   lchown: (p, uid, gid) => fs.lchownSync(p, uid, gid),
   copyFile: (src, dest) => fs.copyFileSync(src, dest, COPY_FLAGS),
   realpath: (p) => fs.realpathSync.native(p),
+  access: (p, mode) => fs.accessSync(p, mode),
   statfs: (p) => fs.statfsSync(p),
   reflink: (src, dest) => fs.copyFileSync(src, dest, REFLINK_FLAGS),
   bootId: readBootId,
@@ -305,6 +308,7 @@ const realAsync: AsyncFsOps = {
   lchown: (p, uid, gid) => cb((d) => fs.lchown(p, uid, gid, d)),
   copyFile: (src, dest) => cb((d) => fs.copyFile(src, dest, COPY_FLAGS, d)),
   realpath: (p) => cb((d) => fs.realpath.native(p, d)),
+  access: (p, mode) => cb((d) => fs.access(p, mode, d)),
   statfs: (p) => cb((d) => fs.statfs(p, d)),
   reflink: (src, dest) => cb((d) => fs.copyFile(src, dest, REFLINK_FLAGS, d)),
   // /proc reads never wait for a disk: done synchronously.
@@ -354,5 +358,8 @@ export function opsFromSync(sync: SyncFsOps): FsOps {
 }
 
 /** All call names, in a fixed order (for wrappers that intercept every call). */
+/** `access` modes (the only node:fs constants the rest of atomfs needs besides `O`). */
+export const ACCESS = Object.freeze({ W_OK: fs.constants.W_OK, X_OK: fs.constants.X_OK });
+
 export const OP_NAMES: readonly OpName[] = Object.freeze(Object.keys(realSync) as OpName[]);
 

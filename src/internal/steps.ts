@@ -99,7 +99,7 @@ function execSync(step: Step, sys: SyncFsOps): unknown {
 // list marks slow ({@link callSlow}).
 const CHEAP_CALLS: ReadonlySet<OpName> = new Set<OpName>([
   'open', 'close', 'write', 'fchmod', 'fchown', 'fstat', 'lstat', 'stat', 'readlink', 'rename', 'link', 'unlink',
-  'mkdir', 'rmdir', 'utimes', 'lutimes', 'symlink', 'chmod', 'lchown', 'umask', 'bootId', 'processStart',
+  'mkdir', 'rmdir', 'utimes', 'lutimes', 'access', 'symlink', 'chmod', 'lchown', 'umask', 'bootId', 'processStart',
 ]);
 export const BLOCKING_WRITE_MAX = 64 * 1024;
 

@@ -16,7 +16,7 @@ import * as path from 'node:path';
 import { AtomfsError, codeOf, toAtomfsError } from '../errors.js';
 import { throwIfAborted } from '../internal/abort.js';
 import { mkdirpDurable } from '../internal/durable.js';
-import { MODE_REFUSED, NO_HARDLINKS, O, type AsyncFsOps, type FileStat } from '../internal/fs-ops.js';
+import { ACCESS, MODE_REFUSED, NO_HARDLINKS, O, type AsyncFsOps, type FileStat } from '../internal/fs-ops.js';
 import { describe, type PathLike } from '../internal/paths.js';
 import { discardTemp, removeTree, unlinkFile } from '../internal/remove-tree.js';
 import { groupDirSync, runAsync } from '../internal/steps.js';
@@ -141,6 +141,9 @@ function resolveMove(src: unknown, dest: unknown, options: unknown): MovePlan {
  *   `overwrite`); `EISDIR` a file onto a folder; `ENOTDIR` a folder onto a file;
  *   `ENOTEMPTY` a folder onto a non-empty folder; `EINVAL` a folder into its own subtree, a
  *   special file (FIFO, socket, device) or bad input; `EACCES` the source cannot be read;
+ *   `EACCES`/`EPERM`/`EROFS` with reason `source-not-removable`: a cross-device move could
+ *   not remove its source afterwards (a read-only folder, another user's entry in a sticky
+ *   folder), said before anything is copied;
  *   `ENOSPC` the destination is full; `EIO` a verification failed; `ABORT_ERR` (the source is
  *   intact and the temp removed). If removing the source fails after the destination is
  *   complete, the error says so and both exist: run the move again.
@@ -358,6 +361,57 @@ async function walk(sys: AsyncFsOps, root: string, rootStat: FileStat, p: MovePl
   return out;
 }
 
+/**
+ * Fails, before anything is copied, a move whose source could not be removed afterwards:
+ * it would publish a copy and then fail, leaving the content twice. The kernel's own rules
+ * for unlink/rmdir, asked ahead: every folder an entry is removed from must be writable and
+ * searchable (`access`, which also says EROFS and, for root, an immutable folder), and in a
+ * sticky folder only the entry's owner, the folder's owner or root may remove it (EPERM, as
+ * unlink says). As root, a file `access` refuses to write is immutable (EPERM). An
+ * append-only file, or an immutable one for others than root, cannot be seen this way
+ * (its flags need an ioctl): that move still fails after its copy, as before, keeping both.
+ */
+const { W_OK, X_OK } = ACCESS;
+
+async function checkRemovable(p: MovePlan, entries: readonly Entry[]): Promise<void> {
+  const sys = p.ops.async;
+  const me = euid();
+  // The caller's paths stay the error's paths; the entry in the way is named in the message.
+  const refuse = (code: string, what: string, at: string, cause?: unknown): never => {
+    throw new AtomfsError(code, `the source cannot be removed after the copy (${what}: '${at}'): nothing was copied`, pairCtx(p, code === 'EPERM' ? 'unlink' : 'access'), cause === undefined ? { reason: 'source-not-removable' } : { cause, reason: 'source-not-removable' });
+  };
+  const dirStats = new Map<string, FileStat>();
+  const canEmpty = async (dir: string, st?: FileStat): Promise<FileStat> => {
+    const known = dirStats.get(dir);
+    if (known) return known;
+    try {
+      await sys.access(dir, W_OK | X_OK);
+    } catch (e) {
+      const code = codeOf(e) ?? 'EACCES';
+      refuse(code, code === 'EROFS' ? 'a read-only file system' : 'its folder is not writable', dir, e);
+    }
+    const s = st ?? (await sys.stat(dir));
+    dirStats.set(dir, s);
+    return s;
+  };
+  for (const e of entries) {
+    const full = e.rel === '' ? p.src : path.join(p.src, e.rel);
+    const parent = path.dirname(full);
+    const parentSt = await canEmpty(parent);
+    if (parentSt.mode & 0o1000 && me !== 0 && me !== e.stat.uid && me !== parentSt.uid) refuse('EPERM', 'another user’s entry in a sticky folder', full);
+    if (e.kind === 'dir') await canEmpty(full, e.stat);
+    else if (e.kind === 'file' && me === 0) {
+      try {
+        await sys.access(full, W_OK);
+      } catch (err) {
+        const code = codeOf(err);
+        if (code === 'EPERM' || code === 'EACCES') refuse('EPERM', 'an immutable file', full, err);
+        if (code !== 'EROFS') throw err;
+      }
+    }
+  }
+}
+
 async function countFiles(sys: AsyncFsOps, p: string, st: FileStat): Promise<number> {
   if (!st.isDirectory()) return st.isFile() ? 1 : 0;
   let n = 0;
@@ -379,6 +433,7 @@ async function copyMove(p: MovePlan, sst: FileStat, where: { readonly dev: numbe
   const entries = await walk(sys, p.src, sst, p).catch((e: unknown) => {
     throw toAtomfsError(e, pairCtx(p, (e as NodeJS.ErrnoException).syscall ?? 'scandir'));
   });
+  await checkRemovable(p, entries);
   const totalBytes = entries.reduce((n, e) => n + (e.kind === 'file' ? e.stat.size : 0), 0);
   const totalFiles = entries.filter((e) => e.kind === 'file').length;
   const progress = { bytes: 0, totalBytes, files: 0, totalFiles };

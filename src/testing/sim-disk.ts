@@ -755,6 +755,11 @@ export class SimulatedDisk implements SyncFsOps {
     }
   }
 
+  /** The simulated disk keeps no permissions: everything that exists may be touched. */
+  access(p: string, _mode: number): void {
+    this.#must(p, true, 'access');
+  }
+
   realpath(p: string): string {
     const n = this.#must(p, true, 'realpath');
     if (n.kind === 'dir') return this.#pathOf(n);

@@ -117,7 +117,11 @@ describe('move across devices: the temp copy after a failed publish', () => {
     makeTree(path.join(from, 'tree'));
     fs.writeFileSync(path.join(from, 'tree', 'empty', 'in-ro'), 'x');
     chownTree(path.join(from, 'tree'), 65534);
-    fs.chmodSync(path.join(from, 'tree', 'empty'), 0o555); // no owner write: its copy gets that mode too
+    // No owner write, so its copy (nobody's, with that mode) needs a chmod to be removed; yet
+    // the source stays removable by nobody through the group bits (another user's folder,
+    // nobody's group), or the move would be refused before it copies.
+    fs.chownSync(path.join(from, 'tree', 'empty'), 4242, 65534);
+    fs.chmodSync(path.join(from, 'tree', 'empty'), 0o575);
     const before = snapshot(path.join(from, 'tree'), { times: true });
     const child = spawnNode(t, '--input-type=module', [
       '-e',
