@@ -101,6 +101,9 @@ export class AtomfsError extends Error implements NodeJS.ErrnoException {
    * @param detail - What went wrong, when the code's standard description is not enough.
    * @param context - Operation, paths and syscall.
    * @param options - `cause` (the original error), `errno`, `reason`.
+   * @throws {@link AtomfsError} `EINVAL` (operation `AtomfsError`) for a code that is not a
+   *   non-empty string, a detail that is not a string, or a context without a string
+   *   `operation`.
    */
   constructor(
     code: AtomfsErrorCode,
@@ -108,6 +111,7 @@ export class AtomfsError extends Error implements NodeJS.ErrnoException {
     context: ErrorContext,
     options: { cause?: unknown; errno?: number; reason?: string } = {},
   ) {
+    checkErrorArgs(code, detail, context, options);
     super(formatMessage(code, detail, context), options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.operation = context.operation;
@@ -117,6 +121,27 @@ export class AtomfsError extends Error implements NodeJS.ErrnoException {
     if (context.dest !== undefined) this.dest = context.dest;
     if (options.reason !== undefined) this.reason = options.reason;
   }
+}
+
+/**
+ * The constructor's own arguments: a wrong type would make an error whose message or fields
+ * lie. Throws an AtomfsError `EINVAL` about the constructor itself (its fields are checked
+ * first, so building that one cannot recurse).
+ */
+function checkErrorArgs(code: unknown, detail: unknown, context: unknown, options: unknown): void {
+  let why: string | undefined;
+  if (typeof code !== 'string' || code.length === 0) why = 'code must be a non-empty string';
+  else if (detail !== undefined && typeof detail !== 'string') why = 'detail must be a string or undefined';
+  else if (!isContext(context)) why = 'context must be an object with a string operation (and string path, dest, syscall when given)';
+  else if (options === null || typeof options !== 'object') why = 'options must be an object';
+  if (why !== undefined) throw new AtomfsError('EINVAL', why, { operation: 'AtomfsError' });
+}
+
+function isContext(c: unknown): c is ErrorContext {
+  if (c === null || typeof c !== 'object' || isRevoked(c)) return false;
+  const x = c as Record<string, unknown>;
+  const optStr = (v: unknown): boolean => v === undefined || typeof v === 'string';
+  return typeof x['operation'] === 'string' && optStr(x['path']) && optStr(x['dest']) && optStr(x['syscall']);
 }
 
 function formatMessage(code: string, detail: string | undefined, ctx: ErrorContext): string {
@@ -137,16 +162,22 @@ function formatMessage(code: string, detail: string | undefined, ctx: ErrorConte
  * passes through unchanged.
  *
  * @param err - The caught value.
- * @param context - The atomfs operation and the caller's paths.
+ * @param context - The atomfs operation and the caller's paths (default: operation
+ *   `'unknown'`).
  * @returns An `AtomfsError`.
- * @throws Never.
+ * @throws {@link AtomfsError} `EINVAL` when `context` is given but is not an
+ *   {@link ErrorContext} (the error to wrap is its `cause`).
  * @example
  * ```ts
  * try { fs.renameSync(a, b); } catch (e) { throw toAtomfsError(e, { operation: 'rename', path: a, dest: b }); }
  * ```
  */
-export function toAtomfsError(err: unknown, context: ErrorContext): AtomfsError {
+export function toAtomfsError(err: unknown, context: ErrorContext = { operation: 'unknown' }): AtomfsError {
+  if (isRevoked(err)) return new AtomfsError('EIO', 'the error was a revoked Proxy', isContext(context) ? context : { operation: 'toAtomfsError' });
   if (err instanceof AtomfsError) return err;
+  if (!isContext(context)) {
+    throw new AtomfsError('EINVAL', 'context must be an object with a string operation (and string path, dest, syscall when given)', { operation: 'toAtomfsError' }, { cause: err });
+  }
   const e = err as Partial<NodeJS.ErrnoException> | undefined;
   const hasCode = typeof e?.code === 'string';
   const code = hasCode ? e!.code! : e instanceof Error && e.name === 'AbortError' ? 'ABORT_ERR' : 'EIO';
@@ -199,3 +230,21 @@ export function attachSuppressed<E extends Error>(err: E, suppressed: unknown): 
   if (suppressed !== undefined) Object.defineProperty(err, 'suppressed', { value: suppressed, enumerable: false, configurable: true });
   return err;
 }
+
+/**
+ * A revoked Proxy: every look at it (`instanceof`, a property, `Array.isArray`) throws the
+ * engine's TypeError, so validation asks this first and answers `EINVAL`.
+ * @internal
+ */
+export function isRevoked(v: unknown): boolean {
+  if (typeof v !== 'object' && typeof v !== 'function') return false;
+  if (v === null) return false;
+  try {
+    // Array.isArray calls no trap: it throws for a revoked Proxy alone.
+    Array.isArray(v);
+    return false;
+  } catch {
+    return true;
+  }
+}
+

@@ -7,7 +7,7 @@
  */
 import { AtomfsError } from './errors.js';
 import { realOps, type FsOps } from './internal/fs-ops.js';
-import { describe } from './internal/paths.js';
+import { describe, isRevoked, textOf } from './internal/paths.js';
 import { cryptoRandom, type RandomSource } from './internal/temp-name.js';
 import { silentLogger, type Logger } from './logger.js';
 
@@ -61,7 +61,7 @@ type Opts = Readonly<Record<string, unknown>>;
 /** Throws EINVAL unless `options` is undefined or a plain object. */
 export function checkOptionsObject(operation: string, options: unknown, path?: string): Opts {
   if (options === undefined) return {};
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+  if (options === null || typeof options !== 'object' || isRevoked(options) || Array.isArray(options)) {
     throw new AtomfsError('EINVAL', `options must be an object, got ${describe(options)}`, { operation, path });
   }
   return options as Opts;
@@ -97,7 +97,7 @@ export function intOpt(operation: string, o: Opts, key: string, dflt: number, pa
   const v = o[key];
   if (v === undefined) return dflt;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) {
-    bad(operation, `${key} must be an integer from 0 to ${max}, got ${String(v)}`, path);
+    bad(operation, `${key} must be an integer from 0 to ${max}, got ${textOf(v)}`, path);
   }
   return v;
 }
@@ -107,7 +107,7 @@ export function enumOpt<T extends string>(operation: string, o: Opts, key: strin
   const v = o[key];
   if (v === undefined) return dflt;
   if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) {
-    bad(operation, `${key} must be one of ${allowed.map((a) => `'${a}'`).join(', ')}, got ${String(v)}`, path);
+    bad(operation, `${key} must be one of ${allowed.map((a) => `'${a}'`).join(', ')}, got ${textOf(v)}`, path);
   }
   return v as T;
 }
@@ -116,7 +116,7 @@ export function enumOpt<T extends string>(operation: string, o: Opts, key: strin
 export function encodingOpt(operation: string, o: Opts, dflt: BufferEncoding | undefined, path?: string): BufferEncoding | undefined {
   const v = o['encoding'];
   if (v === undefined || v === null) return dflt;
-  if (typeof v !== 'string' || !Buffer.isEncoding(v)) bad(operation, `encoding must be a Buffer encoding, got ${String(v)}`, path);
+  if (typeof v !== 'string' || !Buffer.isEncoding(v)) bad(operation, `encoding must be a Buffer encoding, got ${textOf(v)}`, path);
   return v as BufferEncoding;
 }
 

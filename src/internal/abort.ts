@@ -14,3 +14,12 @@ export function throwIfAborted(signal: AbortSignal | undefined, ctx: ErrorContex
 export function abortError(signal: AbortSignal, ctx: ErrorContext): AtomfsError {
   return new AtomfsError('ABORT_ERR', undefined, { operation: ctx.operation, path: ctx.path, dest: ctx.dest }, { cause: signal.reason });
 }
+
+/**
+ * A delay as Node's timers can take it. A longer one (a lock's `stale` of 2**40 ms, say)
+ * is not an error there: Node warns and fires after 1 ms, turning a rare heartbeat into a
+ * busy loop. Every atomfs timer goes through this.
+ */
+export function timerDelay(ms: number): number {
+  return Math.min(ms, 2 ** 31 - 1);
+}

@@ -5,7 +5,9 @@
  */
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AtomfsError } from '../errors.js';
+import { AtomfsError, isRevoked } from '../errors.js';
+
+export { isRevoked };
 
 /** What a caller may pass as a path. */
 export type PathLike = string | URL;
@@ -17,7 +19,7 @@ export type PathLike = string | URL;
 export function validateUserPath(operation: string, p: unknown, what = 'path'): { readonly given: string; readonly abs: string } {
   let given: string;
   if (typeof p === 'string') given = p;
-  else if (p instanceof URL) {
+  else if (!isRevoked(p) && p instanceof URL) {
     if (p.protocol !== 'file:') throw new AtomfsError('EINVAL', `${what} must be a file: URL`, { operation, path: p.href });
     given = fileURLToPath(p);
   } else {
@@ -55,6 +57,14 @@ export function hasTrailingSep(p: string): boolean {
 /** A short description of a value's type for error messages. */
 export function describe(v: unknown): string {
   if (v === null) return 'null';
+  if (isRevoked(v)) return 'a revoked Proxy';
   if (Array.isArray(v)) return 'an array';
   return typeof v === 'object' ? (v.constructor?.name ?? 'object') : typeof v;
+}
+
+/** A value as text for an error's path: a string as it is, anything else by its type. */
+export function textOf(v: unknown): string {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint' || v === undefined) return String(v);
+  return describe(v);
 }

@@ -5,6 +5,7 @@
  * @module
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { timerDelay } from './abort.js';
 
 export interface RetryPolicy {
   /** Attempts after the first. */
@@ -31,7 +32,7 @@ export async function retry<T>(fn: () => Promise<T>, policy: RetryPolicy): Promi
       const cap = Math.min(policy.maxDelay, policy.minDelay * 2 ** attempt);
       // Full jitter: processes that collided once do not collide again in lockstep.
       const delay = cap / 2 + Math.random() * (cap / 2);
-      await sleep(delay, undefined, { signal: policy.signal });
+      await sleep(timerDelay(delay), undefined, { signal: policy.signal });
     }
   }
 }

@@ -46,12 +46,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { AtomfsError, toAtomfsError, type ErrorContext } from '../errors.js';
 import { canonicalPath } from '../internal/canonical.js';
 import { O, type FsOps } from '../internal/fs-ops.js';
-import { validateUserPath, type PathLike } from '../internal/paths.js';
+import { validateUserPath, type PathLike, textOf } from '../internal/paths.js';
 import { call, dirSync, runAsync, runSync, type Steps } from '../internal/steps.js';
 import { randomHex } from '../internal/temp-name.js';
 import { boolOpt, checkOptionsObject, enumOpt, resolveBase, type BaseOptions, type ResolvedBase } from '../options.js';
 import { markerName, orderKey, parseMarker, shortBoot, thisHost, type LockMode, type Marker, type MarkerKind } from './markers.js';
 import { waitForRemoval } from './wake.js';
+import { assertMade, madeHere } from '../internal/made.js';
+import { timerDelay } from '../internal/abort.js';
 
 export type { LockMode } from './markers.js';
 
@@ -488,13 +490,14 @@ export class Lock implements AsyncDisposable {
 
   /** @internal Use {@link lock}. */
   constructor(plan: LockPlan, where: Where, markerPath: string, token: number | undefined) {
+    assertMade(plan, 'Lock', 'lock()');
     this.#plan = plan;
     this.#where = where;
     this.#markerPath = markerPath;
     this.#token = token;
     track(this);
     const every = Math.max(20, Math.floor(plan.stale / 2));
-    this.#timer = setInterval(() => void this.#beat(), every);
+    this.#timer = setInterval(() => void this.#beat(), timerDelay(every));
     // The heartbeat serves the lock while the program runs; it must not keep it running.
     this.#timer.unref();
   }
@@ -647,7 +650,7 @@ function numOpt(operation: string, o: Readonly<Record<string, unknown>>, key: st
   const v = o[key];
   if (v === undefined) return dflt;
   if (typeof v !== 'number' || Number.isNaN(v) || v < min || (!allowInfinity && !Number.isFinite(v))) {
-    throw new AtomfsError('EINVAL', `${key} must be a number of ms >= ${min}${allowInfinity ? ' (or Infinity)' : ''}, got ${String(v)}`, { operation, path: given });
+    throw new AtomfsError('EINVAL', `${key} must be a number of ms >= ${min}${allowInfinity ? ' (or Infinity)' : ''}, got ${textOf(v)}`, { operation, path: given });
   }
   return v;
 }
@@ -700,18 +703,18 @@ async function acquire(plan: LockPlan): Promise<Lock> {
         continue;
       }
       if (timer !== undefined) {
-        await sleep(Math.min(left, timer), undefined, { signal: plan.signal }).catch(() => {});
+        await sleep(timerDelay(Math.min(left, timer)), undefined, { signal: plan.signal }).catch(() => {});
         continue;
       }
       // Nothing to watch: back off from 1 ms up to retryInterval, with jitter.
       const wait = Math.min(left, pause * (0.5 + Math.random() * 0.5));
       pause = Math.min(pause * 2, plan.retryInterval);
-      await sleep(wait, undefined, { signal: plan.signal }).catch(() => {});
+      await sleep(timerDelay(wait), undefined, { signal: plan.signal }).catch(() => {});
     }
     // With `blocking`, the fencing token is taken when first read (see Lock.token): an
     // acquisition whose token nobody reads costs no token I/O. Otherwise now, off the loop.
     const token = plan.mode === 'exclusive' && !plan.blocking ? await run(nextToken(a.where!)) : undefined;
-    return new Lock(plan, a.where!, path.join(a.where!.dir, a.marker!), token);
+    return new Lock(madeHere(plan), a.where!, path.join(a.where!.dir, a.marker!), token);
   } catch (e) {
     if (a.where) await run(dropMarker(a.where, a));
     throw toAtomfsError(e, ctx);
@@ -759,7 +762,7 @@ export async function lock(path: PathLike, options?: LockOptions): Promise<Lock>
  * ```
  */
 export async function withLock<T>(path: PathLike, fn: (lock: Lock) => T | Promise<T>, options?: LockOptions): Promise<T> {
-  if (typeof fn !== 'function') throw new AtomfsError('EINVAL', 'fn must be a function', { operation: 'withLock', path: String(path) });
+  if (typeof fn !== 'function') throw new AtomfsError('EINVAL', 'fn must be a function', { operation: 'withLock', path: textOf(path) });
   const l = await lock(path, options);
   try {
     return await fn(l);

@@ -17,6 +17,7 @@
  */
 import * as path from 'node:path';
 import type { FileWatch, FsOps } from '../internal/fs-ops.js';
+import { timerDelay } from '../internal/abort.js';
 
 /** At most this many markers are watched per wait (more are found by the poll). Names '' (markers in another place) are not watched. */
 const MAX_WATCHED = 8;
@@ -40,7 +41,7 @@ export function waitForRemoval(ops: FsOps, dir: string, names: readonly string[]
       resolve(byFile);
     };
     const onAbort = (): void => finish(false);
-    const timer = setTimeout(onAbort, ms);
+    const timer = setTimeout(onAbort, timerDelay(ms));
     signal?.addEventListener('abort', onAbort, { once: true });
     const watchFile = ops.watchFile;
     if (!watchFile) return;

@@ -7,7 +7,7 @@
  */
 import * as path from 'node:path';
 import { AtomfsError, codeOf, toAtomfsError } from '../errors.js';
-import { throwIfAborted } from '../internal/abort.js';
+import { throwIfAborted, timerDelay } from '../internal/abort.js';
 import { chunkBytes, toSource, type Chunk, type WriteData } from '../internal/data-source.js';
 import { mkdirpDurable } from '../internal/durable.js';
 import { O } from '../internal/fs-ops.js';
@@ -22,6 +22,7 @@ import { cleanupDir, type CleanupResult } from '../temp/cleanup-orphans.js';
 import { validateFile, type ValidateFileOptions } from '../temp/validate-file.js';
 import { ChunkWriter, discard, failed, prepare, seal, writeSource, type TempFile, type WritePlan } from '../write/core.js';
 import { resolveWritePlan } from '../write/write-file.js';
+import { assertMade, madeHere } from '../internal/made.js';
 
 /** Options of {@link createStagingArea}. */
 export interface StagingAreaOptions extends BaseOptions, DurabilityOptions {
@@ -111,6 +112,7 @@ export class StagedFile implements AsyncDisposable {
 
   /** @internal Use {@link StagingArea.open}. */
   constructor(area: StagingArea, plan: WritePlan, tf: TempFile, opts: StagingWriteOptions, readonly name: string) {
+    assertMade(plan, 'StagedFile', 'area.write()');
     this.#area = area;
     this.#plan = plan;
     this.#tf = tf;
@@ -210,6 +212,7 @@ export class StagingArea implements AsyncDisposable {
 
   /** @internal Use {@link createStagingArea}. */
   constructor(cfg: AreaConfig, cleanupInterval: number | undefined) {
+    assertMade(cfg, 'StagingArea', 'createStagingArea()');
     this.#cfg = cfg;
     if (cleanupInterval !== undefined) {
       this.#timer = setInterval(() => {
@@ -225,7 +228,7 @@ export class StagingArea implements AsyncDisposable {
           .finally(() => {
             this.#running = undefined;
           });
-      }, cleanupInterval);
+      }, timerDelay(cleanupInterval));
       // The timer is housekeeping: it must not keep the process alive on its own.
       this.#timer.unref();
     }
@@ -319,7 +322,7 @@ export class StagingArea implements AsyncDisposable {
       throw failed(plan, e);
     }
     this.#live.add(tf.tempPath);
-    return new StagedFile(this, plan, tf, options, name);
+    return new StagedFile(this, madeHere(plan), tf, options, name);
   }
 
   /** Seal, check, publish. @internal */
@@ -532,5 +535,5 @@ export async function createStagingArea(options: StagingAreaOptions): Promise<St
   if (crossDevice && !allowCrossDevice) {
     throw new AtomfsError('EXDEV', 'stagingDir and finalDir are on different devices (pass allowCrossDevice to copy)', { operation, path: s.given, dest: f.given });
   }
-  return new StagingArea({ ...base, stagingDir: s.abs, finalDir: f.abs, fsync, orphanAge, crossDevice }, interval);
+  return new StagingArea(madeHere({ ...base, stagingDir: s.abs, finalDir: f.abs, fsync, orphanAge, crossDevice }), interval);
 }

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { AtomfsError, toAtomfsError } from '../errors.js';
 import { throwIfAborted } from '../internal/abort.js';
 import { O, type FileStat } from '../internal/fs-ops.js';
-import { validateUserPath, type PathLike } from '../internal/paths.js';
+import { validateUserPath, type PathLike, textOf } from '../internal/paths.js';
 import { boolOpt, checkOptionsObject, intOpt, resolveBase, type BaseOptions } from '../options.js';
 
 /** Options of {@link validateFile}. */
@@ -64,7 +64,7 @@ export async function validateFile(path: PathLike, options?: ValidateFileOptions
   const base = resolveBase(operation, o, given);
   const enc = o['encoding'];
   if (enc !== undefined && enc !== null && enc !== 'utf8' && enc !== 'utf-8') {
-    throw new AtomfsError('EINVAL', `encoding must be 'utf8' or null, got ${String(enc)}`, { operation, path: given });
+    throw new AtomfsError('EINVAL', `encoding must be 'utf8' or null, got ${textOf(enc)}`, { operation, path: given });
   }
   const json = boolOpt(operation, o, 'json', false, given);
   const minSize = intOpt(operation, o, 'minSize', 0, given);

@@ -6,8 +6,10 @@
  */
 import type { FsOps } from '../internal/fs-ops.js';
 import { seededRandom } from '../internal/prng.js';
-import { setRandomSource } from '../options.js';
 import { SimulatedDisk, type DiskSnapshot, type TraceStep } from './sim-disk.js';
+import { AtomfsError } from '../errors.js';
+import { textOf } from '../internal/paths.js';
+import { checkOptionsObject, intOpt, setRandomSource } from '../options.js';
 
 /** What `check` is told about the crash it looks at. */
 export interface CrashInfo {
@@ -155,8 +157,9 @@ function describeChoice(snap: DiskSnapshot, c: Choice): string[] {
  * @param check - The invariant, checked on each restarted disk.
  * @param options - `setup`, `exhaustiveLimit`, `samples`, `seed`, `maxViolations`.
  * @returns Counts, and every violation with a readable report.
- * @throws Never for a failing check (that is a violation); rethrows nothing from the operation
- *   (its error is in `operationError`).
+ * @throws {@link AtomfsError} `EINVAL` when `operation` or `check` is not a function or an
+ *   option has the wrong type. Never for a failing check (that is a violation); rethrows
+ *   nothing from the operation (its error is in `operationError`).
  * @example
  * ```ts
  * const r = await exploreCrashes(
@@ -175,17 +178,26 @@ export async function exploreCrashes(
   check: CrashCheck,
   options: ExploreOptions = {},
 ): Promise<ExploreResult> {
+  const operationName = 'exploreCrashes';
+  if (typeof operation !== 'function') throw new AtomfsError('EINVAL', 'operation must be a function', { operation: operationName });
+  if (typeof check !== 'function') throw new AtomfsError('EINVAL', 'check must be a function', { operation: operationName });
+  const o = checkOptionsObject(operationName, options);
+  const setup = o['setup'];
+  if (setup !== undefined && typeof setup !== 'function') throw new AtomfsError('EINVAL', 'setup must be a function', { operation: operationName });
   const t0 = performance.now();
-  const seed = options.seed ?? 1;
-  const limit = options.exhaustiveLimit ?? 4096;
-  const samples = options.samples ?? 512;
-  const maxViolations = options.maxViolations ?? 20;
+  // A seed is any 32-bit pattern: an integer, negative ones included.
+  const seedOpt = o['seed'];
+  if (seedOpt !== undefined && (typeof seedOpt !== 'number' || !Number.isSafeInteger(seedOpt))) throw new AtomfsError('EINVAL', `seed must be an integer, got ${textOf(seedOpt)}`, { operation: operationName });
+  const seed = (seedOpt as number | undefined) ?? 1;
+  const limit = intOpt(operationName, o, 'exhaustiveLimit', 4096);
+  const samples = intOpt(operationName, o, 'samples', 512);
+  const maxViolations = intOpt(operationName, o, 'maxViolations', 20);
   const disk = new SimulatedDisk();
   const names = seededRandom(seed ^ 0x5eed);
   setRandomSource(disk.fs, (b) => {
     for (let i = 0; i < b.length; i++) b[i] = Math.floor(names() * 256);
   });
-  await options.setup?.(disk);
+  await (setup as ExploreOptions['setup'])?.(disk);
   disk.syncAll();
 
   const steps: TraceStep[] = [];

@@ -19,6 +19,7 @@
  */
 import * as path from 'node:path';
 import { O, OP_NAMES, opsFromSync, type DirEntry, type FileStat, type FsOps, type OpName, type SyncFsOps } from '../internal/fs-ops.js';
+import { checkOptionsObject, intOpt } from '../options.js';
 
 type Kind = 'file' | 'dir' | 'symlink';
 
@@ -150,8 +151,9 @@ export class SimulatedDisk implements SyncFsOps {
   /** The umask new files get. */
   umaskValue = 0o022;
 
-  constructor(options: { boot?: number } = {}) {
-    this.#boot = options.boot ?? 1;
+  constructor(options?: { boot?: number }) {
+    const o = checkOptionsObject('SimulatedDisk', options);
+    this.#boot = intOpt('SimulatedDisk', o, 'boot', 1);
     const root: Inode = { ino: ROOT, kind: 'dir', dev: 1, mode: 0o755, uid: 0, gid: 0, mtimeMs: this.#clock, atimeMs: this.#clock, data: new Uint8Array(0), entries: new Map(), target: '', nlink: 2 };
     this.#inodes.set(ROOT, root);
     this.#durable.set(ROOT, cloneDurable(root));

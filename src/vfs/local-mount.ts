@@ -25,10 +25,17 @@
  * @module
  */
 import * as nodePath from 'node:path';
-import { O, realOps, type AsyncFsOps, type FileStat, type FsOps } from '../internal/fs-ops.js';
+import { O, type AsyncFsOps, type FileStat, type FsOps } from '../internal/fs-ops.js';
+import { validateUserPath } from '../internal/paths.js';
+import { boolOpt, checkOptionsObject, resolveBase } from '../options.js';
 import { cryptoRandom, randomHex, tempNameFor } from '../internal/temp-name.js';
 import {
+  checkCreateOptions,
   checkMountPath,
+  checkReadOptions,
+  checkSize,
+  checkUpdate,
+  checkWriteArgs,
   codeOf,
   mountError,
   type CreateOptions,
@@ -118,11 +125,14 @@ export class LocalMount implements VirtualMount {
    * @param root - The real folder to expose.
    * @param options - `fs` (seam), `fsync` (default `true`), `caseInsensitive`.
    */
-  constructor(root: string, options: LocalMountOptions = {}) {
-    this.root = nodePath.resolve(root);
-    this.#sys = (options.fs ?? realOps).async;
-    this.#fsync = options.fsync !== false;
-    this.caseInsensitive = options.caseInsensitive === true;
+  constructor(root: string, options?: LocalMountOptions) {
+    // As every entry point: bad input is EINVAL before anything is touched.
+    const { given } = validateUserPath('LocalMount', root, 'root');
+    const o = checkOptionsObject('LocalMount', options, given);
+    this.root = nodePath.resolve(given);
+    this.#sys = resolveBase('LocalMount', o, given).ops.async;
+    this.#fsync = boolOpt('LocalMount', o, 'fsync', true, given);
+    this.caseInsensitive = boolOpt('LocalMount', o, 'caseInsensitive', false, given);
   }
 
   // ---- confinement -------------------------------------------------------------------
@@ -257,6 +267,7 @@ export class LocalMount implements VirtualMount {
 
   /** Creates an empty file (exclusively, never through a symlink) or a folder. @throws `EEXIST`, `ENOENT`, `ENOTDIR`, `EACCES` */
   async create(path: string, options: CreateOptions): Promise<void> {
+    checkCreateOptions(options, path);
     const syscall = options.dir ? 'mkdir' : 'open';
     return this.#run(syscall, path, async (rel) => {
       if (rel === '/') throw fail('EEXIST', syscall, rel);
@@ -273,7 +284,8 @@ export class LocalMount implements VirtualMount {
   }
 
   /** Reads a file. @throws `ENOENT`, `EISDIR`, `EACCES` */
-  async read(path: string, options: ReadOptions = {}): Promise<Uint8Array> {
+  async read(path: string, opts?: ReadOptions): Promise<Uint8Array> {
+    const options = checkReadOptions(opts, path);
     return this.#run('read', path, (rel) =>
       this.#locate(rel, 'read', (loc) => {
         if (loc.st.isDirectory()) throw fail('EISDIR', 'read', rel);
@@ -294,7 +306,8 @@ export class LocalMount implements VirtualMount {
   }
 
   /** Writes into an existing file at an offset. @throws `ENOENT`, `EISDIR`, `EACCES`, `ENOSPC` */
-  async write(path: string, data: Uint8Array, options: WriteOptions = {}): Promise<void> {
+  async write(path: string, data: Uint8Array, opts?: WriteOptions): Promise<void> {
+    const options = checkWriteArgs(data, opts, path);
     const offset = options.offset ?? 0;
     return this.#run('write', path, (rel) =>
       this.#locate(rel, 'write', async (loc) => {
@@ -375,6 +388,7 @@ export class LocalMount implements VirtualMount {
    * @throws `ENOENT`, `EISDIR`, `EACCES`
    */
   async truncate(path: string, size: number): Promise<void> {
+    checkSize(size, path);
     return this.#run('truncate', path, (rel) =>
       this.#locate(rel, 'truncate', async (loc) => {
         if (loc.st.isDirectory()) throw fail('EISDIR', 'truncate', rel);
@@ -431,6 +445,7 @@ export class LocalMount implements VirtualMount {
 
   /** Sets modification time and/or mode, through an open descriptor (never a symlink's target outside). @throws `ENOENT`, `EACCES` */
   async setMetadata(path: string, update: MetadataUpdate): Promise<void> {
+    checkUpdate(update, path);
     return this.#run('utimes', path, (rel) =>
       this.#locate(rel, 'utimes', (loc) =>
         this.#openAt(loc, O.RDONLY, 'utimes', rel, async (fd, st) => {

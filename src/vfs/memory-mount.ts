@@ -5,7 +5,12 @@
  * @module
  */
 import {
+  checkCreateOptions,
   checkMountPath,
+  checkReadOptions,
+  checkSize,
+  checkUpdate,
+  checkWriteArgs,
   mountError,
   type CreateOptions,
   type MetadataUpdate,
@@ -15,6 +20,7 @@ import {
   type VStat,
   type WriteOptions,
 } from './mount.js';
+import { boolOpt, checkOptionsObject } from '../options.js';
 import { fold, segments } from './vpath.js';
 
 /** Options of {@link MemoryMount}. */
@@ -77,8 +83,9 @@ export class MemoryMount implements VirtualMount {
   /**
    * @param options - `caseInsensitive` (default `false`).
    */
-  constructor(options: MemoryMountOptions = {}) {
-    this.caseInsensitive = options.caseInsensitive === true;
+  constructor(options?: MemoryMountOptions) {
+    const o = checkOptionsObject('MemoryMount', options);
+    this.caseInsensitive = boolOpt('MemoryMount', o, 'caseInsensitive', false);
     this.#root = { kind: 'dir', name: '', mtimeMs: Date.now(), mode: 0o755, children: new Map() };
   }
 
@@ -132,6 +139,7 @@ export class MemoryMount implements VirtualMount {
 
   /** Creates an empty file or folder. @throws `EEXIST`, `ENOENT`, `ENOTDIR` */
   async create(path: string, options: CreateOptions): Promise<void> {
+    checkCreateOptions(options, path);
     const syscall = options.dir ? 'mkdir' : 'open';
     const segs = segments(checkMountPath(path, syscall));
     if (segs.length === 0) throw mountError('EEXIST', syscall, path);
@@ -147,7 +155,8 @@ export class MemoryMount implements VirtualMount {
   }
 
   /** Reads a file (a copy of its bytes). @throws `ENOENT`, `EISDIR` */
-  async read(path: string, options: ReadOptions = {}): Promise<Uint8Array> {
+  async read(path: string, opts?: ReadOptions): Promise<Uint8Array> {
+    const options = checkReadOptions(opts, path);
     const f = this.#file(path, 'read');
     const start = Math.min(options.offset ?? 0, f.size);
     const end = options.length === undefined ? f.size : Math.min(f.size, start + options.length);
@@ -155,7 +164,8 @@ export class MemoryMount implements VirtualMount {
   }
 
   /** Writes into an existing file at `offset`. @throws `ENOENT`, `EISDIR` */
-  async write(path: string, data: Uint8Array, options: WriteOptions = {}): Promise<void> {
+  async write(path: string, data: Uint8Array, opts?: WriteOptions): Promise<void> {
+    const options = checkWriteArgs(data, opts, path);
     const f = this.#file(path, 'write');
     const offset = options.offset ?? 0;
     const end = offset + data.length;
@@ -194,6 +204,7 @@ export class MemoryMount implements VirtualMount {
 
   /** Sets a file's length (longer: zero bytes). @throws `ENOENT`, `EISDIR` */
   async truncate(path: string, size: number): Promise<void> {
+    checkSize(size, path);
     const f = this.#file(path, 'truncate');
     if (size > f.size) {
       reserve(f, size);
@@ -205,6 +216,7 @@ export class MemoryMount implements VirtualMount {
 
   /** Sets modification time and/or mode. @throws `ENOENT` */
   async setMetadata(path: string, update: MetadataUpdate): Promise<void> {
+    checkUpdate(update, path);
     const n = this.#node(path, 'utimes');
     if (update.mtimeMs !== undefined) n.mtimeMs = update.mtimeMs;
     if (update.mode !== undefined) n.mode = update.mode & 0o7777;

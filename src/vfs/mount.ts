@@ -4,13 +4,15 @@
  * `capabilities` and implements as extra methods.
  *
  * A mount receives *validated, mount-relative* paths (`/` is the mount's root, `/a/b` an
- * entry; never `.`, `..`, empty segments or a trailing `/`) and throws plain errors whose
- * `code` is a Node error code (`ENOENT`, `EEXIST`, …). Only the `VirtualFileSystem` knows
- * where a mount is mounted, so only it turns those into `AtomfsError`s carrying the
- * caller's virtual paths.
+ * entry; never `.`, `..`, empty segments or a trailing `/`) and throws errors whose `code`
+ * is a Node error code (`ENOENT`, `EEXIST`, …; atomfs' own mounts throw `AtomfsError`s with
+ * the mount-relative path). Only the `VirtualFileSystem` knows where a mount is mounted, so
+ * only it turns those into `AtomfsError`s carrying the caller's virtual paths.
  *
  * @module
  */
+import { AtomfsError } from '../errors.js';
+import { isRevoked, textOf } from '../internal/paths.js';
 
 /**
  * What a mount can do beyond the seven methods:
@@ -134,16 +136,13 @@ export function isVirtualMount(v: unknown): v is VirtualMount {
 }
 
 /**
- * The error a mount throws: a plain `Error` with Node's `code`, `syscall` and the
- * mount-relative `path` (the VFS replaces it with the caller's virtual path).
+ * The error a mount throws: an {@link AtomfsError} (operation `mount`) with Node's `code`,
+ * `syscall` and the mount-relative `path` (the VFS replaces it with the caller's virtual
+ * path). A mount used directly fails as every atomfs call does.
  * @internal
  */
-export function mountError(code: string, syscall: string, path: string, cause?: unknown): NodeJS.ErrnoException {
-  const e = new Error(`${code}: ${syscall} '${path}'`, cause === undefined ? undefined : { cause }) as NodeJS.ErrnoException;
-  e.code = code;
-  e.syscall = syscall;
-  e.path = path;
-  return e;
+export function mountError(code: string, syscall: string, path: string, cause?: unknown): AtomfsError {
+  return new AtomfsError(code, undefined, { operation: 'mount', path, syscall }, cause === undefined ? {} : { cause });
 }
 
 /** The code of a caught error, if it has one (one helper for all of atomfs). @internal */
@@ -155,7 +154,7 @@ export { codeOf } from '../errors.js';
  * normal form is `EINVAL`. @internal
  */
 export function checkMountPath(p: unknown, syscall: string): string {
-  if (typeof p !== 'string' || p.includes('\0')) throw mountError('EINVAL', syscall, String(p));
+  if (typeof p !== 'string' || p.includes('\0')) throw mountError('EINVAL', syscall, textOf(p));
   if (!p.startsWith('/')) throw mountError('EINVAL', syscall, p);
   if (p === '/') return p;
   const segs = p.slice(1).split('/');
@@ -163,3 +162,44 @@ export function checkMountPath(p: unknown, syscall: string): string {
   if (segs.some((s) => s === '' || s === '.')) throw mountError('EINVAL', syscall, p);
   return p;
 }
+
+// The arguments of a mount used directly (the VFS validates its own before it calls one):
+// bad input is EINVAL before anything is touched, as everywhere in atomfs. @internal
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !isRevoked(v);
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+const isMode = (v: unknown): boolean => v === undefined || (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0o7777);
+
+/** Validates {@link CreateOptions}. @internal */
+export function checkCreateOptions(o: unknown, path: unknown): CreateOptions {
+  if (!isObj(o) || typeof o['dir'] !== 'boolean' || !isMode(o['mode'])) throw mountError('EINVAL', 'open', textOf(path));
+  return o as unknown as CreateOptions;
+}
+
+/** Validates {@link ReadOptions}: offset and length whole numbers >= 0. @internal */
+export function checkReadOptions(o: unknown, path: unknown): ReadOptions {
+  if (o === undefined) return {};
+  if (!isObj(o) || (o['offset'] !== undefined && !isCount(o['offset'])) || (o['length'] !== undefined && !isCount(o['length']))) throw mountError('EINVAL', 'read', textOf(path));
+  return o as ReadOptions;
+}
+
+/** Validates a write's data (a Uint8Array) and {@link WriteOptions}. @internal */
+export function checkWriteArgs(data: unknown, o: unknown, path: unknown): WriteOptions {
+  if (isRevoked(data) || !(data instanceof Uint8Array)) throw mountError('EINVAL', 'write', textOf(path));
+  if (o === undefined) return {};
+  if (!isObj(o) || (o['offset'] !== undefined && !isCount(o['offset']))) throw mountError('EINVAL', 'write', textOf(path));
+  return o as WriteOptions;
+}
+
+/** Validates a truncate's size: a whole number >= 0. @internal */
+export function checkSize(size: unknown, path: unknown): number {
+  if (!isCount(size)) throw mountError('EINVAL', 'truncate', textOf(path));
+  return size;
+}
+
+/** Validates a {@link MetadataUpdate}: a finite mtime, a mode of permission bits. @internal */
+export function checkUpdate(u: unknown, path: unknown): MetadataUpdate {
+  const t = isObj(u) ? u['mtimeMs'] : undefined;
+  if (!isObj(u) || (t !== undefined && (typeof t !== 'number' || !Number.isFinite(t))) || !isMode(u['mode'])) throw mountError('EINVAL', 'utimes', textOf(path));
+  return u as MetadataUpdate;
+}
+

@@ -4,8 +4,12 @@
  *
  * @module
  */
+import { AtomfsError } from '../errors.js';
+import { describe } from '../internal/paths.js';
 import {
+  checkCreateOptions,
   checkMountPath,
+  isVirtualMount,
   mountError,
   type CreateOptions,
   type MetadataUpdate,
@@ -45,6 +49,7 @@ export class ReadOnlyMount implements VirtualMount {
    * @param inner - The mount to expose read-only.
    */
   constructor(inner: VirtualMount) {
+    if (!isVirtualMount(inner)) throw new AtomfsError('EINVAL', `inner must be a VirtualMount, got ${describe(inner)}`, { operation: 'ReadOnlyMount' });
     this.#inner = inner;
     this.capabilities = inner.capabilities;
     this.caseInsensitive = inner.caseInsensitive === true;
@@ -67,7 +72,7 @@ export class ReadOnlyMount implements VirtualMount {
 
   /** @throws `EROFS` always. */
   async create(path: string, options: CreateOptions): Promise<void> {
-    throw refuse(options.dir ? 'mkdir' : 'open', path);
+    throw refuse(checkCreateOptions(options, path).dir ? 'mkdir' : 'open', path);
   }
 
   /** @throws `EROFS` always. */

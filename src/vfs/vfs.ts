@@ -7,7 +7,7 @@
  */
 import { AtomfsError, attachSuppressed, toAtomfsError, type AtomfsErrorCode, type ErrorContext } from '../errors.js';
 import { throwIfAborted } from '../internal/abort.js';
-import { describe } from '../internal/paths.js';
+import { describe, textOf } from '../internal/paths.js';
 import { boolOpt, checkOptionsObject, encodingOpt, intOpt, resolveBase } from '../options.js';
 import { codeOf, hasMetadata, hasRename, isVirtualMount, type VirtualMount, type VStat } from './mount.js';
 import { CopyRenameFailure, createTemp, renameByCopy } from './rename-copy.js';
@@ -22,6 +22,7 @@ import {
   samePath,
   segments,
 } from './vpath.js';
+import { assertMade, madeHere } from '../internal/made.js';
 
 /** Options of {@link VirtualFileSystem.mount}. */
 export interface MountOptions {
@@ -551,7 +552,7 @@ export class VirtualFileSystem {
     const operation = 'vfs.truncate';
     const p = normalizeVirtual(operation, path);
     const ctx: ErrorContext = { operation, path, syscall: 'truncate' };
-    if (!Number.isSafeInteger(size) || size < 0) throw vErr('EINVAL', `size must be a non-negative integer, got ${String(size)}`, ctx);
+    if (!Number.isSafeInteger(size) || size < 0) throw vErr('EINVAL', `size must be a non-negative integer, got ${textOf(size)}`, ctx);
     const r = this.#need(p, ctx, 'EISDIR');
     this.#writable(r, ctx);
     if (this.#busyAt(r, false)) throw vErr('EBUSY', 'being renamed', ctx);
@@ -577,7 +578,7 @@ export class VirtualFileSystem {
     const p = normalizeVirtual(operation, path);
     const ctx: ErrorContext = { operation, path, syscall: 'open' };
     const f = typeof flags === 'string' && Object.hasOwn(FLAGS, flags) ? FLAGS[flags] : undefined;
-    if (f === undefined) throw vErr('EINVAL', `flags must be one of ${Object.keys(FLAGS).join(', ')}, got ${String(flags)}`, ctx);
+    if (f === undefined) throw vErr('EINVAL', `flags must be one of ${Object.keys(FLAGS).join(', ')}, got ${textOf(flags)}`, ctx);
     const r = f.create ? this.#needForCreate(p, ctx, 'EISDIR') : this.#need(p, ctx, 'EISDIR');
     if (f.write) this.#writable(r, ctx);
     if (this.#busyAt(r, false)) throw vErr('EBUSY', 'being renamed', ctx);
@@ -605,7 +606,7 @@ export class VirtualFileSystem {
         if (handle !== undefined) this.#handles.delete(handle);
       },
     };
-    handle = new VirtualFileHandle(path, flags, f.read, f.write, f.append, backend);
+    handle = new VirtualFileHandle(path, flags, f.read, f.write, f.append, madeHere(backend));
     this.#handles.set(handle, r);
     return handle;
   }
@@ -744,6 +745,7 @@ export class VirtualFileHandle {
 
   /** @internal Made by `vfs.open`. */
   constructor(path: string, flags: VfsOpenFlags, canRead: boolean, canWrite: boolean, append: boolean, backend: HandleBackend) {
+    assertMade(backend, 'VirtualFileHandle', 'vfs.open()');
     this.path = path;
     this.flags = flags;
     this.#canRead = canRead;
@@ -783,7 +785,7 @@ export class VirtualFileHandle {
     return this.#serial(async () => {
       this.#check('vfs.read', this.#canRead);
       if (!Number.isSafeInteger(length) || length < 0) {
-        throw vErr('EINVAL', `length must be a non-negative integer, got ${String(length)}`, { operation: 'vfs.read', path: this.path });
+        throw vErr('EINVAL', `length must be a non-negative integer, got ${textOf(length)}`, { operation: 'vfs.read', path: this.path });
       }
       const bytes = await this.#backend.read(this.#position, length);
       this.#position += bytes.length;

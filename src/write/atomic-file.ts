@@ -11,6 +11,7 @@ import { runAsync, type Steps } from '../internal/steps.js';
 import { LOG_EVENTS } from '../logger.js';
 import { ChunkWriter, discard, failed, prepare, publish, seal, type TempFile, type WritePlan } from './core.js';
 import { resolveWritePlan, type WriteFileOptions } from './write-file.js';
+import { assertMade, madeHere } from '../internal/made.js';
 
 /** The life of an {@link AtomicFile}. */
 export type AtomicFileState = 'open' | 'committing' | 'committed' | 'aborted';
@@ -37,6 +38,7 @@ export class AtomicFile implements AsyncDisposable {
 
   /** @internal Use {@link openAtomic}. */
   constructor(plan: WritePlan, tf: TempFile) {
+    assertMade(plan, 'AtomicFile', 'openAtomic()');
     this.#plan = plan;
     this.#tf = tf;
     this.#chunks = new ChunkWriter(plan, tf);
@@ -203,5 +205,5 @@ export async function openAtomic(path: PathLike, options?: WriteFileOptions): Pr
   } catch (e) {
     throw failed(plan, e);
   }
-  return new AtomicFile(plan, tf);
+  return new AtomicFile(madeHere(plan), tf);
 }

@@ -7,6 +7,8 @@ import { AtomfsError } from '../errors.js';
 import type { PathLike } from '../internal/paths.js';
 import { readFile, type ReadFileOptions } from './read-file.js';
 import { writeFile, type WriteFileOptions } from './write-file.js';
+import { textOf } from '../internal/paths.js';
+import { checkOptionsObject } from '../options.js';
 
 /** Options of {@link writeJson}. */
 export interface WriteJsonOptions extends WriteFileOptions {
@@ -31,15 +33,15 @@ export interface WriteJsonOptions extends WriteFileOptions {
  * ```
  */
 export async function writeJson(path: PathLike, value: unknown, options?: WriteJsonOptions): Promise<void> {
-  const { spaces = 2, replacer, ...writeOptions } = options ?? {};
+  const { spaces = 2, replacer, ...writeOptions } = checkOptionsObject('writeJson', options, typeof path === 'string' ? path : undefined) as WriteJsonOptions;
   let text: string | undefined;
   try {
     text = JSON.stringify(value, replacer as Parameters<typeof JSON.stringify>[1], spaces);
   } catch (e) {
-    throw new AtomfsError('EINVAL', `value cannot be serialised as JSON: ${(e as Error).message}`, { operation: 'writeJson', path: String(path) }, { cause: e });
+    throw new AtomfsError('EINVAL', `value cannot be serialised as JSON: ${(e as Error).message}`, { operation: 'writeJson', path: textOf(path) }, { cause: e });
   }
   if (text === undefined) {
-    throw new AtomfsError('EINVAL', 'value cannot be serialised as JSON (undefined or a function)', { operation: 'writeJson', path: String(path) });
+    throw new AtomfsError('EINVAL', 'value cannot be serialised as JSON (undefined or a function)', { operation: 'writeJson', path: textOf(path) });
   }
   await writeFile(path, text + '\n', writeOptions);
 }
@@ -62,6 +64,6 @@ export async function readJson<T = unknown>(path: PathLike, options?: ReadFileOp
   try {
     return JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text) as T;
   } catch (e) {
-    throw new AtomfsError('EINVAL', `invalid JSON: ${(e as Error).message}`, { operation: 'readJson', path: String(path) }, { cause: e, reason: 'json' });
+    throw new AtomfsError('EINVAL', `invalid JSON: ${(e as Error).message}`, { operation: 'readJson', path: textOf(path) }, { cause: e, reason: 'json' });
   }
 }

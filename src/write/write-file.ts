@@ -6,7 +6,7 @@
 import { AtomfsError } from '../errors.js';
 import type { FsOps } from '../internal/fs-ops.js';
 import { toSource, type WriteData } from '../internal/data-source.js';
-import { describe, hasTrailingSep, validateUserPath, type PathLike } from '../internal/paths.js';
+import { describe, hasTrailingSep, validateUserPath, type PathLike, textOf } from '../internal/paths.js';
 import { PathQueue } from '../internal/path-queue.js';
 import { runAsync, runSync, type ChunkSource } from '../internal/steps.js';
 import {
@@ -65,7 +65,7 @@ export function resolveWritePlan(operation: string, p: unknown, options: unknown
   if (hasTrailingSep(given)) throw new AtomfsError('EISDIR', undefined, { operation, path: given, syscall: 'open' });
   const mode = o['mode'];
   if (mode !== undefined && (typeof mode !== 'number' || !Number.isInteger(mode) || mode < 0 || mode > 0o7777)) {
-    throw new AtomfsError('EINVAL', `mode must be an integer from 0 to 0o7777, got ${String(mode)}`, { operation, path: given });
+    throw new AtomfsError('EINVAL', `mode must be an integer from 0 to 0o7777, got ${textOf(mode)}`, { operation, path: given });
   }
   const chown = o['chown'];
   if (chown !== undefined) {
