@@ -85,6 +85,12 @@ export interface SyncFsOps {
    * start time is unknown (no /proc).
    */
   processStart(pid: number): number | null;
+  /**
+   * The processes of this host that hold the file `path` open (Linux: a descriptor under
+   * /proc/<pid>/fd on the same inode), other than this one; `[]` where that cannot be seen
+   * (no /proc, or only other users' processes). A slow call: it looks at every process.
+   */
+  fileHolders(path: string): number[];
   /** The process umask, read without changing it. */
   umask(): number;
 }
@@ -211,6 +217,44 @@ function readProcessStart(pid: number): number | null {
   }
 }
 
+function readFileHolders(target: string): number[] {
+  let want: fs.Stats;
+  try {
+    want = fs.statSync(target);
+  } catch {
+    return [];
+  }
+  const out: number[] = [];
+  let pids: string[];
+  try {
+    pids = fs.readdirSync('/proc');
+  } catch {
+    return out;
+  }
+  for (const p of pids) {
+    const c = p.charCodeAt(0);
+    if (c < 48 || c > 57 || Number(p) === process.pid) continue;
+    let fds: string[];
+    try {
+      fds = fs.readdirSync(`/proc/${p}/fd`);
+    } catch {
+      continue; // gone, or another user's (EACCES)
+    }
+    for (const fd of fds) {
+      try {
+        const st = fs.statSync(`/proc/${p}/fd/${fd}`);
+        if (st.ino === want.ino && st.dev === want.dev) {
+          out.push(Number(p));
+          break;
+        }
+      } catch {
+        // closed meanwhile
+      }
+    }
+  }
+  return out;
+}
+
 const REFLINK_FLAGS = fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE_FORCE;
 
 function readUmask(): number {
@@ -275,6 +319,7 @@ const realSync: SyncFsOps = {
   reflink: (src, dest) => fs.copyFileSync(src, dest, REFLINK_FLAGS),
   bootId: readBootId,
   processStart: readProcessStart,
+  fileHolders: readFileHolders,
   umask: readUmask,
 };
 
@@ -314,6 +359,7 @@ const realAsync: AsyncFsOps = {
   // /proc reads never wait for a disk: done synchronously.
   bootId: async () => readBootId(),
   processStart: async (pid) => readProcessStart(pid),
+  fileHolders: async (p) => readFileHolders(p),
   umask: async () => readUmask(),
 };
 

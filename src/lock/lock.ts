@@ -45,7 +45,7 @@ import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AtomfsError, toAtomfsError, type ErrorContext } from '../errors.js';
 import { canonicalPath } from '../internal/canonical.js';
-import { O, type FsOps } from '../internal/fs-ops.js';
+import { O, type FileStat, type FsOps } from '../internal/fs-ops.js';
 import { validateUserPath, type PathLike, textOf } from '../internal/paths.js';
 import { call, dirSync, runAsync, runSync, type Steps } from '../internal/steps.js';
 import { randomHex } from '../internal/temp-name.js';
@@ -177,6 +177,41 @@ const PATIENCE_MS = 20;
 const aliveBySeam = new WeakMap<FsOps, Map<string, number>>();
 const ALIVE_MS = 5;
 
+/**
+ * A marker with content (`atomfs lock` writes one byte into its own) is held by a process
+ * tree: its descriptor on the marker is inherited by the command and everything the command
+ * starts, as flock(1)'s lock lives on a descriptor. Its named process (the CLI) may be gone
+ * while the command runs on: the lock is alive while any process of this host holds the
+ * marker open. The holders found are remembered, so while one of them lives no scan of
+ * every process is needed; when all have gone, one more scan finds any child they left.
+ */
+const treeHolders = new Map<string, { pid: number; start: number | null }[]>();
+
+function* heldByTree(marker: string): Steps<boolean> {
+  let st: FileStat;
+  try {
+    st = yield* call('lstat', marker);
+  } catch {
+    treeHolders.delete(marker);
+    return false;
+  }
+  if (st.size === 0) return false;
+  for (const h of treeHolders.get(marker) ?? []) {
+    const now = yield* call('processStart', h.pid);
+    if (now !== null && (h.start === null || now === 0 || now === h.start)) return true;
+  }
+  const pids = yield* call('fileHolders', marker);
+  if (pids.length === 0) {
+    treeHolders.delete(marker);
+    return false;
+  }
+  if (treeHolders.size >= 64) treeHolders.clear(); // bounded: only live locks matter
+  const found: { pid: number; start: number | null }[] = [];
+  for (const pid of pids.slice(0, 8)) found.push({ pid, start: yield* call('processStart', pid) });
+  treeHolders.set(marker, found);
+  return true;
+}
+
 function* isDead(plan: LockPlan, where: { readonly dir: string }, m: Marker, myBoot: string): Steps<boolean> {
   if (!plan.leaseOnly && m.hostName === thisHost()) {
     // Same host: the process decides, at once.
@@ -188,7 +223,8 @@ function* isDead(plan: LockPlan, where: { readonly dir: string }, m: Marker, myB
     const seen = seenAlive.get(key);
     if (seen !== undefined && now - seen <= ALIVE_MS) return false;
     const start = yield* call('processStart', m.pid);
-    const dead = start === null || (start !== 0 && m.start !== 0 && start !== m.start);
+    let dead = start === null || (start !== 0 && m.start !== 0 && start !== m.start);
+    if (dead) dead = !(yield* heldByTree(path.join(where.dir, m.name)));
     if (dead) seenAlive.delete(key);
     else {
       if (seenAlive.size >= 256) seenAlive.clear(); // bounded: only recent verdicts matter
@@ -631,6 +667,23 @@ export class Lock implements AsyncDisposable {
   /** Releases the lock (idempotent). */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.release();
+  }
+
+  /** The marker's path (`atomfs lock` hands its command a descriptor on it). @internal */
+  get _marker(): string {
+    return this.#markerPath;
+  }
+
+  /**
+   * Stops serving the lock without removing its marker: the processes that hold a
+   * descriptor on the marker (a command's background children) keep the lock, as with
+   * flock(1), until the last of them has exited. @internal
+   */
+  _leave(): void {
+    if (this.#state === 'released') return;
+    this.#state = 'released';
+    clearInterval(this.#timer);
+    untrack(this);
   }
 
   /** Removes the marker synchronously (process exit). @internal */

@@ -785,6 +785,11 @@ export class SimulatedDisk implements SyncFsOps {
     return pid === process.pid ? 1 : null;
   }
 
+  /** A simulated disk has no other processes. */
+  fileHolders(_path: string): number[] {
+    return [];
+  }
+
   umask(): number {
     return this.umaskValue;
   }

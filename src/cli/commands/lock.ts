@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 import { parseArgs } from 'node:util';
+import { O, realOps } from '../../internal/fs-ops.js';
 import { lock } from '../../lock/lock.js';
 import { envLogger, EXIT, parseDuration, UsageError, type CliIo } from '../util.js';
 
@@ -16,6 +17,12 @@ beside it), then releases it. Works across processes and across hosts sharing a
 network file system. The command's exit code is passed through; SIGINT, SIGTERM,
 SIGHUP and SIGQUIT are forwarded to it. An exclusive lock's fencing token is passed to
 the command in the environment as ATOMFS_LOCK_TOKEN.
+
+As with flock(1), the lock lives on a descriptor the command inherits (fd 3, also
+named in ATOMFS_LOCK_FD): it is held while COMMAND or anything it started keeps that
+descriptor open, even if atomfs itself is killed, and is free as soon as the last of
+them has exited. A background child that outlives COMMAND keeps the lock until it
+exits; one that closes fd 3 does not hold it.
 
 Options:
   --shared            a shared lock (many holders at once, never with an exclusive one)
@@ -82,10 +89,21 @@ export async function run(args: string[], io: CliIo): Promise<number> {
       if (relay.first) return 128 + (osConstants.signals[relay.first] ?? 0);
       throw e;
     }
+    // The lock lives on a descriptor, as flock(1)'s does: one byte in the marker says so, and
+    // the command inherits a descriptor on it (fd 3), as does everything it starts. Killing
+    // atomfs then frees nothing: the lock is held while any of them runs (see heldByTree).
+    let fd: number | undefined;
     try {
-      return await runChild(command, held.token, io, relay);
+      // Without O_CLOEXEC: the point is that it is inherited.
+      fd = realOps.sync.open(held._marker, O.WRONLY | O.APPEND | O.NOFOLLOW, 0);
+      realOps.sync.write(fd, Buffer.from('t'), 0, 1);
+      return await runChild(command, held.token, io, relay, fd);
     } finally {
-      await held.release();
+      if (fd !== undefined) realOps.sync.close(fd);
+      // Processes the command left running still hold the descriptor: the lock stays theirs
+      // until the last exits (flock(1) does the same); then the next locker takes it at once.
+      if (fd !== undefined && realOps.sync.fileHolders(held._marker).length > 0) held._leave();
+      else await held.release();
     }
   } finally {
     for (const s of FORWARDED) process.off(s, onSignal);
@@ -94,10 +112,10 @@ export async function run(args: string[], io: CliIo): Promise<number> {
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
 
-function runChild(command: string[], token: number | undefined, io: CliIo, relay: { child?: ChildProcess; pending: NodeJS.Signals[] }): Promise<number> {
+function runChild(command: string[], token: number | undefined, io: CliIo, relay: { child?: ChildProcess; pending: NodeJS.Signals[] }, lockFd: number): Promise<number> {
   return new Promise((resolve) => {
-    const env = { ...io.env, ...(token === undefined ? {} : { ATOMFS_LOCK_TOKEN: String(token) }) };
-    const child = spawn(command[0]!, command.slice(1), { stdio: 'inherit', env });
+    const env = { ...io.env, ATOMFS_LOCK_FD: '3', ...(token === undefined ? {} : { ATOMFS_LOCK_TOKEN: String(token) }) };
+    const child = spawn(command[0]!, command.slice(1), { stdio: ['inherit', 'inherit', 'inherit', lockFd], env });
     relay.child = child;
     // A signal that arrived between the lock and the spawn is delivered now.
     for (const s of relay.pending.splice(0)) child.kill(s);
