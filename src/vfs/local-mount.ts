@@ -59,6 +59,14 @@ export interface LocalMountOptions {
   readonly fsync?: boolean | undefined;
   /** Declare the folder's file system case-insensitive (macOS, Windows). Default `false`. */
   readonly caseInsensitive?: boolean | undefined;
+  /**
+   * Allow changes in place (`write`, `truncate`, `setMetadata`, a VFS handle opened `r+` or
+   * `a`) to a file with more than one hard link. Default `false`: `EACCES`, for another name
+   * of the file may lie outside the root, and a change through the mount would change it
+   * there. (Replacing such a file, as `vfs.writeFile` does, is always allowed: it leaves
+   * the other name alone.)
+   */
+  readonly allowHardLinks?: boolean | undefined;
 }
 
 const CAPS: ReadonlySet<MountCapability> = new Set<MountCapability>(['rename', 'metadata']);
@@ -117,13 +125,15 @@ export class LocalMount implements VirtualMount {
   readonly caseInsensitive: boolean;
   readonly #sys: AsyncFsOps;
   readonly #fsync: boolean;
+  readonly #allowHardLinks: boolean;
   #realRoot: string | undefined;
   #proc: boolean | undefined;
 
   /**
    * Does nothing on disk: the root is resolved at the first call.
    * @param root - The real folder to expose.
-   * @param options - `fs` (seam), `fsync` (default `true`), `caseInsensitive`.
+   * @param options - `fs` (seam), `fsync` (default `true`), `caseInsensitive`, `allowHardLinks`.
+   * @throws {@link AtomfsError} `EINVAL` for a root that is not a non-empty path or an option of the wrong type.
    */
   constructor(root: string, options?: LocalMountOptions) {
     // As every entry point: bad input is EINVAL before anything is touched.
@@ -133,6 +143,7 @@ export class LocalMount implements VirtualMount {
     this.#sys = resolveBase('LocalMount', o, given).ops.async;
     this.#fsync = boolOpt('LocalMount', o, 'fsync', true, given);
     this.caseInsensitive = boolOpt('LocalMount', o, 'caseInsensitive', false, given);
+    this.#allowHardLinks = boolOpt('LocalMount', o, 'allowHardLinks', false, given);
   }
 
   // ---- confinement -------------------------------------------------------------------
@@ -236,11 +247,17 @@ export class LocalMount implements VirtualMount {
   /** Opens the located entry with O_NOFOLLOW; refuses kinds that could block an open (FIFOs, devices). */
   async #openAt<T>(loc: Located, flags: number, syscall: string, rel: string, fn: (fd: number, st: FileStat) => Promise<T>): Promise<T> {
     if (!loc.st.isFile() && !loc.st.isDirectory()) throw fail('EINVAL', syscall, rel);
+    // A change in place to a file with another name, which may be outside the root: refused
+    // (see allowHardLinks) before a byte or a bit of it changes, O_TRUNC's included, so asked
+    // of the lstat before the open, and again of the open file (a link made in between).
+    const guard = ((flags & (O.WRONLY | O.RDWR)) !== 0 || syscall === 'utimes') && !this.#allowHardLinks;
+    if (guard && loc.st.isFile() && loc.st.nlink > 1) throw fail('EACCES', syscall, rel);
     const fd = await this.#sys.open(loc.at, flags | O.NOFOLLOW | O.CLOEXEC, 0);
     try {
       const st = await this.#sys.fstat(fd);
       // Not the entry we lstat'ed: something was swapped in between. Refuse rather than guess.
       if (st.ino !== loc.st.ino || st.dev !== loc.st.dev) throw fail('EACCES', syscall, rel);
+      if (guard && st.isFile() && st.nlink > 1) throw fail('EACCES', syscall, rel);
       return await fn(fd, st);
     } finally {
       await this.#sys.close(fd).catch(() => undefined);
