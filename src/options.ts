@@ -58,13 +58,58 @@ export function setRandomSource(ops: FsOps, random: RandomSource): void {
 
 type Opts = Readonly<Record<string, unknown>>;
 
-/** Throws EINVAL unless `options` is undefined or a plain object. */
-export function checkOptionsObject(operation: string, options: unknown, path?: string): Opts {
+/**
+ * Throws EINVAL unless `options` is undefined or a plain object, and, given the names an
+ * operation knows, unless every name in it is one of them: `{fsyncc: false}` must not
+ * silently drop a safety option (TypeScript users are told at compile time, JavaScript
+ * users only here).
+ */
+export function checkOptionsObject(operation: string, options: unknown, path?: string, known?: ReadonlySet<string>): Opts {
   if (options === undefined) return {};
   if (options === null || typeof options !== 'object' || isRevoked(options) || Array.isArray(options)) {
     throw new AtomfsError('EINVAL', `options must be an object, got ${describe(options)}`, { operation, path });
   }
+  if (known !== undefined) {
+    // Own names only, and no getter runs: Object.keys reads no value.
+    for (const k of Object.keys(options)) if (!known.has(k)) unknownOption(operation, k, known, path);
+  }
   return options as Opts;
+}
+
+/** The option names of an operation: its own and those of the fragments it takes. */
+export function optionNames(...lists: readonly (readonly string[])[]): ReadonlySet<string> {
+  return new Set(lists.flat());
+}
+
+/** The names of {@link BaseOptions}. */
+export const BASE_NAMES: readonly string[] = ['signal', 'logger', 'fs'];
+/** The names of {@link DurabilityOptions}. */
+export const DURABILITY_NAMES: readonly string[] = ['fsync'];
+
+function unknownOption(operation: string, name: string, known: ReadonlySet<string>, path?: string): never {
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const k of known) {
+    const lower = k.toLowerCase() === name.toLowerCase();
+    // 'retry' for 'retries': a clipped name is as close as two typos.
+    const clipped = Math.min(k.length, name.length) >= 4 && (k.startsWith(name) || name.startsWith(k));
+    const d = lower ? 0 : Math.min(editDistance(k, name), clipped ? 2 : Infinity);
+    if (d < bestD) [best, bestD] = [k, d];
+  }
+  const hint = best !== undefined && bestD <= Math.max(2, Math.floor(name.length / 3)) ? ` (did you mean '${best}'?)` : ` (known: ${[...known].join(', ')})`;
+  throw new AtomfsError('EINVAL', `unknown option '${name}'${hint}`, { operation, path });
+}
+
+/** Levenshtein distance, for the hint of a misspelt option (names are short). */
+function editDistance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 8) return Infinity;
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
 }
 
 /** Validates and resolves the base options. */

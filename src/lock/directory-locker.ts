@@ -6,6 +6,9 @@
 import { AtomfsError, isAtomfsError } from '../errors.js';
 import { validateUserPath, type PathLike } from '../internal/paths.js';
 import { lock, type Lock, type LockOptions } from './lock.js';
+import { BASE_NAMES, checkOptionsObject, optionNames } from '../options.js';
+
+const LOCKER_SET = optionNames(BASE_NAMES, ['retryInterval', 'stale', 'onCompromised', 'leaseOnly', 'blocking']);
 
 /**
  * Seed 002's DirectoryLocker: shared and exclusive locks on one folder, with a boolean
@@ -28,11 +31,12 @@ export class DirectoryLocker {
   /**
    * @param dir - The folder to lock (markers live inside it).
    * @param options - Lock options other than `mode` and `timeout`.
-   * @throws {@link AtomfsError} `EINVAL` for a bad path.
+   * @throws {@link AtomfsError} `EINVAL` for a bad path, options that are not an object, or
+   *   an option name it does not know (`mode` and `timeout` included: they are the methods').
    */
-  constructor(dir: PathLike, options: Omit<LockOptions, 'mode' | 'timeout'> = {}) {
+  constructor(dir: PathLike, options?: Omit<LockOptions, 'mode' | 'timeout'>) {
     this.#dir = validateUserPath('DirectoryLocker', dir).given;
-    this.#options = options;
+    this.#options = checkOptionsObject('DirectoryLocker', options, this.#dir, LOCKER_SET) as Omit<LockOptions, 'mode' | 'timeout'>;
   }
 
   /** The lock held now, if any. */

@@ -49,11 +49,13 @@ import { O, type FileStat, type FsOps } from '../internal/fs-ops.js';
 import { validateUserPath, type PathLike, textOf } from '../internal/paths.js';
 import { call, dirSync, runAsync, runSync, type Steps } from '../internal/steps.js';
 import { randomHex } from '../internal/temp-name.js';
-import { boolOpt, checkOptionsObject, enumOpt, resolveBase, type BaseOptions, type ResolvedBase } from '../options.js';
+import { BASE_NAMES, type BaseOptions, boolOpt, checkOptionsObject, enumOpt, optionNames, resolveBase, type ResolvedBase } from '../options.js';
 import { markerName, orderKey, parseMarker, shortBoot, thisHost, type LockMode, type Marker, type MarkerKind } from './markers.js';
 import { waitForRemoval } from './wake.js';
 import { assertMade, madeHere } from '../internal/made.js';
 import { timerDelay } from '../internal/abort.js';
+
+const LOCK_NAMES = optionNames(BASE_NAMES, ['mode', 'timeout', 'retryInterval', 'stale', 'onCompromised', 'leaseOnly', 'blocking']);
 
 export type { LockMode } from './markers.js';
 
@@ -710,7 +712,7 @@ function numOpt(operation: string, o: Readonly<Record<string, unknown>>, key: st
 
 function resolveLock(operation: string, p: unknown, options: unknown): LockPlan {
   const { given, abs } = validateUserPath(operation, p);
-  const o = checkOptionsObject(operation, options, given);
+  const o = checkOptionsObject(operation, options, given, LOCK_NAMES);
   const onCompromised = o['onCompromised'];
   if (onCompromised !== undefined && typeof onCompromised !== 'function') {
     throw new AtomfsError('EINVAL', 'onCompromised must be a function', { operation, path: given });

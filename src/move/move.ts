@@ -22,9 +22,11 @@ import { discardTemp, removeTree, unlinkFile } from '../internal/remove-tree.js'
 import { groupDirSync, runAsync } from '../internal/steps.js';
 import { randomHex, tempNameFor } from '../internal/temp-name.js';
 import { LOG_EVENTS } from '../logger.js';
-import { boolOpt, enumOpt, type BaseOptions, type DurabilityOptions } from '../options.js';
+import { type BaseOptions, boolOpt, type DurabilityOptions, enumOpt, optionNames } from '../options.js';
 import { CHUNK, closing, CopyMismatch, directIoFits, fsTypeOf, HASH_THREAD_MIN, keptInMemory, STREAM_MIN, streamCopy } from './stream-copy.js';
-import { entryRelation, isEmptyDir, isInside, pairCtx, publishNoReplace, renameNoReplace, resolvePair, sameFile, syncBoth, type PathPair } from './rename.js';
+import { entryRelation, isEmptyDir, isInside, pairCtx, publishNoReplace, RENAME_NAMES, renameNoReplace, resolvePair, sameFile, syncBoth, type PathPair } from './rename.js';
+
+const MOVE_SET = optionNames(RENAME_NAMES, ['strategy', 'verify', 'preserveTimestamps', 'onProgress']);
 
 /** How {@link move} moves. */
 export type MoveStrategy = 'auto' | 'hardlink' | 'copy';
@@ -109,7 +111,7 @@ interface Entry {
 const euid = (): number => process.geteuid?.() ?? -1;
 
 function resolveMove(src: unknown, dest: unknown, options: unknown): MovePlan {
-  const p = resolvePair('move', src, dest, options, false);
+  const p = resolvePair('move', src, dest, options, false, MOVE_SET);
   const o = p.raw;
   const onProgress = o['onProgress'];
   if (onProgress !== undefined && typeof onProgress !== 'function') {

@@ -10,7 +10,7 @@ import { mkdirpDurable, renameOverPlaceholder } from '../internal/durable.js';
 import { NO_HARDLINKS, type AsyncFsOps, type FileStat } from '../internal/fs-ops.js';
 import { validateUserPath, type PathLike } from '../internal/paths.js';
 import { blockingView, groupDirSync, runAsync } from '../internal/steps.js';
-import { boolOpt, checkOptionsObject, resolveBase, type BaseOptions, type DurabilityOptions, type ResolvedBase } from '../options.js';
+import { BASE_NAMES, type BaseOptions, boolOpt, checkOptionsObject, DURABILITY_NAMES, type DurabilityOptions, optionNames, resolveBase, type ResolvedBase } from '../options.js';
 
 /** Options of {@link rename}. */
 export interface RenameOptions extends BaseOptions, DurabilityOptions {
@@ -177,11 +177,15 @@ export async function isEmptyDir(sys: AsyncFsOps, p: string, st: FileStat): Prom
   return st.isDirectory() && (await sys.readdir(p)).length === 0;
 }
 
+/** The option names of rename (move adds its own). @internal */
+export const RENAME_NAMES: readonly string[] = [...BASE_NAMES, ...DURABILITY_NAMES, 'overwrite', 'mkdirp', 'blocking'];
+const RENAME_SET = optionNames(RENAME_NAMES);
+
 /** Validates the two paths and the options shared by rename and move. @internal */
-export function resolvePair(operation: string, src: unknown, dest: unknown, options: unknown, overwriteDefault: boolean): PathPair & { readonly raw: Readonly<Record<string, unknown>> } {
+export function resolvePair(operation: string, src: unknown, dest: unknown, options: unknown, overwriteDefault: boolean, known: ReadonlySet<string>): PathPair & { readonly raw: Readonly<Record<string, unknown>> } {
   const s = validateUserPath(operation, src, 'source path');
   const d = validateUserPath(operation, dest, 'destination path');
-  const raw = checkOptionsObject(operation, options, s.given);
+  const raw = checkOptionsObject(operation, options, s.given, known);
   const b = resolveBase(operation, raw, s.given);
   // With `blocking` (the default, as for writeFile and lock), the cheap metadata calls of a
   // rename or move (lstat, link, unlink, rename, open...) run synchronously: a thread-pool
@@ -248,7 +252,7 @@ export async function syncBoth(p: PathPair, src: string, dest: string, destSynce
  * ```
  */
 export async function rename(src: PathLike, dest: PathLike, options?: RenameOptions): Promise<void> {
-  const p = resolvePair('rename', src, dest, options, true);
+  const p = resolvePair('rename', src, dest, options, true, RENAME_SET);
   try {
     throwIfAborted(p.signal, pairCtx(p));
     const sys = p.ops.async;

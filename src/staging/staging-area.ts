@@ -17,7 +17,7 @@ import { groupDirSync, runAsync, type ChunkSource } from '../internal/steps.js';
 import { randomHex, tempNameFor, TEMP_NAME_RE } from '../internal/temp-name.js';
 import { LOG_EVENTS } from '../logger.js';
 import { publishNoReplace, type PathPair } from '../move/rename.js';
-import { boolOpt, checkOptionsObject, intOpt, resolveBase, type BaseOptions, type DurabilityOptions, type ResolvedBase } from '../options.js';
+import { BASE_NAMES, type BaseOptions, boolOpt, checkOptionsObject, DURABILITY_NAMES, type DurabilityOptions, intOpt, optionNames, resolveBase, type ResolvedBase } from '../options.js';
 import { cleanupDir, type CleanupResult } from '../temp/cleanup-orphans.js';
 import { validateFile, type ValidateFileOptions } from '../temp/validate-file.js';
 import { ChunkWriter, discard, failed, prepare, seal, writeSource, type TempFile, type WritePlan } from '../write/core.js';
@@ -484,8 +484,11 @@ export class StagingArea implements AsyncDisposable {
   }
 }
 
+const STAGED_SET = optionNames(['validate', 'size', 'encoding', 'signal']);
+const AREA_SET = optionNames(BASE_NAMES, DURABILITY_NAMES, ['stagingDir', 'finalDir', 'orphanAge', 'cleanupInterval', 'allowCrossDevice']);
+
 function checkWriteOptions(o: unknown, name: string): void {
-  const opts = checkOptionsObject('StagingArea.write', o, name);
+  const opts = checkOptionsObject('StagingArea.write', o, name, STAGED_SET);
   const v = opts['validate'];
   if (v !== undefined && typeof v !== 'function' && (typeof v !== 'object' || v === null)) {
     throw new AtomfsError('EINVAL', 'validate must be validateFile options or a function', { operation: 'StagingArea.write', path: name });
@@ -510,7 +513,7 @@ function checkWriteOptions(o: unknown, name: string): void {
  */
 export async function createStagingArea(options: StagingAreaOptions): Promise<StagingArea> {
   const operation = 'createStagingArea';
-  const o = checkOptionsObject(operation, options);
+  const o = checkOptionsObject(operation, options, undefined, AREA_SET);
   const s = validateUserPath(operation, o['stagingDir'], 'stagingDir');
   const f = validateUserPath(operation, o['finalDir'], 'finalDir');
   if (s.abs === f.abs) throw new AtomfsError('EINVAL', 'stagingDir and finalDir must differ', { operation, path: s.given, dest: f.given });

@@ -10,7 +10,9 @@ import { validateUserPath, type PathLike } from '../internal/paths.js';
 import { removeTree } from '../internal/remove-tree.js';
 import { TEMP_NAME_RE } from '../internal/temp-name.js';
 import { LOG_EVENTS } from '../logger.js';
-import { boolOpt, checkOptionsObject, intOpt, resolveBase, type BaseOptions, type ResolvedBase } from '../options.js';
+import { BASE_NAMES, type BaseOptions, boolOpt, checkOptionsObject, intOpt, optionNames, resolveBase, type ResolvedBase } from '../options.js';
+
+const CLEANUP_SET = optionNames(BASE_NAMES, ['olderThan', 'recursive', 'dryRun']);
 
 /** Options of {@link cleanupOrphans}. */
 export interface CleanupOptions extends BaseOptions {
@@ -51,7 +53,7 @@ export interface CleanupResult {
 export async function cleanupOrphans(dir: PathLike, options?: CleanupOptions): Promise<CleanupResult> {
   const operation = 'cleanupOrphans';
   const { given, abs } = validateUserPath(operation, dir);
-  const o = checkOptionsObject(operation, options, given);
+  const o = checkOptionsObject(operation, options, given, CLEANUP_SET);
   return cleanupDir(resolveBase(operation, o, given), abs, given, {
     olderThan: intOpt(operation, o, 'olderThan', 3_600_000, given),
     recursive: boolOpt(operation, o, 'recursive', false, given),

@@ -6,8 +6,10 @@
 import * as path from 'node:path';
 import { AtomfsError } from '../errors.js';
 import { validateUserPath, type PathLike } from '../internal/paths.js';
-import { checkOptionsObject } from '../options.js';
+import { checkOptionsObject, optionNames } from '../options.js';
 import { cryptoRandom, randomHex, tempNameFor, TEMP_NAME_RE } from '../internal/temp-name.js';
+
+const PREFIX_SET = optionNames(['prefix']);
 
 /** Options of {@link tempPath}. */
 export interface TempPathOptions {
@@ -32,7 +34,7 @@ export interface TempPathOptions {
 export function tempPath(target: PathLike, options?: TempPathOptions): string {
   const operation = 'tempPath';
   const { given, abs } = validateUserPath(operation, target);
-  const prefix = checkOptionsObject(operation, options, given)['prefix'] ?? '';
+  const prefix = checkOptionsObject(operation, options, given, PREFIX_SET)['prefix'] ?? '';
   if (typeof prefix !== 'string' || prefix.includes('/') || prefix.includes('\0') || prefix.includes(path.sep)) {
     throw new AtomfsError('EINVAL', 'prefix must be a string without path separators or NUL', { operation, path: given });
   }

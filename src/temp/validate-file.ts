@@ -8,7 +8,9 @@ import { AtomfsError, toAtomfsError } from '../errors.js';
 import { throwIfAborted } from '../internal/abort.js';
 import { O, type FileStat } from '../internal/fs-ops.js';
 import { validateUserPath, type PathLike, textOf } from '../internal/paths.js';
-import { boolOpt, checkOptionsObject, intOpt, resolveBase, type BaseOptions } from '../options.js';
+import { BASE_NAMES, type BaseOptions, boolOpt, checkOptionsObject, intOpt, optionNames, resolveBase } from '../options.js';
+
+const VALIDATE_SET = optionNames(BASE_NAMES, ['encoding', 'json', 'minSize', 'maxSize', 'sha256']);
 
 /** Options of {@link validateFile}. */
 export interface ValidateFileOptions extends BaseOptions {
@@ -60,7 +62,7 @@ const CHUNK = 1 << 20;
 export async function validateFile(path: PathLike, options?: ValidateFileOptions): Promise<ValidationResult> {
   const operation = 'validateFile';
   const { given, abs } = validateUserPath(operation, path);
-  const o = checkOptionsObject(operation, options, given);
+  const o = checkOptionsObject(operation, options, given, VALIDATE_SET);
   const base = resolveBase(operation, o, given);
   const enc = o['encoding'];
   if (enc !== undefined && enc !== null && enc !== 'utf8' && enc !== 'utf-8') {

@@ -9,7 +9,9 @@ import { seededRandom } from '../internal/prng.js';
 import { SimulatedDisk, type DiskSnapshot, type TraceStep } from './sim-disk.js';
 import { AtomfsError } from '../errors.js';
 import { textOf } from '../internal/paths.js';
-import { checkOptionsObject, intOpt, setRandomSource } from '../options.js';
+import { checkOptionsObject, intOpt, optionNames, setRandomSource } from '../options.js';
+
+const EXPLORE_SET = optionNames(['setup', 'exhaustiveLimit', 'samples', 'seed', 'maxViolations']);
 
 /** What `check` is told about the crash it looks at. */
 export interface CrashInfo {
@@ -181,7 +183,7 @@ export async function exploreCrashes(
   const operationName = 'exploreCrashes';
   if (typeof operation !== 'function') throw new AtomfsError('EINVAL', 'operation must be a function', { operation: operationName });
   if (typeof check !== 'function') throw new AtomfsError('EINVAL', 'check must be a function', { operation: operationName });
-  const o = checkOptionsObject(operationName, options);
+  const o = checkOptionsObject(operationName, options, undefined, EXPLORE_SET);
   const setup = o['setup'];
   if (setup !== undefined && typeof setup !== 'function') throw new AtomfsError('EINVAL', 'setup must be a function', { operation: operationName });
   const t0 = performance.now();

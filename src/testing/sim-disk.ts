@@ -19,9 +19,11 @@
  */
 import * as path from 'node:path';
 import { O, OP_NAMES, opsFromSync, type DirEntry, type FileStat, type FsOps, type OpName, type SyncFsOps } from '../internal/fs-ops.js';
-import { checkOptionsObject, intOpt } from '../options.js';
+import { checkOptionsObject, intOpt, optionNames } from '../options.js';
 
 type Kind = 'file' | 'dir' | 'symlink';
+
+const SIM_SET = optionNames(['boot']);
 
 /** What reached the disk of one inode. */
 interface DurableInode {
@@ -152,7 +154,7 @@ export class SimulatedDisk implements SyncFsOps {
   umaskValue = 0o022;
 
   constructor(options?: { boot?: number }) {
-    const o = checkOptionsObject('SimulatedDisk', options);
+    const o = checkOptionsObject('SimulatedDisk', options, undefined, SIM_SET);
     this.#boot = intOpt('SimulatedDisk', o, 'boot', 1);
     const root: Inode = { ino: ROOT, kind: 'dir', dev: 1, mode: 0o755, uid: 0, gid: 0, mtimeMs: this.#clock, atimeMs: this.#clock, data: new Uint8Array(0), entries: new Map(), target: '', nlink: 2 };
     this.#inodes.set(ROOT, root);

@@ -27,7 +27,7 @@
 import * as nodePath from 'node:path';
 import { O, type AsyncFsOps, type FileStat, type FsOps } from '../internal/fs-ops.js';
 import { validateUserPath } from '../internal/paths.js';
-import { boolOpt, checkOptionsObject, resolveBase } from '../options.js';
+import { boolOpt, checkOptionsObject, optionNames, resolveBase } from '../options.js';
 import { cryptoRandom, randomHex, tempNameFor } from '../internal/temp-name.js';
 import {
   checkCreateOptions,
@@ -68,6 +68,8 @@ export interface LocalMountOptions {
    */
   readonly allowHardLinks?: boolean | undefined;
 }
+
+const LOCAL_SET = optionNames(['fs', 'fsync', 'caseInsensitive', 'allowHardLinks']);
 
 const CAPS: ReadonlySet<MountCapability> = new Set<MountCapability>(['rename', 'metadata']);
 const CHUNK = 1 << 20;
@@ -138,7 +140,7 @@ export class LocalMount implements VirtualMount {
   constructor(root: string, options?: LocalMountOptions) {
     // As every entry point: bad input is EINVAL before anything is touched.
     const { given } = validateUserPath('LocalMount', root, 'root');
-    const o = checkOptionsObject('LocalMount', options, given);
+    const o = checkOptionsObject('LocalMount', options, given, LOCAL_SET);
     this.root = nodePath.resolve(given);
     this.#sys = resolveBase('LocalMount', o, given).ops.async;
     this.#fsync = boolOpt('LocalMount', o, 'fsync', true, given);

@@ -20,8 +20,10 @@ import {
   type VStat,
   type WriteOptions,
 } from './mount.js';
-import { boolOpt, checkOptionsObject } from '../options.js';
+import { boolOpt, checkOptionsObject, optionNames } from '../options.js';
 import { fold, segments } from './vpath.js';
+
+const MEMORY_SET = optionNames(['caseInsensitive']);
 
 /** Options of {@link MemoryMount}. */
 export interface MemoryMountOptions {
@@ -84,7 +86,7 @@ export class MemoryMount implements VirtualMount {
    * @param options - `caseInsensitive` (default `false`).
    */
   constructor(options?: MemoryMountOptions) {
-    const o = checkOptionsObject('MemoryMount', options);
+    const o = checkOptionsObject('MemoryMount', options, undefined, MEMORY_SET);
     this.caseInsensitive = boolOpt('MemoryMount', o, 'caseInsensitive', false);
     this.#root = { kind: 'dir', name: '', mtimeMs: Date.now(), mode: 0o755, children: new Map() };
   }

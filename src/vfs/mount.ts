@@ -129,7 +129,7 @@ const MOUNT_METHODS = ['create', 'read', 'write', 'delete', 'list', 'stat', 'tru
 
 /** Whether `v` looks like a {@link VirtualMount} (the seven methods and a capability set). @internal */
 export function isVirtualMount(v: unknown): v is VirtualMount {
-  if (typeof v !== 'object' || v === null) return false;
+  if (typeof v !== 'object' || v === null || isRevoked(v)) return false;
   const m = v as Record<string, unknown>;
   const caps = m['capabilities'] as { has?: unknown } | undefined;
   return MOUNT_METHODS.every((k) => typeof m[k] === 'function') && typeof caps?.has === 'function';

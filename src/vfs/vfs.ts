@@ -8,7 +8,7 @@
 import { AtomfsError, attachSuppressed, toAtomfsError, type AtomfsErrorCode, type ErrorContext } from '../errors.js';
 import { throwIfAborted } from '../internal/abort.js';
 import { describe, textOf } from '../internal/paths.js';
-import { boolOpt, checkOptionsObject, encodingOpt, intOpt, resolveBase } from '../options.js';
+import { BASE_NAMES, boolOpt, checkOptionsObject, encodingOpt, intOpt, optionNames, resolveBase } from '../options.js';
 import { codeOf, hasMetadata, hasRename, isVirtualMount, type VirtualMount, type VStat } from './mount.js';
 import { CopyRenameFailure, createTemp, renameByCopy } from './rename-copy.js';
 import {
@@ -123,6 +123,13 @@ const DEFAULT_READ = 64 * 1024;
 // Errors the VFS itself made (already in the caller's terms): never wrapped again.
 const own = new WeakSet<AtomfsError>();
 
+const MOUNT_SET = optionNames(['readOnly']);
+const MKDIR_SET = optionNames(['recursive', 'mode']);
+const READ_SET = optionNames(['encoding']);
+// resolveBase reads the base options too (a test's seam gives the temp names).
+const WRITE_SET = optionNames(BASE_NAMES, ['mode', 'encoding']);
+const RENAME_SET = optionNames(['overwrite', 'allowCrossMount', 'signal']);
+
 function vErr(code: AtomfsErrorCode, detail: string | undefined, ctx: ErrorContext, cause?: unknown): AtomfsError {
   const e = new AtomfsError(code, detail, ctx, cause === undefined ? {} : { cause });
   own.add(e);
@@ -213,7 +220,7 @@ export class VirtualFileSystem {
     const operation = 'vfs.mount';
     const p = normalizeVirtual(operation, prefix, 'prefix');
     if (!isVirtualMount(mount)) throw vErr('EINVAL', `mount must be a VirtualMount, got ${describe(mount)}`, { operation, path: prefix });
-    const o = checkOptionsObject(operation, options, prefix);
+    const o = checkOptionsObject(operation, options, prefix, MOUNT_SET);
     const readOnly = boolOpt(operation, o, 'readOnly', false, prefix) || mount.readOnly === true;
     if (this.#mounts.has(p)) throw vErr('EBUSY', 'a mount is already there', { operation, path: prefix });
     this.#mounts.set(p, { prefix: p, mount, readOnly, ci: mount.caseInsensitive === true });
@@ -384,7 +391,7 @@ export class VirtualFileSystem {
   async mkdir(path: string, options: VfsMkdirOptions = {}): Promise<void> {
     const operation = 'vfs.mkdir';
     const p = normalizeVirtual(operation, path);
-    const o = checkOptionsObject(operation, options, path);
+    const o = checkOptionsObject(operation, options, path, MKDIR_SET);
     const recursive = boolOpt(operation, o, 'recursive', false, path);
     const mode = o['mode'] === undefined ? undefined : intOpt(operation, o, 'mode', 0, path, 0o7777);
     const ctx: ErrorContext = { operation, path, syscall: 'mkdir' };
@@ -441,7 +448,7 @@ export class VirtualFileSystem {
   async readFile(path: string, options: { readonly encoding?: BufferEncoding | undefined } = {}): Promise<Buffer | string> {
     const operation = 'vfs.readFile';
     const p = normalizeVirtual(operation, path);
-    const o = checkOptionsObject(operation, options, path);
+    const o = checkOptionsObject(operation, options, path, READ_SET);
     const encoding = encodingOpt(operation, o, undefined, path);
     const ctx: ErrorContext = { operation, path, syscall: 'read' };
     const r = this.#need(p, ctx, 'EISDIR');
@@ -470,7 +477,7 @@ export class VirtualFileSystem {
   async writeFile(path: string, data: string | Uint8Array, options: VfsWriteFileOptions = {}): Promise<void> {
     const operation = 'vfs.writeFile';
     const p = normalizeVirtual(operation, path);
-    const o = checkOptionsObject(operation, options, path);
+    const o = checkOptionsObject(operation, options, path, WRITE_SET);
     const { signal, random } = resolveBase(operation, o, path);
     const mode = o['mode'] === undefined ? undefined : intOpt(operation, o, 'mode', 0, path, 0o7777);
     const encoding = encodingOpt(operation, o, 'utf8', path) ?? 'utf8';
@@ -645,7 +652,7 @@ export class VirtualFileSystem {
     const operation = 'vfs.rename';
     const a = normalizeVirtual(operation, oldPath, 'oldPath');
     const b = normalizeVirtual(operation, newPath, 'newPath');
-    const o = checkOptionsObject(operation, options, oldPath);
+    const o = checkOptionsObject(operation, options, oldPath, RENAME_SET);
     const overwrite = boolOpt(operation, o, 'overwrite', false, oldPath);
     const allowCrossMount = boolOpt(operation, o, 'allowCrossMount', false, oldPath);
     const { signal, random } = resolveBase(operation, o, oldPath);

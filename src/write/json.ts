@@ -6,9 +6,11 @@
 import { AtomfsError } from '../errors.js';
 import type { PathLike } from '../internal/paths.js';
 import { readFile, type ReadFileOptions } from './read-file.js';
-import { writeFile, type WriteFileOptions } from './write-file.js';
+import { writeFile, WRITE_NAMES, type WriteFileOptions } from './write-file.js';
 import { textOf } from '../internal/paths.js';
-import { checkOptionsObject } from '../options.js';
+import { checkOptionsObject, optionNames } from '../options.js';
+
+const JSON_SET = optionNames(WRITE_NAMES, ['spaces', 'replacer']);
 
 /** Options of {@link writeJson}. */
 export interface WriteJsonOptions extends WriteFileOptions {
@@ -33,7 +35,7 @@ export interface WriteJsonOptions extends WriteFileOptions {
  * ```
  */
 export async function writeJson(path: PathLike, value: unknown, options?: WriteJsonOptions): Promise<void> {
-  const { spaces = 2, replacer, ...writeOptions } = checkOptionsObject('writeJson', options, typeof path === 'string' ? path : undefined) as WriteJsonOptions;
+  const { spaces = 2, replacer, ...writeOptions } = checkOptionsObject('writeJson', options, typeof path === 'string' ? path : undefined, JSON_SET) as WriteJsonOptions;
   let text: string | undefined;
   try {
     text = JSON.stringify(value, replacer as Parameters<typeof JSON.stringify>[1], spaces);

@@ -9,7 +9,7 @@ import { O } from '../internal/fs-ops.js';
 import { validateUserPath, type PathLike } from '../internal/paths.js';
 import { retry } from '../internal/retry.js';
 import { call, runAsync, type Steps } from '../internal/steps.js';
-import { checkOptionsObject, encodingOpt, intOpt, resolveBase, type BaseOptions } from '../options.js';
+import { BASE_NAMES, type BaseOptions, checkOptionsObject, encodingOpt, intOpt, optionNames, resolveBase } from '../options.js';
 
 /** Options of {@link readFile}. */
 export interface ReadFileOptions extends BaseOptions {
@@ -21,6 +21,7 @@ export interface ReadFileOptions extends BaseOptions {
 
 // Transient conditions: a descriptor shortage, a locked file, and on Windows the moment in
 // which a file is being replaced (sharing violations surface as EPERM/EACCES there only).
+const READ_SET = optionNames(BASE_NAMES, ['encoding', 'retries']);
 const TRANSIENT = new Set(['EAGAIN', 'EBUSY', 'EMFILE', 'ENFILE', ...(process.platform === 'win32' ? ['EPERM', 'EACCES'] : [])]);
 
 function* readSteps(abs: string): Steps<Buffer> {
@@ -65,7 +66,7 @@ export async function readFile(path: PathLike, options?: ReadFileOptions): Promi
 export async function readFile(path: PathLike, options?: ReadFileOptions): Promise<string | Buffer> {
   const operation = 'readFile';
   const { given, abs } = validateUserPath(operation, path);
-  const o = checkOptionsObject(operation, options, given);
+  const o = checkOptionsObject(operation, options, given, READ_SET);
   const base = resolveBase(operation, o, given);
   const encoding = encodingOpt(operation, o, undefined, given);
   const retries = intOpt(operation, o, 'retries', 3, given, 100);

@@ -9,15 +9,7 @@ import { toSource, type WriteData } from '../internal/data-source.js';
 import { describe, hasTrailingSep, validateUserPath, type PathLike, textOf } from '../internal/paths.js';
 import { PathQueue } from '../internal/path-queue.js';
 import { runAsync, runSync, type ChunkSource } from '../internal/steps.js';
-import {
-  boolOpt,
-  checkOptionsObject,
-  encodingOpt,
-  enumOpt,
-  resolveBase,
-  type BaseOptions,
-  type DurabilityOptions,
-} from '../options.js';
+import { BASE_NAMES, type BaseOptions, boolOpt, checkOptionsObject, DURABILITY_NAMES, type DurabilityOptions, encodingOpt, enumOpt, optionNames, resolveBase } from '../options.js';
 import { writeSteps, type SymlinkPolicy, type WritePlan } from './core.js';
 
 export type { WriteData, Chunk } from '../internal/data-source.js';
@@ -58,10 +50,14 @@ export interface WriteFileOptions extends BaseOptions, DurabilityOptions {
   readonly blocking?: boolean | undefined;
 }
 
+/** The option names of writeFile and the writers that share its options. @internal */
+export const WRITE_NAMES: readonly string[] = [...BASE_NAMES, ...DURABILITY_NAMES, 'encoding', 'mode', 'chown', 'overwrite', 'mkdirp', 'symlinks', 'blocking'];
+const WRITE_SET = optionNames(WRITE_NAMES);
+
 /** Resolves and validates writer options into a plan, before anything is touched. */
 export function resolveWritePlan(operation: string, p: unknown, options: unknown): WritePlan {
   const { given, abs } = validateUserPath(operation, p);
-  const o = checkOptionsObject(operation, options, given);
+  const o = checkOptionsObject(operation, options, given, WRITE_SET);
   if (hasTrailingSep(given)) throw new AtomfsError('EISDIR', undefined, { operation, path: given, syscall: 'open' });
   const mode = o['mode'];
   if (mode !== undefined && (typeof mode !== 'number' || !Number.isInteger(mode) || mode < 0 || mode > 0o7777)) {

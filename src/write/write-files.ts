@@ -5,11 +5,14 @@
  */
 import { AtomfsError, toAtomfsError } from '../errors.js';
 import { toSource, type WriteData } from '../internal/data-source.js';
-import { describe, type PathLike } from '../internal/paths.js';
+import { describe, isRevoked, type PathLike } from '../internal/paths.js';
 import { groupDirSync, runAsync, type ChunkSource, type Steps } from '../internal/steps.js';
-import { checkOptionsObject } from '../options.js';
+import { checkOptionsObject, optionNames } from '../options.js';
 import { discard, failed, prepare, publish, seal, writeSource, type TempFile, type WritePlan } from './core.js';
-import { resolveWritePlan, type WriteFileOptions } from './write-file.js';
+import { resolveWritePlan, type WriteFileOptions, WRITE_NAMES } from './write-file.js';
+
+const WRITE_SET = optionNames(WRITE_NAMES);
+const ENTRY_SET = optionNames(WRITE_NAMES, ['path', 'data']);
 
 /** One file of a {@link writeFiles} batch: its path, its data and per-file options. */
 export interface WriteFilesEntry extends WriteFileOptions {
@@ -55,8 +58,8 @@ const PARALLEL = 32;
  */
 export async function writeFiles(entries: Iterable<WriteFilesEntry>, options?: WriteFileOptions): Promise<WriteFilesResult> {
   const operation = 'writeFiles';
-  const defaults = checkOptionsObject(operation, options);
-  if (entries === null || typeof entries !== 'object' || !(Symbol.iterator in entries)) {
+  const defaults = checkOptionsObject(operation, options, undefined, WRITE_SET);
+  if (entries === null || typeof entries !== 'object' || isRevoked(entries) || !(Symbol.iterator in entries)) {
     throw new AtomfsError('EINVAL', `entries must be an iterable, got ${describe(entries)}`, { operation });
   }
   // Validate everything before touching anything. A bad entry releases the sources made
@@ -65,7 +68,7 @@ export async function writeFiles(entries: Iterable<WriteFilesEntry>, options?: W
   const seen = new Set<string>();
   try {
     for (const entry of entries) {
-      const e = checkOptionsObject(operation, entry);
+      const e = checkOptionsObject(operation, entry, undefined, ENTRY_SET);
       const { path: p, data, ...own } = e as unknown as WriteFilesEntry;
       const plan = resolveWritePlan(operation, p, { ...defaults, ...own });
       if (seen.has(plan.abs)) throw new AtomfsError('EINVAL', 'the same path appears twice in one batch', { operation, path: plan.given });
