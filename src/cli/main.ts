@@ -5,6 +5,7 @@
  * @module
  */
 import { createRequire } from 'node:module';
+import { constants as osConstants } from 'node:os';
 import { isAtomfsError } from '../errors.js';
 import * as cleanup from './commands/cleanup.js';
 import * as doctor from './commands/doctor.js';
@@ -33,7 +34,8 @@ Options:
   -h, --help              show help (also: atomfs <command> --help)
   -v, --version           print the version
 
-Exit codes: 0 success, 1 the operation failed, 2 bad usage.
+Exit codes: 0 success, 1 the operation failed, 2 bad usage, 128+N interrupted by
+signal N (SIGINT, SIGTERM, SIGHUP abort the operation, which removes its temp files).
 Errors are one line on stderr: atomfs: CODE: message.
 Environment: ATOMFS_LOG=debug prints the structured log to stderr as JSON lines.
 
@@ -52,6 +54,45 @@ const COMMANDS: Readonly<Record<string, { run(args: string[], io: CliIo): Promis
   verify,
   doctor,
 };
+
+const INTERRUPTS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/**
+ * Runs a verb so that Ctrl-C (SIGINT), SIGTERM and SIGHUP abort its operation through an
+ * AbortSignal: the operation's own cleanup runs (its temp goes, a progress bar restores the
+ * cursor), and the exit is 128+N, as for a process the signal had ended. A second signal
+ * does not wait for that: the default action ends the process (atomfs's exit handlers
+ * still remove the live temps, see live-temps.ts).
+ */
+async function interruptible(run: (signal: AbortSignal) => Promise<number>): Promise<number> {
+  const ac = new AbortController();
+  let got: NodeJS.Signals | undefined;
+  const off = (): void => {
+    for (const s of INTERRUPTS) process.off(s, onSignal);
+  };
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (got !== undefined) {
+      off();
+      process.kill(process.pid, sig);
+      return;
+    }
+    got = sig;
+    ac.abort(new Error(`interrupted by ${sig}`));
+  };
+  for (const s of INTERRUPTS) process.on(s, onSignal);
+  const code = (): number => 128 + (osConstants.signals[got!] ?? 0);
+  try {
+    const r = await run(ac.signal);
+    return got === undefined ? r : code();
+  } catch (e) {
+    if (got !== undefined) return code();
+    throw e;
+  } finally {
+    off();
+    // A read of stdin the aborted operation gave up on would keep the process alive.
+    if (got !== undefined) process.stdin.destroy();
+  }
+}
 
 function version(): string {
   // package.json sits two folders up from dist/cli/.
@@ -91,7 +132,9 @@ export async function main(argv: readonly string[], io: CliIo = process): Promis
     }
     const cmd = COMMANDS[verb];
     if (!cmd) throw new UsageError(`unknown command '${verb}'`);
-    return await cmd.run(rest, io);
+    // `lock` forwards signals to its command itself; the others are interrupted.
+    if (cmd === lockCmd || io !== process) return await cmd.run(rest, io);
+    return await interruptible((signal) => cmd.run(rest, { stdin: io.stdin, stdout: io.stdout, stderr: io.stderr, env: io.env, signal }));
   } catch (e) {
     if (e instanceof UsageError || /^ERR_PARSE_ARGS/.test((e as { code?: string }).code ?? '')) {
       io.stderr.write(`atomfs: ${(e as Error).message}\nUsage: see 'atomfs ${COMMANDS[verb ?? ''] ? `${verb} ` : ''}--help'.\n`);

@@ -11,6 +11,8 @@ export interface CliIo {
   readonly stdout: { write(s: string): unknown; isTTY?: boolean };
   readonly stderr: { write(s: string): unknown; isTTY?: boolean; columns?: number };
   readonly env: NodeJS.ProcessEnv;
+  /** Aborted when the user interrupts the command (SIGINT, SIGTERM, SIGHUP). */
+  readonly signal?: AbortSignal | undefined;
 }
 
 /** Exit codes: 0 success, 1 the operation failed, 2 bad usage. */

@@ -25,8 +25,9 @@ import { LOG_EVENTS } from '../logger.js';
 import { type BaseOptions, boolOpt, type DurabilityOptions, enumOpt, optionNames } from '../options.js';
 import { CHUNK, closing, CopyMismatch, directIoFits, fsTypeOf, HASH_THREAD_MIN, keptInMemory, STREAM_MIN, streamCopy } from './stream-copy.js';
 import { entryRelation, isEmptyDir, isInside, pairCtx, publishNoReplace, RENAME_NAMES, renameNoReplace, resolvePair, sameFile, syncBoth, type PathPair } from './rename.js';
+import { trackTemp, untrackTemp } from '../internal/live-temps.js';
 
-const MOVE_SET = optionNames(RENAME_NAMES, ['strategy', 'verify', 'preserveTimestamps', 'onProgress']);
+const MOVE_SET = optionNames(RENAME_NAMES, ['strategy', 'verify', 'preserveTimestamps', 'onProgress', 'cleanupOnExit']);
 
 /** How {@link move} moves. */
 export type MoveStrategy = 'auto' | 'hardlink' | 'copy';
@@ -62,6 +63,11 @@ export interface MoveOptions extends BaseOptions, DurabilityOptions {
   readonly overwrite?: boolean | undefined;
   /** Keep access and modification times on copies. Default `true`. */
   readonly preserveTimestamps?: boolean | undefined;
+  /**
+   * Remove the partial copy if the process is ended by SIGINT, SIGTERM or SIGHUP (or exits)
+   * mid-copy; when the application listens for the signal itself, only at exit. Default `true`.
+   */
+  readonly cleanupOnExit?: boolean | undefined;
   /** Create the destination's missing parent folders, durably. Default `true`. */
   readonly mkdirp?: boolean | undefined;
   /**
@@ -97,6 +103,7 @@ interface MovePlan extends PathPair {
   readonly strategy: MoveStrategy;
   readonly verify: MoveVerify;
   readonly preserveTimestamps: boolean;
+  readonly cleanupOnExit: boolean;
   readonly onProgress: ((p: MoveProgress) => void) | undefined;
 }
 
@@ -121,6 +128,7 @@ function resolveMove(src: unknown, dest: unknown, options: unknown): MovePlan {
     strategy: enumOpt<MoveStrategy>('move', o, 'strategy', ['auto', 'hardlink', 'copy'], 'auto', p.srcGiven),
     verify: enumOpt<MoveVerify>('move', o, 'verify', ['size', 'checksum', 'none'], 'size', p.srcGiven),
     preserveTimestamps: boolOpt('move', o, 'preserveTimestamps', true, p.srcGiven),
+    cleanupOnExit: boolOpt('move', o, 'cleanupOnExit', true, p.srcGiven),
     onProgress: onProgress as MovePlan['onProgress'],
   });
 }
@@ -454,6 +462,8 @@ async function copyMove(p: MovePlan, sst: FileStat, where: { readonly dev: numbe
   const temp = path.join(destDir, tempNameFor(path.basename(p.dest), randomHex(p.random)));
   let published = false;
   let sha256: string | undefined;
+  // A signal that ends the process mid-copy takes the partial copy with it (live-temps.ts).
+  if (p.cleanupOnExit) trackTemp(temp, p.ops.sync, sst.isDirectory());
   try {
     // On one file system (strategy 'copy') the kernel copies best: a reflink or an
     // in-kernel copy_file_range. Across file systems big files are streamed (STREAM_MIN).
@@ -524,6 +534,8 @@ async function copyMove(p: MovePlan, sst: FileStat, where: { readonly dev: numbe
     const err = toAtomfsError(e, pairCtx(p, (e as NodeJS.ErrnoException).syscall));
     if (!published) await discardTemp(sys, temp, p, err);
     throw err;
+  } finally {
+    untrackTemp(temp);
   }
   p.logger.debug({ targetPath: p.destGiven, sourcePath: p.srcGiven, size: progress.bytes, operation: 'move' }, 'Copied and published');
   await removeSource(p, sst);

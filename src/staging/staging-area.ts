@@ -23,6 +23,7 @@ import { validateFile, type ValidateFileOptions } from '../temp/validate-file.js
 import { ChunkWriter, discard, failed, prepare, seal, writeSource, type TempFile, type WritePlan } from '../write/core.js';
 import { resolveWritePlan } from '../write/write-file.js';
 import { assertMade, madeHere } from '../internal/made.js';
+import { untrackTemp } from '../internal/live-temps.js';
 
 /** Options of {@link createStagingArea}. */
 export interface StagingAreaOptions extends BaseOptions, DurabilityOptions {
@@ -344,6 +345,7 @@ export class StagingArea implements AsyncDisposable {
       throw err;
     }
     this.#live.delete(tf.tempPath);
+    untrackTemp(tf.tempPath);
     return { name, path: finalPath, size: tf.size };
   }
 

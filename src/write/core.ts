@@ -21,6 +21,7 @@ import { BLOCKING_WRITE_MAX, call, callSlow, dirSync, pull, runAsync, type Chunk
 import { randomHex, tempNameFor } from '../internal/temp-name.js';
 import { LOG_EVENTS } from '../logger.js';
 import type { ResolvedBase } from '../options.js';
+import { trackTemp, untrackTemp } from '../internal/live-temps.js';
 
 /** How a target that is a symlink is treated. */
 export type SymlinkPolicy = 'follow' | 'replace';
@@ -42,6 +43,8 @@ export interface WritePlan extends ResolvedBase {
   readonly encoding: BufferEncoding;
   /** Make cheap metadata calls synchronously (see `runAsync`). */
   readonly blocking: boolean;
+  /** Remove the temp if a signal ends the process mid-write (see live-temps.ts). */
+  readonly cleanupOnExit: boolean;
 }
 
 /** A temp file being written. Its state lives in one field. */
@@ -128,6 +131,7 @@ export function* prepare(plan: WritePlan): Steps<TempFile> {
     const tempPath = path.join(dir, tempNameFor(base, randomHex(plan.random)));
     try {
       const fd = yield* call('open', tempPath, TEMP_FLAGS, TEMP_MODE);
+      if (plan.cleanupOnExit) trackTemp(tempPath, plan.ops.sync);
       plan.logger.debug({ targetPath: plan.given, tempPath, operation: plan.operation }, LOG_EVENTS.writeStarted);
       return { fd, tempPath, target, dir, finalMode, owner, size: 0, started: performance.now(), state: 'open' };
     } catch (e) {
@@ -254,6 +258,7 @@ export function* publish(tf: TempFile, plan: WritePlan, syncFolder: boolean): St
       throw toAtomfsError(e, ctxOf(plan, 'rename'));
     }
     tf.state = 'published';
+    untrackTemp(tf.tempPath);
   } else {
     // link(2) fails with EEXIST if the name exists, atomically: no window between a check
     // and the rename in which another process could create the target.
@@ -271,10 +276,13 @@ export function* publish(tf: TempFile, plan: WritePlan, syncFolder: boolean): St
       linked = false;
     }
     tf.state = 'published';
+    if (!linked) untrackTemp(tf.tempPath);
     if (linked) {
       try {
         yield* call('unlink', tf.tempPath);
+        untrackTemp(tf.tempPath);
       } catch (e) {
+        untrackTemp(tf.tempPath);
         // The target is complete; the extra name is a temp name cleanupOrphans recognises.
         plan.logger.warn({ tempPath: tf.tempPath, cleanupErrorCode: (e as NodeJS.ErrnoException).code }, LOG_EVENTS.tempCleanupFailed);
       }
@@ -312,8 +320,10 @@ export function* discard(tf: TempFile, plan: WritePlan, cause: AtomfsError | und
   tf.state = 'discarded';
   try {
     yield* call('unlink', tf.tempPath);
+    untrackTemp(tf.tempPath);
     plan.logger.debug({ tempPath: tf.tempPath, operation: 'cleanup' }, LOG_EVENTS.tempCleaned);
   } catch (e) {
+    untrackTemp(tf.tempPath);
     plan.logger.warn({ tempPath: tf.tempPath, cleanupErrorCode: (e as NodeJS.ErrnoException).code }, LOG_EVENTS.tempCleanupFailed);
     if (cause) attachSuppressed(cause, e);
   }

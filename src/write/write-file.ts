@@ -48,10 +48,16 @@ export interface WriteFileOptions extends BaseOptions, DurabilityOptions {
    * mount), so the event loop never waits for it. Default `true`.
    */
   readonly blocking?: boolean | undefined;
+  /**
+   * Remove the temp if the process is ended by SIGINT, SIGTERM or SIGHUP (or exits) while
+   * this write is under way. One set of process-wide handlers serves every write; when the
+   * application listens for the signal itself, only the exit removes it. Default `true`.
+   */
+  readonly cleanupOnExit?: boolean | undefined;
 }
 
 /** The option names of writeFile and the writers that share its options. @internal */
-export const WRITE_NAMES: readonly string[] = [...BASE_NAMES, ...DURABILITY_NAMES, 'encoding', 'mode', 'chown', 'overwrite', 'mkdirp', 'symlinks', 'blocking'];
+export const WRITE_NAMES: readonly string[] = [...BASE_NAMES, ...DURABILITY_NAMES, 'encoding', 'mode', 'chown', 'overwrite', 'mkdirp', 'symlinks', 'blocking', 'cleanupOnExit'];
 const WRITE_SET = optionNames(WRITE_NAMES);
 
 /** Resolves and validates writer options into a plan, before anything is touched. */
@@ -92,6 +98,7 @@ export function resolveWritePlan(operation: string, p: unknown, options: unknown
     symlinks: enumOpt<SymlinkPolicy>(operation, o, 'symlinks', ['follow', 'replace'], 'follow', given),
     encoding: encodingOpt(operation, o, 'utf8', given) ?? 'utf8',
     blocking,
+    cleanupOnExit: boolOpt(operation, o, 'cleanupOnExit', true, given),
   };
   return plan;
 }

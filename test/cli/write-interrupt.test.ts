@@ -1,10 +1,13 @@
 /**
- * `atomfs write` interrupted while stdin is still open: the target keeps its old bytes and
- * only temp names are left behind. And what a failing producer in a plain pipe does.
+ * `atomfs write` interrupted while stdin is still open: the target keeps its old bytes.
+ * SIGTERM and SIGINT abort the write, which removes its temp, and the exit is 128+N;
+ * after SIGKILL only temp names are left, for `atomfs cleanup`. And what a failing
+ * producer in a plain pipe does.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
@@ -31,7 +34,7 @@ async function tempGrows(dir: string, min: number, ms = 10_000): Promise<string>
 
 describe('atomfs write interrupted before stdin ends', () => {
   for (const sig of ['SIGKILL', 'SIGTERM', 'SIGINT'] as const) {
-    it(`keeps the old file byte-identical when the CLI gets ${sig} mid-stream; only temp names are left`, async (t) => {
+    it(`keeps the old file byte-identical when the CLI gets ${sig} mid-stream; ${sig === 'SIGKILL' ? 'only temp names are left' : 'no temp is left, exit 128+N'}`, async (t) => {
       const dir = tmpDir(t);
       const file = path.join(dir, 'data.bin');
       const old = randomBytes(200_000);
@@ -45,7 +48,12 @@ describe('atomfs write interrupted before stdin ends', () => {
       assert.ok(temp.startsWith('.data.bin.'), temp);
       child.kill(sig);
       const end = await closed(child);
-      assert.equal(end.signal, sig, `exited by the signal (${JSON.stringify(end)}): ${stderr.text()}`);
+      if (sig === 'SIGKILL') assert.equal(end.signal, sig, `exited by the signal (${JSON.stringify(end)}): ${stderr.text()}`);
+      else {
+        assert.deepEqual(end, { code: 128 + os.constants.signals[sig], signal: null }, stderr.text());
+        assert.equal(stderr.text(), '', 'an interrupt is no error message');
+        assert.deepEqual(list(dir), ['data.bin'], 'the aborted write removed its temp');
+      }
       assert.ok(fs.readFileSync(file).equals(old), 'the old content is intact');
       const names = list(dir);
       assert.ok(names.includes('data.bin'));

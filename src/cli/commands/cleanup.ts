@@ -47,6 +47,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     recursive: values.recursive === true,
     dryRun: values['dry-run'] === true,
     logger: envLogger(io),
+    signal: io.signal,
   });
   if (values.json) printJson(io, result);
   else {

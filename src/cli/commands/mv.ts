@@ -94,6 +94,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
         strategy: strategy as MoveStrategy,
         fsync: !values['no-fsync'],
         logger,
+        signal: io.signal,
         onProgress: (p) => bar.update(p.bytes, p.totalBytes),
       });
       if (values.json) printJson(io, { src, dest: to, ...result });

@@ -66,6 +66,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     fsync: !values['no-fsync'],
     overwrite: !values['no-clobber'],
     logger: envLogger(io),
+    signal: io.signal,
   });
   if (values.json) printJson(io, { path: file, bytes });
   return EXIT.ok;
