@@ -163,9 +163,13 @@ describe('atomfs doctor --json', () => {
 
   function checkShape(r: Report, samples: number): void {
     const strings = ['dir', 'device', 'fsType', 'mountPoint', 'mountSource', 'mountOptions', 'folderFsync'];
-    const booleans = ['sameDeviceAsParent', 'atomicRename', 'hardLinks', 'reflinks', 'caseSensitive'];
+    const booleans = ['sameDeviceAsParent', 'atomicRename', 'hardLinks', 'reflinks', 'caseSensitive', 'writable'];
     const numbers = ['freeBytes', 'totalBytes'];
-    assert.deepEqual(Object.keys(r).sort(), [...strings, ...booleans, ...numbers, 'fsyncLatencyMs', 'guarantees'].sort());
+    // kind, durable and writeError came with issue 17.3 (see doctor-truth.test.ts).
+    assert.deepEqual(Object.keys(r).sort(), [...strings, ...booleans, ...numbers, 'fsyncLatencyMs', 'guarantees', 'kind', 'durable', 'writeError'].sort());
+    assert.ok(['storage', 'memory', 'pseudo'].includes(r['kind'] as string), String(r['kind']));
+    assert.ok(['yes', 'partly', 'no', 'unknown'].includes(r['durable'] as string), String(r['durable']));
+    assert.equal(r['writeError'], null);
     for (const k of strings) assert.equal(typeof r[k], 'string', k);
     for (const k of booleans) assert.equal(typeof r[k], 'boolean', k);
     for (const k of numbers) assert.ok(Number.isSafeInteger(r[k]) && (r[k] as number) >= 0, k);
@@ -213,6 +217,10 @@ describe('atomfs doctor --json', () => {
       assert.equal(r['caseSensitive'], true);
       assert.equal(r['folderFsync'], 'ok');
     }
+    assert.equal(onDisk['kind'], 'storage');
+    assert.equal(onDisk['durable'], 'yes');
+    assert.equal(onTmpfs['kind'], 'memory');
+    assert.equal(onTmpfs['durable'], 'no', 'a tmpfs accepts fsync but keeps nothing over a power-off');
     assert.equal(onTmpfs['totalBytes'], 8 * MiB);
     assert.match((onTmpfs['guarantees'] as string[])[5]!, /cross-device/);
 
