@@ -6,8 +6,36 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { TestContext } from 'node:test';
 
+/**
+ * Whether every folder above `p` lets other users through (o+x). Tests that drop to an
+ * unprivileged uid need that: a checkout in root's home (mode 0700) is out of its reach.
+ */
+function reachableByOthers(p: string): boolean {
+  for (let d = path.dirname(p); ; d = path.dirname(d)) {
+    try {
+      if ((fs.statSync(d).mode & 0o001) === 0) return false;
+    } catch {
+      // not there yet: made later, with its parent's reach
+    }
+    if (d === path.dirname(d)) return true;
+  }
+}
+
+function diskRoot(): string {
+  const given = process.env['ATOMFS_TEST_DIR'];
+  if (given) return path.resolve(given);
+  const inRepo = path.join(process.cwd(), '.test-tmp');
+  if (process.getuid?.() !== 0 || reachableByOthers(inRepo)) return inRepo;
+  // Root in a checkout others cannot enter: a disk folder outside it that they can. (Not
+  // os.tmpdir(): that may be a tmpfs, and these tests want the disk.)
+  const outside = path.join('/var/tmp', 'atomfs-tests');
+  fs.mkdirSync(outside, { recursive: true, mode: 0o755 });
+  fs.chmodSync(outside, 0o755);
+  return outside;
+}
+
 /** The repo's own file system (not tmpfs): where real-disk tests write. */
-export const DISK_ROOT = path.resolve(process.env['ATOMFS_TEST_DIR'] ?? path.join(process.cwd(), '.test-tmp'));
+export const DISK_ROOT = diskRoot();
 
 /** A fresh folder on the repo's file system, removed after the test. */
 export function tmpDir(t: TestContext | { after(fn: () => void): void }, root = DISK_ROOT): string {

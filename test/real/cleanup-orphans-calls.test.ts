@@ -53,8 +53,9 @@ describe('cleanupOrphans calls', () => {
     fs.chmodSync(path.join(tree, 'sub'), 0o555);
     // Root ignores modes: the cleanup runs in a child that drops to nobody first.
     const index = pathToFileURL(path.resolve('build/src/index.js')).href;
-    const code = `process.setgroups([]); process.setgid(${NOBODY}); process.setuid(${NOBODY});
-      const { cleanupOrphans } = await import(${JSON.stringify(index)});
+    // Loaded as root, then the drop: the checkout may sit where nobody cannot enter.
+    const code = `const { cleanupOrphans } = await import(${JSON.stringify(index)});
+      process.setgroups([]); process.setgid(${NOBODY}); process.setuid(${NOBODY});
       const r = await cleanupOrphans(${JSON.stringify(dir)}, { olderThan: 0 });
       process.stdout.write(JSON.stringify(r));`;
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 30_000 });
