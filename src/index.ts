@@ -14,7 +14,7 @@ export { writeFile, writeFileSync, type WriteFileOptions, type WriteData, type C
 export { writeFiles, type WriteFilesEntry, type WriteFilesResult } from './write/write-files.js';
 export { openAtomic, AtomicFile, type AtomicFileState } from './write/atomic-file.js';
 export { createWriteStream } from './write/write-stream.js';
-export { writeJson, readJson, type WriteJsonOptions } from './write/json.js';
+export { writeJson, writeJsonSync, readJson, readJsonSync, type WriteJsonOptions } from './write/json.js';
 export { readFile, type ReadFileOptions } from './write/read-file.js';
 export { tempPath, isTempFile, type TempPathOptions } from './temp/temp-path.js';
 export { cleanupOrphans, type CleanupOptions, type CleanupResult } from './temp/cleanup-orphans.js';
@@ -30,7 +30,7 @@ export {
   type StagingValidator,
   type PublishResult,
 } from './staging/staging-area.js';
-export { lock, withLock, Lock, type LockOptions, type LockMode } from './lock/lock.js';
+export { lock, lockSync, isLocked, withLock, Lock, type LockOptions, type LockMode } from './lock/lock.js';
 export { DirectoryLocker } from './lock/directory-locker.js';
 export {
   VirtualFileSystem,

@@ -29,10 +29,28 @@ export async function retry<T>(fn: () => Promise<T>, policy: RetryPolicy): Promi
       return await fn();
     } catch (e) {
       if (attempt >= policy.retries || !policy.isRetriable(e) || policy.signal?.aborted) throw e;
-      const cap = Math.min(policy.maxDelay, policy.minDelay * 2 ** attempt);
-      // Full jitter: processes that collided once do not collide again in lockstep.
-      const delay = cap / 2 + Math.random() * (cap / 2);
-      await sleep(timerDelay(delay), undefined, { signal: policy.signal });
+      await sleep(timerDelay(backoff(policy, attempt)), undefined, { signal: policy.signal });
+    }
+  }
+}
+
+/** The wait before attempt `attempt + 1`: exponential, capped, with full jitter. */
+function backoff(policy: RetryPolicy, attempt: number): number {
+  const cap = Math.min(policy.maxDelay, policy.minDelay * 2 ** attempt);
+  // Full jitter: processes that collided once do not collide again in lockstep.
+  return cap / 2 + Math.random() * (cap / 2);
+}
+
+const sleepCell = new Int32Array(new SharedArrayBuffer(4));
+
+/** {@link retry}, blocking: the thread sleeps between attempts; the signal is checked before each. */
+export function retrySync<T>(fn: () => T, policy: RetryPolicy): T {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return fn();
+    } catch (e) {
+      if (attempt >= policy.retries || !policy.isRetriable(e) || policy.signal?.aborted) throw e;
+      Atomics.wait(sleepCell, 0, 0, timerDelay(backoff(policy, attempt)));
     }
   }
 }

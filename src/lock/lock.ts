@@ -93,6 +93,8 @@ export interface LockOptions extends BaseOptions {
 }
 
 interface LockPlan extends ResolvedBase {
+  /** The entry point (`lock`, `lockSync`, `isLocked`), for errors. */
+  readonly operation: string;
   readonly given: string;
   readonly abs: string;
   readonly mode: LockMode;
@@ -720,6 +722,7 @@ function resolveLock(operation: string, p: unknown, options: unknown): LockPlan 
   const b = resolveBase(operation, o, given);
   // No spread: an object literal with a spread and more properties costs ~8 µs on Node 20.
   return {
+    operation,
     signal: b.signal,
     logger: b.logger,
     ops: b.ops,
@@ -736,35 +739,60 @@ function resolveLock(operation: string, p: unknown, options: unknown): LockPlan 
   };
 }
 
-async function acquire(plan: LockPlan): Promise<Lock> {
-  const ctx: ErrorContext = { operation: 'lock', path: plan.given };
-  const run = <T>(steps: Steps<T>): Promise<T> | T => (plan.blocking ? runSync(steps, plan.ops) : runAsync(steps, plan.ops));
-  const a: Attempt = { waitFor: [], since: Date.now() };
+/** What the acquisition loop asks its driver for: marker work, or a wait. */
+type AcquireStep =
+  | { readonly kind: 'steps'; readonly steps: Steps<'held' | 'wait'> }
+  | { readonly kind: 'watch'; readonly ms: number }
+  | { readonly kind: 'sleep'; readonly ms: number };
+
+/**
+ * The acquisition loop, once for `lock` and `lockSync`: attempts, and between them a wait
+ * (woken by the release where the seam can watch, else a jittered back-off). A driver runs
+ * the attempts and the waits, asynchronously or blocking.
+ */
+function* acquireLoop(plan: LockPlan, a: Attempt, canWatch: boolean): Generator<AcquireStep, void, unknown> {
+  const ctx: ErrorContext = { operation: plan.operation, path: plan.given };
   const deadline = plan.timeout === Infinity ? Infinity : Date.now() + plan.timeout;
   let pause = 1;
+  for (;;) {
+    if (plan.signal?.aborted) throw new AtomfsError('ABORT_ERR', undefined, ctx, { cause: plan.signal.reason });
+    if ((yield { kind: 'steps', steps: attempt(plan, a) }) === 'held') return;
+    const left = deadline - Date.now();
+    if (left <= 0) throw new AtomfsError('ETIMEDOUT', `could not get a${plan.mode === 'exclusive' ? 'n exclusive' : ' shared'} lock within ${plan.timeout} ms`, ctx);
+    const timer = a.pause;
+    a.pause = undefined;
+    if (canWatch && a.waitFor.some((n) => n !== '')) {
+      // Woken the moment a marker we wait for goes; the poll (jittered, so waiters do not
+      // move in step) remains for what raises no event: a dead holder, another host.
+      // (A pause, `timer`, is only ever set with nothing to wait for: see `attempt`.)
+      yield { kind: 'watch', ms: Math.min(left, plan.retryInterval * (0.5 + Math.random() * 0.5)) };
+      continue;
+    }
+    if (timer !== undefined) {
+      yield { kind: 'sleep', ms: Math.min(left, timer) };
+      continue;
+    }
+    // Nothing to watch: back off from 1 ms up to retryInterval, with jitter.
+    const wait = Math.min(left, pause * (0.5 + Math.random() * 0.5));
+    pause = Math.min(pause * 2, plan.retryInterval);
+    yield { kind: 'sleep', ms: wait };
+  }
+}
+
+async function acquire(plan: LockPlan): Promise<Lock> {
+  const ctx: ErrorContext = { operation: plan.operation, path: plan.given };
+  const run = <T>(steps: Steps<T>): Promise<T> | T => (plan.blocking ? runSync(steps, plan.ops) : runAsync(steps, plan.ops));
+  const a: Attempt = { waitFor: [], since: Date.now() };
+  const loop = acquireLoop(plan, a, plan.ops.watchFile !== undefined);
   try {
-    for (;;) {
-      if (plan.signal?.aborted) throw new AtomfsError('ABORT_ERR', undefined, ctx, { cause: plan.signal.reason });
-      if ((await run(attempt(plan, a))) === 'held') break;
-      const left = deadline - Date.now();
-      if (left <= 0) throw new AtomfsError('ETIMEDOUT', `could not get a${plan.mode === 'exclusive' ? 'n exclusive' : ' shared'} lock within ${plan.timeout} ms`, ctx);
-      const timer = a.pause;
-      a.pause = undefined;
-      if (plan.ops.watchFile && a.waitFor.some((n) => n !== '')) {
-        // Woken the moment a marker we wait for goes; the poll (jittered, so waiters do not
-        // move in step) remains for what raises no event: a dead holder, another host.
-        // (A pause, `timer`, is only ever set with nothing to wait for: see `attempt`.)
-        a.woken = await waitForRemoval(plan.ops, a.where!.dir, a.waitFor, Math.min(left, plan.retryInterval * (0.5 + Math.random() * 0.5)), plan.signal);
-        continue;
-      }
-      if (timer !== undefined) {
-        await sleep(timerDelay(Math.min(left, timer)), undefined, { signal: plan.signal }).catch(() => {});
-        continue;
-      }
-      // Nothing to watch: back off from 1 ms up to retryInterval, with jitter.
-      const wait = Math.min(left, pause * (0.5 + Math.random() * 0.5));
-      pause = Math.min(pause * 2, plan.retryInterval);
-      await sleep(timerDelay(wait), undefined, { signal: plan.signal }).catch(() => {});
+    for (let input: unknown; ; ) {
+      const r = loop.next(input);
+      if (r.done) break;
+      const step = r.value;
+      input = undefined;
+      if (step.kind === 'steps') input = await run(step.steps);
+      else if (step.kind === 'watch') a.woken = await waitForRemoval(plan.ops, a.where!.dir, a.waitFor, step.ms, plan.signal);
+      else await sleep(timerDelay(step.ms), undefined, { signal: plan.signal }).catch(() => {});
     }
     // With `blocking`, the fencing token is taken when first read (see Lock.token): an
     // acquisition whose token nobody reads costs no token I/O. Otherwise now, off the loop.
@@ -774,6 +802,33 @@ async function acquire(plan: LockPlan): Promise<Lock> {
     if (a.where) await run(dropMarker(a.where, a));
     throw toAtomfsError(e, ctx);
   }
+}
+
+/** The same loop, blocking: waits are sleeps of the thread (nothing to watch without an event loop). */
+function acquireSync(plan: LockPlan): Lock {
+  const ctx: ErrorContext = { operation: plan.operation, path: plan.given };
+  const a: Attempt = { waitFor: [], since: Date.now() };
+  const loop = acquireLoop(plan, a, false);
+  try {
+    for (let input: unknown; ; ) {
+      const r = loop.next(input);
+      if (r.done) break;
+      const step = r.value;
+      input = undefined;
+      if (step.kind === 'steps') input = runSync(step.steps, plan.ops);
+      else sleepSync(step.ms);
+    }
+    return new Lock(madeHere(plan), a.where!, path.join(a.where!.dir, a.marker!), undefined);
+  } catch (e) {
+    if (a.where) runSync(dropMarker(a.where, a), plan.ops);
+    throw toAtomfsError(e, ctx);
+  }
+}
+
+const sleepCell = new Int32Array(new SharedArrayBuffer(4));
+/** Blocks this thread for `ms` (no CPU: a futex wait that nothing wakes). */
+function sleepSync(ms: number): void {
+  if (ms > 0) Atomics.wait(sleepCell, 0, 0, Math.min(ms, 2 ** 31 - 1));
 }
 
 /**
@@ -801,6 +856,63 @@ async function acquire(plan: LockPlan): Promise<Lock> {
  */
 export async function lock(path: PathLike, options?: LockOptions): Promise<Lock> {
   return acquire(resolveLock('lock', path, options));
+}
+
+/**
+ * {@link lock}, blocking: takes the lock before it returns, waiting up to `timeout` (the
+ * thread sleeps between attempts; proper-lockfile's `lockSync` cannot wait at all). The
+ * same attempts as `lock`, run by a synchronous driver; without an event loop to watch
+ * with, a waiter polls (a back-off from 1 ms up to `retryInterval`). The held lock's
+ * heartbeat still runs on the event loop, once the caller lets it turn.
+ *
+ * @param path - The folder or file to lock.
+ * @param options - See {@link LockOptions} (`signal` is checked between attempts).
+ * @returns The held {@link Lock}.
+ * @throws {@link AtomfsError} Every code of {@link lock}.
+ * @example
+ * ```ts
+ * const l = lockSync('state.json', { timeout: 2_000 });
+ * try { bumpSync('state.json'); } finally { await l.release(); }
+ * ```
+ */
+export function lockSync(path: PathLike, options?: LockOptions): Lock {
+  return acquireSync(resolveLock('lockSync', path, options));
+}
+
+/**
+ * Whether a lock of `mode` would have to wait now (proper-lockfile's `check`), without
+ * taking one: `'exclusive'` (the default) asks whether anyone holds the lock, `'shared'`
+ * whether a writer holds it. Every path to one file is asked about the same lock, and a
+ * dead holder found on the way is reclaimed, as a contender would.
+ *
+ * @param path - The folder or file.
+ * @param options - `mode`, `leaseOnly`, `stale`, `fs`.
+ * @returns `true` when held.
+ * @throws {@link AtomfsError} `EINVAL` bad input; `EACCES`, `ENOTDIR` the place cannot be listed.
+ * @example
+ * ```ts
+ * if (await isLocked('/srv/data')) console.log('busy');
+ * ```
+ */
+export async function isLocked(path: PathLike, options?: Pick<LockOptions, 'mode' | 'leaseOnly' | 'stale' | 'fs' | 'signal' | 'logger'>): Promise<boolean> {
+  const plan = resolveLock('isLocked', path, options);
+  const a: Attempt = { waitFor: [], since: Date.now() };
+  const probe = function* (): Steps<boolean> {
+    const where = yield* locate(plan);
+    const myBoot = shortBoot(yield* call('bootId'));
+    try {
+      return (yield* scan(plan, where, a, myBoot)).blockers.length > 0;
+    } catch (e) {
+      // Nothing there to hold a lock in: not locked.
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw e;
+    }
+  };
+  try {
+    return runSync(probe(), plan.ops);
+  } catch (e) {
+    throw toAtomfsError(e, { operation: 'isLocked', path: plan.given });
+  }
 }
 
 /**

@@ -3,12 +3,12 @@
  *
  * @module
  */
-import { toAtomfsError } from '../errors.js';
+import { toAtomfsError, type ErrorContext } from '../errors.js';
 import { throwIfAborted } from '../internal/abort.js';
-import { O } from '../internal/fs-ops.js';
+import { O, type FsOps } from '../internal/fs-ops.js';
 import { validateUserPath, type PathLike } from '../internal/paths.js';
-import { retry } from '../internal/retry.js';
-import { call, runAsync, type Steps } from '../internal/steps.js';
+import { retry, retrySync, type RetryPolicy } from '../internal/retry.js';
+import { call, runAsync, runSync, type Steps } from '../internal/steps.js';
 import { BASE_NAMES, type BaseOptions, checkOptionsObject, encodingOpt, intOpt, optionNames, resolveBase } from '../options.js';
 
 /** Options of {@link readFile}. */
@@ -64,7 +64,34 @@ function* readSteps(abs: string): Steps<Buffer> {
 export async function readFile(path: PathLike, options: ReadFileOptions & { encoding: BufferEncoding }): Promise<string>;
 export async function readFile(path: PathLike, options?: ReadFileOptions): Promise<Buffer>;
 export async function readFile(path: PathLike, options?: ReadFileOptions): Promise<string | Buffer> {
-  const operation = 'readFile';
+  const r = resolveRead('readFile', path, options);
+  let buf: Buffer;
+  try {
+    buf = await retry(() => runAsync(readSteps(r.abs), r.ops), r.policy);
+  } catch (e) {
+    // Aborted during an attempt or a back-off: the abort is the answer, not the transient
+    // error of the last attempt.
+    throwIfAborted(r.policy.signal, r.ctx);
+    throw toAtomfsError(e, r.ctx);
+  }
+  throwIfAborted(r.policy.signal, r.ctx);
+  return r.encoding ? buf.toString(r.encoding) : buf;
+}
+
+/** {@link readFile}, blocking: the same steps and retries (readJsonSync uses it). @internal */
+export function readFileSync(path: PathLike, options?: ReadFileOptions, operation = 'readFileSync'): string | Buffer {
+  const r = resolveRead(operation, path, options);
+  let buf: Buffer;
+  try {
+    buf = retrySync(() => runSync(readSteps(r.abs), r.ops), r.policy);
+  } catch (e) {
+    throwIfAborted(r.policy.signal, r.ctx);
+    throw toAtomfsError(e, r.ctx);
+  }
+  return r.encoding ? buf.toString(r.encoding) : buf;
+}
+
+function resolveRead(operation: string, path: unknown, options: unknown): { abs: string; ops: FsOps; encoding: BufferEncoding | undefined; ctx: ErrorContext; policy: RetryPolicy } {
   const { given, abs } = validateUserPath(operation, path);
   const o = checkOptionsObject(operation, options, given, READ_SET);
   const base = resolveBase(operation, o, given);
@@ -72,21 +99,11 @@ export async function readFile(path: PathLike, options?: ReadFileOptions): Promi
   const retries = intOpt(operation, o, 'retries', 3, given, 100);
   const ctx = { operation, path: given };
   throwIfAborted(base.signal, ctx);
-  let buf: Buffer;
-  try {
-    buf = await retry(() => runAsync(readSteps(abs), base.ops), {
-      retries,
-      isRetriable: (e) => TRANSIENT.has((e as NodeJS.ErrnoException).code ?? ''),
-      signal: base.signal,
-      minDelay: 10,
-      maxDelay: 500,
-    });
-  } catch (e) {
-    // Aborted during an attempt or a back-off: the abort is the answer, not the transient
-    // error of the last attempt.
-    throwIfAborted(base.signal, ctx);
-    throw toAtomfsError(e, ctx);
-  }
-  throwIfAborted(base.signal, ctx);
-  return encoding ? buf.toString(encoding) : buf;
+  return {
+    abs,
+    ops: base.ops,
+    encoding,
+    ctx,
+    policy: { retries, isRetriable: (e) => TRANSIENT.has((e as NodeJS.ErrnoException).code ?? ''), signal: base.signal, minDelay: 10, maxDelay: 500 },
+  };
 }
