@@ -18,7 +18,7 @@ export { writeJson, writeJsonSync, readJson, readJsonSync, type WriteJsonOptions
 export { readFile, type ReadFileOptions } from './write/read-file.js';
 export { tempPath, isTempFile, type TempPathOptions } from './temp/temp-path.js';
 export { cleanupOrphans, type CleanupOptions, type CleanupResult } from './temp/cleanup-orphans.js';
-export { rename, type RenameOptions } from './move/rename.js';
+export { rename, renameSync, type RenameOptions } from './move/rename.js';
 export { move, type MoveOptions, type MoveResult, type MoveProgress, type MoveStrategy, type MoveVerify } from './move/move.js';
 export { validateFile, type ValidateFileOptions, type ValidationResult } from './temp/validate-file.js';
 export {

@@ -25,7 +25,8 @@ export interface ChunkSource {
 export type Step =
   | { readonly kind: 'fs'; readonly name: OpName; readonly args: readonly unknown[]; readonly slow?: true }
   | { readonly kind: 'pull'; readonly source: ChunkSource; readonly signal: AbortSignal | undefined }
-  | { readonly kind: 'dirsync'; readonly dir: string };
+  | { readonly kind: 'dirsync'; readonly dir: string }
+  | { readonly kind: 'dirsyncs'; readonly dirs: readonly string[] };
 
 /** A step list: a generator of steps that returns `T`. */
 export type Steps<T> = Generator<Step, T, unknown>;
@@ -59,6 +60,11 @@ export function* dirSync(dir: string): Steps<void> {
   yield { kind: 'dirsync', dir };
 }
 
+/** {@link dirSync} of several folders: the async driver flushes them at once. */
+export function* dirSyncs(dirs: readonly string[]): Steps<void> {
+  yield { kind: 'dirsyncs', dirs };
+}
+
 /** Runs a step list synchronously. */
 export function runSync<T>(steps: Steps<T>, ops: FsOps): T {
   const sys = ops.sync;
@@ -88,6 +94,9 @@ function execSync(step: Step, sys: SyncFsOps): unknown {
     }
     case 'dirsync':
       return fsyncDirSync(sys, step.dir);
+    case 'dirsyncs':
+      for (const d of step.dirs) fsyncDirSync(sys, d);
+      return undefined;
   }
 }
 
@@ -157,6 +166,10 @@ export async function runAsync<T>(steps: Steps<T>, ops: FsOps, blocking = false)
           break;
         case 'dirsync':
           input = await groupDirSync(ops, step.dir, blocking);
+          break;
+        case 'dirsyncs':
+          await Promise.all(step.dirs.map((d) => groupDirSync(ops, d, blocking)));
+          input = undefined;
           break;
       }
     } catch (e) {

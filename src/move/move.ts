@@ -212,7 +212,7 @@ async function moveInner(p: MovePlan): Promise<MoveResult> {
     // An empty folder is free for a folder (see renameNoReplace); anything else is taken.
     // With overwrite, a folder still replaces only an empty folder (as rename(2)): say so
     // now, before anything is copied.
-    if (!(isDir && (await isEmptyDir(sys, p.dest, dst)))) {
+    if (!(isDir && (await runAsync(isEmptyDir(p.dest, dst), p.ops)))) {
       if (!p.overwrite) throw new AtomfsError('EEXIST', undefined, pairCtx(p, 'rename'));
       if (isDir) throw new AtomfsError('ENOTEMPTY', undefined, pairCtx(p, 'rename'));
     }
@@ -230,8 +230,8 @@ async function moveInner(p: MovePlan): Promise<MoveResult> {
       await ensureParent(p, where.exists);
       let linked = false;
       if (p.overwrite) await sys.rename(p.src, p.dest);
-      else linked = (await renameNoReplace(p, p.src, p.dest, sst)) === 'linked';
-      await syncBoth(p, p.src, p.dest, linked);
+      else linked = (await runAsync(renameNoReplace(p, p.src, p.dest, sst), p.ops)) === 'linked';
+      await runAsync(syncBoth(p, p.src, p.dest, linked), p.ops);
       return { strategy: 'rename', bytes: 0, files: files >= 0 ? files : await countFiles(sys, p.dest, sst) };
     } catch (e) {
       if (codeOf(e) !== 'EXDEV') throw toAtomfsError(e, pairCtx(p, (e as NodeJS.ErrnoException).syscall ?? 'rename'));
@@ -251,11 +251,11 @@ async function moveInner(p: MovePlan): Promise<MoveResult> {
  */
 async function sameInode(p: MovePlan, sst: FileStat): Promise<MoveResult> {
   const isDir = sst.isDirectory();
-  const rel = await entryRelation(p.ops.async, p.src, p.dest);
+  const rel = await runAsync(entryRelation(p.src, p.dest), p.ops);
   if (rel === 'same') return { strategy: 'rename', bytes: 0, files: 0 };
   if (rel === 'respell') {
     await p.ops.async.rename(p.src, p.dest);
-    await syncBoth(p, p.src, p.dest);
+    await runAsync(syncBoth(p, p.src, p.dest), p.ops);
     return { strategy: 'rename', bytes: 0, files: isDir ? 0 : 1 };
   }
   if (!sst.isFile() || sst.nlink < 2) {
@@ -514,7 +514,7 @@ async function copyMove(p: MovePlan, sst: FileStat, where: { readonly dev: numbe
       // Never over anything (see renameNoReplace): a file by link (EEXIST atomically if
       // taken; where there are no hard links, over an exclusive placeholder), a folder by
       // rename(2), which can only replace an empty folder.
-      const how = await publishNoReplace(p, temp, p.dest, await sys.lstat(temp));
+      const how = await runAsync(publishNoReplace(p, temp, p.dest, await sys.lstat(temp)), p.ops);
       published = true;
       if (how === 'linked') {
         // The copy is published; the temp is only its second name now. Both names are in

@@ -9,7 +9,7 @@ import { throwIfAborted } from '../internal/abort.js';
 import { mkdirpDurable, renameOverPlaceholder } from '../internal/durable.js';
 import { NO_HARDLINKS, type AsyncFsOps, type FileStat } from '../internal/fs-ops.js';
 import { validateUserPath, type PathLike } from '../internal/paths.js';
-import { blockingView, groupDirSync, runAsync } from '../internal/steps.js';
+import { blockingView, call, dirSync, dirSyncs, runAsync, runSync, type Steps } from '../internal/steps.js';
 import { BASE_NAMES, type BaseOptions, boolOpt, checkOptionsObject, DURABILITY_NAMES, type DurabilityOptions, optionNames, resolveBase, type ResolvedBase } from '../options.js';
 
 /** Options of {@link rename}. */
@@ -69,32 +69,33 @@ export const sameFile = (a: FileStat, b: FileStat): boolean => a.dev === b.dev &
  * Only called when both exist and `sameFile` holds (rare): it stats both parent folders.
  * @internal
  */
-export async function entryRelation(sys: AsyncFsOps, src: string, dest: string): Promise<'same' | 'respell' | 'other'> {
+export function* entryRelation(src: string, dest: string): Steps<'same' | 'respell' | 'other'> {
   const srcDir = path.dirname(src);
-  const [a, b] = await Promise.all([sys.stat(srcDir), sys.stat(path.dirname(dest))]);
+  const a = yield* call('stat', srcDir);
+  const b = yield* call('stat', path.dirname(dest));
   if (!sameFile(a, b)) return 'other';
   const srcName = path.basename(src);
   const destName = path.basename(dest);
   if (srcName === destName) return 'same';
-  const names = new Set((await sys.readdir(srcDir)).map((d) => d.name));
+  const names = new Set((yield* call('readdir', srcDir)).map((d) => d.name));
   return names.has(srcName) && names.has(destName) ? 'other' : 'respell';
 }
 
 /** Runs `fn`; if it fails with ENOENT because the destination's parent is missing, creates it (durably) and runs it again. */
-async function withDestParent<T>(p: PathPair, dest: string, fn: () => Promise<T>): Promise<T> {
+function* withDestParent<T>(p: PathPair, dest: string, fn: () => Steps<T>): Steps<T> {
   try {
-    return await fn();
+    return yield* fn();
   } catch (e) {
     if (codeOf(e) !== 'ENOENT' || !p.mkdirp) throw e;
     const parent = path.dirname(dest);
     try {
-      await p.ops.async.stat(parent);
-      throw e; // the parent exists: the source is what is missing
+      yield* call('stat', parent);
     } catch (statErr) {
-      if (statErr === e || codeOf(statErr) !== 'ENOENT') throw e;
+      if (codeOf(statErr) !== 'ENOENT') throw e;
+      yield* mkdirpDurable(parent, p.fsync);
+      return yield* fn();
     }
-    await runAsync(mkdirpDurable(parent, p.fsync), p.ops);
-    return await fn();
+    throw e; // the parent exists: the source is what is missing
   }
 }
 
@@ -108,13 +109,13 @@ async function withDestParent<T>(p: PathPair, dest: string, fn: () => Promise<T>
  * to {@link syncBoth}).
  * @internal
  */
-export async function renameNoReplace(p: PathPair, src: string, dest: string, sst: FileStat): Promise<'linked' | 'renamed' | 'unchanged'> {
-  const how = await publishNoReplace(p, src, dest, sst);
+export function* renameNoReplace(p: PathPair, src: string, dest: string, sst: FileStat): Steps<'linked' | 'renamed' | 'unchanged'> {
+  const how = yield* publishNoReplace(p, src, dest, sst);
   if (how !== 'linked') return how;
   // The new name must be durable before the old one goes: otherwise a crash could keep
   // the unlink and lose the link, and the file would have no name at all.
-  if (p.fsync) await groupDirSync(p.ops, path.dirname(dest));
-  await p.ops.async.unlink(src);
+  if (p.fsync) yield* dirSync(path.dirname(dest));
+  yield* call('unlink', src);
   return how;
 }
 
@@ -125,11 +126,10 @@ export async function renameNoReplace(p: PathPair, src: string, dest: string, ss
  * `'unchanged'` when `dest` is `src`'s own entry spelled another way (nothing done).
  * @internal
  */
-export async function publishNoReplace(p: PathPair, src: string, dest: string, sst: FileStat): Promise<'linked' | 'renamed' | 'unchanged'> {
-  const sys = p.ops.async;
+export function* publishNoReplace(p: PathPair, src: string, dest: string, sst: FileStat): Steps<'linked' | 'renamed' | 'unchanged'> {
   let dst: FileStat | undefined;
   try {
-    dst = await sys.lstat(dest);
+    dst = yield* call('lstat', dest);
   } catch (e) {
     if (codeOf(e) !== 'ENOENT') throw e;
   }
@@ -138,14 +138,14 @@ export async function publishNoReplace(p: PathPair, src: string, dest: string, s
       // One inode under both names: the same entry spelled another way (nothing to do), or
       // one entry of a case-insensitive file system (renaming changes the spelling and never
       // deletes the file). Two hard links are two entries: the name is taken.
-      const rel = await entryRelation(sys, src, dest);
+      const rel = yield* entryRelation(src, dest);
       if (rel === 'same') return 'unchanged';
       if (rel === 'respell') {
-        await sys.rename(src, dest);
+        yield* call('rename', src, dest);
         return 'renamed';
       }
     }
-    if (!(sst.isDirectory() && (await isEmptyDir(sys, dest, dst)))) throw new AtomfsError('EEXIST', undefined, pairCtx(p, 'rename'));
+    if (!(sst.isDirectory() && (yield* isEmptyDir(dest, dst)))) throw new AtomfsError('EEXIST', undefined, pairCtx(p, 'rename'));
   }
   if (sst.isDirectory()) {
     // rename(2) onto a name that is missing or an EMPTY folder succeeds, and onto anything
@@ -153,7 +153,7 @@ export async function publishNoReplace(p: PathPair, src: string, dest: string, s
     // nothing to lose, so it counts as free; no placeholder is needed (one would survive a
     // crash as an empty folder, and race with other movers).
     try {
-      await withDestParent(p, dest, () => sys.rename(src, dest));
+      yield* withDestParent(p, dest, () => call('rename', src, dest));
     } catch (e) {
       throw codeOf(e) === 'ENOTEMPTY' || codeOf(e) === 'EEXIST' || codeOf(e) === 'ENOTDIR'
         ? new AtomfsError('EEXIST', undefined, pairCtx(p, 'rename'), { cause: e })
@@ -162,19 +162,19 @@ export async function publishNoReplace(p: PathPair, src: string, dest: string, s
     return 'renamed';
   }
   try {
-    await withDestParent(p, dest, () => sys.link(src, dest));
+    yield* withDestParent(p, dest, () => call('link', src, dest));
   } catch (e) {
     if (!NO_HARDLINKS.has(codeOf(e) ?? '')) throw e;
     // No hard links here (FAT, some FUSE): over an exclusive placeholder.
-    await runAsync(renameOverPlaceholder(src, dest), p.ops);
+    yield* renameOverPlaceholder(src, dest);
     return 'renamed';
   }
   return 'linked';
 }
 
 /** Whether a path is a folder with no entries. @internal */
-export async function isEmptyDir(sys: AsyncFsOps, p: string, st: FileStat): Promise<boolean> {
-  return st.isDirectory() && (await sys.readdir(p)).length === 0;
+export function* isEmptyDir(p: string, st: FileStat): Steps<boolean> {
+  return st.isDirectory() && (yield* call('readdir', p)).length === 0;
 }
 
 /** The option names of rename (move adds its own). @internal */
@@ -220,13 +220,13 @@ const stripSep = (p: string): string => (p.length > 1 && p.endsWith(path.sep) ? 
  * left, unless it is the same folder (it then holds the unlink).
  * @internal
  */
-export async function syncBoth(p: PathPair, src: string, dest: string, destSynced = false): Promise<void> {
+export function* syncBoth(p: PathPair, src: string, dest: string, destSynced = false): Steps<void> {
   if (!p.fsync) return;
   const a = path.dirname(dest);
   const b = path.dirname(src);
-  if (a === b) await groupDirSync(p.ops, a);
-  else if (destSynced) await groupDirSync(p.ops, b);
-  else await Promise.all([groupDirSync(p.ops, a), groupDirSync(p.ops, b)]);
+  if (a === b) yield* dirSync(a);
+  else if (destSynced) yield* dirSync(b);
+  else yield* dirSyncs([a, b]);
 }
 
 /**
@@ -254,31 +254,63 @@ export async function syncBoth(p: PathPair, src: string, dest: string, destSynce
 export async function rename(src: PathLike, dest: PathLike, options?: RenameOptions): Promise<void> {
   const p = resolvePair('rename', src, dest, options, true, RENAME_SET);
   try {
-    throwIfAborted(p.signal, pairCtx(p));
-    const sys = p.ops.async;
-    const sst = await sys.lstat(p.src).catch((e: unknown) => {
-      throw toAtomfsError(e, pairCtx(p, 'lstat'));
-    });
-    if (p.src === p.dest) return;
-    if (sst.isDirectory() && isInside(p.src, p.dest)) {
-      throw new AtomfsError('EINVAL', 'cannot move a folder into its own subtree', pairCtx(p, 'rename'));
-    }
-    let linked = false;
-    try {
-      if (p.overwrite) await withDestParent(p, p.dest, () => sys.rename(p.src, p.dest));
-      else linked = (await renameNoReplace(p, p.src, p.dest, sst)) === 'linked';
-    } catch (e) {
-      throw toAtomfsError(e, pairCtx(p, (e as NodeJS.ErrnoException).syscall ?? 'rename'));
-    }
-    p.logger.debug({ targetPath: p.destGiven, sourcePath: p.srcGiven, operation: 'rename' }, 'Renamed');
-    try {
-      await syncBoth(p, p.src, p.dest, linked);
-    } catch (e) {
-      throw toAtomfsError(e, pairCtx(p, 'fsync'));
-    }
+    await runAsync(renameSteps(p), p.ops);
   } catch (e) {
-    const err = toAtomfsError(e, pairCtx(p));
-    p.logger.error({ targetPath: p.destGiven, sourcePath: p.srcGiven, errorCode: err.code, operation: 'rename' }, 'Rename failed');
-    throw err;
+    throw failedRename(p, e);
+  }
+}
+
+/**
+ * {@link rename}, blocking: the same steps under the synchronous driver (fs-extra's and
+ * move-file's users call `renameSync`/`moveSync` today). `blocking` has no effect here.
+ *
+ * @param src - What to rename.
+ * @param dest - The new name.
+ * @param options - As {@link rename}.
+ * @throws {@link AtomfsError} Every code of {@link rename}.
+ * @example
+ * ```ts
+ * renameSync('state.json.new', 'state.json');
+ * ```
+ */
+export function renameSync(src: PathLike, dest: PathLike, options?: RenameOptions): void {
+  const p = resolvePair('renameSync', src, dest, options, true, RENAME_SET);
+  try {
+    runSync(renameSteps(p), p.ops);
+  } catch (e) {
+    throw failedRename(p, e);
+  }
+}
+
+function failedRename(p: PathPair, e: unknown): AtomfsError {
+  const err = toAtomfsError(e, pairCtx(p));
+  p.logger.error({ targetPath: p.destGiven, sourcePath: p.srcGiven, errorCode: err.code, operation: p.operation }, 'Rename failed');
+  return err;
+}
+
+function* renameSteps(p: PathPair): Steps<void> {
+  throwIfAborted(p.signal, pairCtx(p));
+  let sst: FileStat;
+  try {
+    sst = yield* call('lstat', p.src);
+  } catch (e) {
+    throw toAtomfsError(e, pairCtx(p, 'lstat'));
+  }
+  if (p.src === p.dest) return;
+  if (sst.isDirectory() && isInside(p.src, p.dest)) {
+    throw new AtomfsError('EINVAL', 'cannot move a folder into its own subtree', pairCtx(p, 'rename'));
+  }
+  let linked = false;
+  try {
+    if (p.overwrite) yield* withDestParent(p, p.dest, () => call('rename', p.src, p.dest));
+    else linked = (yield* renameNoReplace(p, p.src, p.dest, sst)) === 'linked';
+  } catch (e) {
+    throw toAtomfsError(e, pairCtx(p, (e as NodeJS.ErrnoException).syscall ?? 'rename'));
+  }
+  p.logger.debug({ targetPath: p.destGiven, sourcePath: p.srcGiven, operation: p.operation }, 'Renamed');
+  try {
+    yield* syncBoth(p, p.src, p.dest, linked);
+  } catch (e) {
+    throw toAtomfsError(e, pairCtx(p, 'fsync'));
   }
 }

@@ -394,7 +394,7 @@ export class StagingArea implements AsyncDisposable {
     if (!c.crossDevice) {
       // link + unlink: EEXIST atomically if the name is taken (over an exclusive
       // placeholder where there are no hard links). Published from that moment.
-      const how = await publishNoReplace(pair, tf.tempPath, finalPath, await sys.lstat(tf.tempPath));
+      const how = await runAsync(publishNoReplace(pair, tf.tempPath, finalPath, await sys.lstat(tf.tempPath)), pair.ops);
       tf.state = 'published';
       if (how === 'linked') {
         // The final name is made durable before the staging name goes: the file never
@@ -428,7 +428,7 @@ export class StagingArea implements AsyncDisposable {
       }
       await sys.close(fd);
       if (size !== tf.size) throw new AtomfsError('EIO', `copy has ${size} of ${tf.size} bytes`, { operation: plan.operation, path: finalPath });
-      const how = await publishNoReplace({ ...pair, src: finalTemp }, finalTemp, finalPath, await sys.lstat(finalTemp));
+      const how = await runAsync(publishNoReplace({ ...pair, src: finalTemp }, finalTemp, finalPath, await sys.lstat(finalTemp)), pair.ops);
       tf.state = 'published';
       if (how === 'linked') await dropName(finalTemp);
     } catch (e) {

@@ -676,7 +676,9 @@ describe('move across devices', () => {
       };
       // With onProgress: streamed into a tmpfs too (without, it is one kernel copy: below).
       await assert.rejects(move(path.join(from, 'big'), path.join(to, 'big'), { fs: dropping, verify, onProgress: () => {} }), { code: 'EIO', reason: 'verify', message: why }, verify);
-      assert.ok(writes > 3, `${verify}: the copy was streamed through the seam`);
+      // At least the dropped third write went through the seam. (How many more were in flight
+      // before the check caught it depends on timing: a pipelined copy, a loaded machine.)
+      assert.ok(writes >= 3, `${verify}: the copy was streamed through the seam`);
       assert.deepEqual(list(to), [], `${verify}: nothing published, no temp`);
       assert.ok(fs.readFileSync(path.join(from, 'big')).equals(data), `${verify}: source intact`);
       const seen: number[] = [];
