@@ -23,3 +23,10 @@ export function abortError(signal: AbortSignal, ctx: ErrorContext): AtomfsError 
 export function timerDelay(ms: number): number {
   return Math.min(ms, 2 ** 31 - 1);
 }
+
+const sleepCell = new Int32Array(new SharedArrayBuffer(4));
+
+/** Blocks this thread for `ms` (no CPU: a futex wait that nothing wakes), for the blocking twins. */
+export function sleepSync(ms: number): void {
+  if (ms > 0) Atomics.wait(sleepCell, 0, 0, timerDelay(ms));
+}

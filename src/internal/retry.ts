@@ -5,7 +5,7 @@
  * @module
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { timerDelay } from './abort.js';
+import { sleepSync, timerDelay } from './abort.js';
 
 export interface RetryPolicy {
   /** Attempts after the first. */
@@ -41,8 +41,6 @@ function backoff(policy: RetryPolicy, attempt: number): number {
   return cap / 2 + Math.random() * (cap / 2);
 }
 
-const sleepCell = new Int32Array(new SharedArrayBuffer(4));
-
 /** {@link retry}, blocking: the thread sleeps between attempts; the signal is checked before each. */
 export function retrySync<T>(fn: () => T, policy: RetryPolicy): T {
   for (let attempt = 0; ; attempt++) {
@@ -50,7 +48,7 @@ export function retrySync<T>(fn: () => T, policy: RetryPolicy): T {
       return fn();
     } catch (e) {
       if (attempt >= policy.retries || !policy.isRetriable(e) || policy.signal?.aborted) throw e;
-      Atomics.wait(sleepCell, 0, 0, timerDelay(backoff(policy, attempt)));
+      sleepSync(backoff(policy, attempt));
     }
   }
 }

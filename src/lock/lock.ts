@@ -53,7 +53,7 @@ import { BASE_NAMES, type BaseOptions, boolOpt, checkOptionsObject, enumOpt, opt
 import { markerName, orderKey, parseMarker, shortBoot, thisHost, type LockMode, type Marker, type MarkerKind } from './markers.js';
 import { waitForRemoval } from './wake.js';
 import { assertMade, madeHere } from '../internal/made.js';
-import { timerDelay } from '../internal/abort.js';
+import { sleepSync, timerDelay } from '../internal/abort.js';
 
 const LOCK_NAMES = optionNames(BASE_NAMES, ['mode', 'timeout', 'retryInterval', 'stale', 'onCompromised', 'leaseOnly', 'blocking']);
 
@@ -823,12 +823,6 @@ function acquireSync(plan: LockPlan): Lock {
     if (a.where) runSync(dropMarker(a.where, a), plan.ops);
     throw toAtomfsError(e, ctx);
   }
-}
-
-const sleepCell = new Int32Array(new SharedArrayBuffer(4));
-/** Blocks this thread for `ms` (no CPU: a futex wait that nothing wakes). */
-function sleepSync(ms: number): void {
-  if (ms > 0) Atomics.wait(sleepCell, 0, 0, Math.min(ms, 2 ** 31 - 1));
 }
 
 /**
