@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { isTempFile } from '../../src/index.js';
-import { closed, collect, spawnCli } from '../helpers/cli.js';
+import { BIN, closed, collect, runProcess, shQuote, spawnCli } from '../helpers/cli.js';
 import { mountTmpfs, requireRoot } from '../helpers/root.js';
 import { tmpDir } from '../helpers/tmp.js';
 
@@ -44,4 +44,33 @@ describe('atomfs mv interrupted mid-copy', () => {
       assert.equal(fs.statSync(src).size, SIZE, 'the source is whole');
     });
   }
+
+  it('SIGINT on a terminal: the progress bar gives the cursor back (hidden, then shown), no temp left', { timeout: 120_000 }, async (t) => {
+    if (!requireRoot(t)) return;
+    const dir = tmpDir(t);
+    const src = path.join(dir, 'big.bin');
+    fs.closeSync(fs.openSync(src, 'w'));
+    fs.truncateSync(src, SIZE);
+    const to = mountTmpfs(t, '3g');
+    const pidFile = path.join(dir, 'pid');
+    // Under a pseudo-terminal (util-linux script), so the bar is drawn; the shell gives its
+    // pid to atomfs by exec, so the signal reaches atomfs itself, as Ctrl-C would.
+    const cmd = `echo $$ > ${shQuote(pidFile)}; exec ${[process.execPath, BIN, 'mv', src, path.join(to, 'big.bin')].map(shQuote).join(' ')}`;
+    const run = runProcess('script', ['-qec', cmd, '/dev/null'], { timeoutMs: 90_000 });
+    const until = Date.now() + 30_000;
+    for (;;) {
+      const temp = fs.readdirSync(to).find(isTempFile);
+      if (temp && fs.statSync(path.join(to, temp)).size >= 64 * 1024 * 1024 && fs.existsSync(pidFile)) break;
+      if (Date.now() > until) throw new Error(`no growing temp: ${fs.readdirSync(to).join(', ')}`);
+      await sleep(5);
+    }
+    process.kill(Number(fs.readFileSync(pidFile, 'utf8')), 'SIGINT');
+    const r = await run;
+    const hide = r.stdout.indexOf('\x1b[?25l');
+    const show = r.stdout.lastIndexOf('\x1b[?25h');
+    assert.ok(hide >= 0, 'the bar hid the cursor');
+    assert.ok(show > hide, `the cursor is shown again after the interrupt: ${JSON.stringify(r.stdout.slice(-200))}`);
+    assert.deepEqual(fs.readdirSync(to), [], 'no temp left');
+    assert.equal(fs.statSync(src).size, SIZE);
+  });
 });
