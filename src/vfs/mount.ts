@@ -20,8 +20,11 @@ import { isRevoked, textOf } from '../internal/paths.js';
  *   folders. Without it the VFS renames by copy and delete, with rollback.
  * - `'metadata'`: it has {@link VirtualMount.setMetadata}, so a copy can keep the
  *   modification time and mode of what it copies.
+ * - `'atomicWrite'`: it has {@link VirtualMount.writeFile}, which creates or replaces a
+ *   file's whole content in one atomic step (a database transaction), so `vfs.writeFile`
+ *   needs no temp entry beside the file.
  */
-export type MountCapability = 'rename' | 'metadata';
+export type MountCapability = 'rename' | 'metadata' | 'atomicWrite';
 
 /** What {@link VirtualMount.stat} reports. */
 export interface VStat {
@@ -32,6 +35,27 @@ export interface VStat {
   /** Last modification, in milliseconds since the epoch. */
   readonly mtimeMs: number;
   /** Permission bits (`0o644`), when the mount keeps them. */
+  readonly mode?: number | undefined;
+  /**
+   * An opaque string that changes with every change of the entry (content, metadata, or
+   * for a folder its list of names), when the mount keeps one.
+   */
+  readonly version?: string | undefined;
+}
+
+/** Options of {@link VirtualMount.rename}. */
+export interface MountRenameOptions {
+  /**
+   * Replace an existing destination (POSIX `rename(2)`). Default `true`. With `false` an
+   * existing destination fails with `EEXIST`, checked atomically with the rename by mounts
+   * that other processes share (a database); the VFS passes its `overwrite` here.
+   */
+  readonly replace?: boolean | undefined;
+}
+
+/** Options of {@link VirtualMount.writeFile}. */
+export interface AtomicWriteOptions {
+  /** Permission bits for a new file (an existing file keeps its own unless given). */
   readonly mode?: number | undefined;
 }
 
@@ -78,6 +102,7 @@ export interface MetadataUpdate {
  * | `truncate(p, size)` | `p` is a file; longer reads as zero bytes | `ENOENT`, `EISDIR` |
  * | `rename(a, b)` | as POSIX `rename(2)`: replaces a file `b`, or an empty folder `b` when `a` is a folder | `ENOENT`, `EINVAL`, `EISDIR`, `ENOTDIR`, `ENOTEMPTY` |
  * | `setMetadata(p, m)` | `p` exists | `ENOENT` |
+ * | `writeFile(p, data)` | `p` is a file or absent, its parent a folder | `ENOENT`, `ENOTDIR`, `EISDIR` |
  *
  * A read-only mount fails every change with `EROFS` and sets `readOnly`, so the VFS can
  * report `EROFS` in its fixed rule order without trying.
@@ -107,17 +132,27 @@ export interface VirtualMount {
   stat(path: string): Promise<VStat>;
   truncate(path: string, size: number): Promise<void>;
   /** Present when `capabilities` has `'rename'`: an atomic rename (files and folders). */
-  rename?(oldPath: string, newPath: string): Promise<void>;
+  rename?(oldPath: string, newPath: string, options?: MountRenameOptions): Promise<void>;
+  /**
+   * Present when `capabilities` has `'atomicWrite'`: creates `path` (its parent must be a
+   * folder) or replaces a file's whole content, in one atomic step.
+   */
+  writeFile?(path: string, data: Uint8Array, options?: AtomicWriteOptions): Promise<void>;
   /** Present when `capabilities` has `'metadata'`. */
   setMetadata?(path: string, update: MetadataUpdate): Promise<void>;
 }
 
 /** A mount that has the rename capability. @internal */
-export type RenamingMount = VirtualMount & { rename(oldPath: string, newPath: string): Promise<void> };
+export type RenamingMount = VirtualMount & { rename(oldPath: string, newPath: string, options?: MountRenameOptions): Promise<void> };
 
 /** Whether a mount advertises, and has, a native rename. @internal */
 export function hasRename(m: VirtualMount): m is RenamingMount {
   return m.capabilities.has('rename') && typeof m.rename === 'function';
+}
+
+/** Whether a mount advertises, and has, an atomic whole-file write. @internal */
+export function hasAtomicWrite(m: VirtualMount): m is VirtualMount & { writeFile(path: string, data: Uint8Array, options?: AtomicWriteOptions): Promise<void> } {
+  return m.capabilities.has('atomicWrite') && typeof m.writeFile === 'function';
 }
 
 /** Whether a mount advertises, and has, `setMetadata`. @internal */

@@ -9,7 +9,7 @@ import { AtomfsError, attachSuppressed, toAtomfsError, type AtomfsErrorCode, typ
 import { throwIfAborted } from '../internal/abort.js';
 import { describe, textOf } from '../internal/paths.js';
 import { BASE_NAMES, boolOpt, checkOptionsObject, encodingOpt, intOpt, optionNames, resolveBase } from '../options.js';
-import { codeOf, hasMetadata, hasRename, isVirtualMount, type VirtualMount, type VStat } from './mount.js';
+import { codeOf, hasAtomicWrite, hasMetadata, hasRename, isVirtualMount, type VirtualMount, type VStat } from './mount.js';
 import { CopyRenameFailure, createTemp, renameByCopy } from './rename-copy.js';
 import {
   ROOT,
@@ -493,6 +493,12 @@ export class VirtualFileSystem {
     if (existing?.kind === 'dir') throw vErr('EISDIR', undefined, ctx);
     const keepMode = mode ?? existing?.mode;
 
+    if (hasAtomicWrite(m)) {
+      // One step on the backend (a transaction): no temp entry another client could see.
+      await this.#call(() => m.writeFile(r.rel, bytes, { mode }), ctx);
+      return;
+    }
+
     if (!hasRename(m)) {
       await this.#call(async () => {
         if (existing === undefined) await m.create(r.rel, { dir: false, mode });
@@ -699,7 +705,9 @@ export class VirtualFileSystem {
     const m = src.entry.mount;
     if (sameMount && hasRename(m)) {
       try {
-        await m.rename(src.rel, dst.rel);
+        // A shared backend re-checks "no destination" inside its own transaction: another
+        // client may have created it since the checks above.
+        await m.rename(src.rel, dst.rel, { replace: overwrite });
         return;
       } catch (e) {
         // EXDEV inside one mount (a LocalMount whose root holds another device): the

@@ -197,7 +197,7 @@ const fsApi: Api = {
   rename: (a, b) => fs.promises.rename(a, b),
 };
 
-interface Parts {
+export interface Parts {
   readonly name: string;
   readonly mount: VirtualMount;
   readonly mountOptions?: { readOnly: boolean };
@@ -206,7 +206,7 @@ interface Parts {
   readonly readOnly: boolean;
 }
 
-function vfsSubject(parts: Parts, realDir?: string): Subject {
+export function vfsSubject(parts: Parts, realDir?: string): Subject {
   const vfs = new VirtualFileSystem();
   vfs.mount('/m', parts.mount, parts.mountOptions);
   return {

@@ -1,0 +1,7 @@
+/**
+ * atomfs/postgres: atomfs on PostgreSQL, so many hosts share one crash-safe namespace.
+ * A separate entry point: only it loads the `pg` driver (an optional peer dependency).
+ *
+ * @module
+ */
+export { PostgresMount, type PostgresMountOptions } from './pg-mount.js';

@@ -1,0 +1,529 @@
+/**
+ * PostgresMount: a `VirtualMount` whose files and folders are rows of a PostgreSQL
+ * database, so many processes on many hosts share one crash-safe namespace. Every call is
+ * one SERIALIZABLE transaction (see `transaction` in sql.ts for why), so every check a
+ * change depends on is made inside the change itself.
+ *
+ * @module
+ */
+import pg from 'pg';
+import { AtomfsError } from '../errors.js';
+import { checkOptionsObject, intOpt, optionNames } from '../options.js';
+import { isRevoked, textOf } from '../internal/paths.js';
+import { timerDelay } from '../internal/abort.js';
+import {
+  checkCreateOptions,
+  checkMountPath,
+  checkReadOptions,
+  checkSize,
+  checkUpdate,
+  checkWriteArgs,
+  mountError,
+  type AtomicWriteOptions,
+  type CreateOptions,
+  type MetadataUpdate,
+  type MountCapability,
+  type MountRenameOptions,
+  type ReadOptions,
+  type VirtualMount,
+  type VStat,
+  type WriteOptions,
+} from '../vfs/mount.js';
+import { baseName, parentOf, segments } from '../vfs/vpath.js';
+import { CHUNK, ROOT_ID, isSchemaName, migrate } from './schema.js';
+import { transaction, type CallPolicy, type Tx } from './sql.js';
+
+const OPTION_SET = optionNames(['connectionString', 'pool', 'schema', 'timeout', 'retries']);
+const CAPS: ReadonlySet<MountCapability> = new Set<MountCapability>(['rename', 'metadata', 'atomicWrite']);
+const NAME_MAX = 255;
+
+/** Options of {@link PostgresMount}. Give `connectionString` or `pool`, not both. */
+export interface PostgresMountOptions {
+  /** A libpq-style URL (`postgres://user@host:5432/db`); the mount makes and owns a `pg.Pool`. */
+  readonly connectionString?: string | undefined;
+  /** A `pg.Pool` you made and own (`close()` leaves it open). */
+  readonly pool?: pg.Pool | undefined;
+  /** The schema that holds the mount's tables, created on first use. Default `'atomfs'`. */
+  readonly schema?: string | undefined;
+  /** Milliseconds one call may take, retries included; past it the call fails with `ETIMEDOUT`. Default 30,000. */
+  readonly timeout?: number | undefined;
+  /** Re-runs of a transaction after a serialization failure or deadlock before `EAGAIN`. Default 30. */
+  readonly retries?: number | undefined;
+}
+
+interface Row {
+  readonly id: string;
+  readonly kind: 'file' | 'dir';
+  readonly mode: number;
+  readonly mtime_ms: number;
+  readonly size: string;
+  readonly version: string;
+  readonly depth: number;
+}
+
+/** An entry found by path, with the folders above it (root first). */
+interface Found {
+  readonly row: Row;
+  readonly chain: readonly Row[];
+}
+
+const isPool = (v: unknown): v is pg.Pool =>
+  typeof v === 'object' && v !== null && !isRevoked(v) && typeof (v as pg.Pool).connect === 'function' && typeof (v as pg.Pool).query === 'function';
+
+/**
+ * A {@link VirtualMount} on PostgreSQL, shared by every process and host that mounts the
+ * same database and schema. Capabilities: `rename` (one `UPDATE` of one row, whatever a
+ * folder holds), `metadata`, and `atomicWrite` (`vfs.writeFile` is one transaction:
+ * readers see the old content or the new, durable at COMMIT).
+ *
+ * @remarks
+ * Layout: an `inode` table (id, parent, name, kind, mode, mtime, size, version) and a
+ * `chunk` table (256 KiB of content per row). Every call is one SERIALIZABLE transaction,
+ * retried on serialization failures and deadlocks (`retries`), within one deadline
+ * (`timeout`). Modification times come from the server's clock. Errors are `AtomfsError`s
+ * with Node codes: `ECONNREFUSED` (no server), `ECONNRESET` (the connection or the server
+ * went away: nothing was applied, except that a COMMIT whose answer was lost may have
+ * committed; re-read `stat(p).version` to tell), `ETIMEDOUT`, `EAGAIN` (still conflicting
+ * after every retry), and the namespace's own (`ENOENT`, `EEXIST`, …), the driver's error as
+ * `cause`.
+ *
+ * @example
+ * ```ts
+ * import { VirtualFileSystem } from 'atomfs';
+ * import { PostgresMount } from 'atomfs/postgres';
+ *
+ * const pgm = new PostgresMount({ connectionString: process.env.DATABASE_URL });
+ * const vfs = new VirtualFileSystem();
+ * vfs.mount('/shared', pgm);
+ * await vfs.mkdir('/shared/clips', { recursive: true });
+ * await vfs.writeFile('/shared/clips/a.json', '{"ok":true}');
+ * await vfs.rename('/shared/clips', '/shared/published'); // one UPDATE, any size
+ * await pgm.close();
+ * ```
+ */
+export class PostgresMount implements VirtualMount {
+  /** `rename`, `metadata` and `atomicWrite`. */
+  readonly capabilities: ReadonlySet<MountCapability> = CAPS;
+  /** Names compare exactly (bytes of their UTF-8 spelling). */
+  readonly caseInsensitive = false;
+  /** The schema the mount's tables live in. */
+  readonly schema: string;
+  readonly #pool: pg.Pool;
+  readonly #ownsPool: boolean;
+  readonly #policy: CallPolicy;
+  readonly #S: string;
+  #ready: Promise<void> | undefined;
+  #closed = false;
+
+  /**
+   * @param options - `connectionString` or `pool`; `schema` (default `'atomfs'`), `timeout` (ms, default 30,000), `retries` (default 30).
+   * @throws `EINVAL` for a missing or malformed option (nothing is connected yet: the first call connects).
+   */
+  constructor(options: PostgresMountOptions) {
+    const op = 'PostgresMount';
+    const o = checkOptionsObject(op, options, undefined, OPTION_SET);
+    const cs = o['connectionString'];
+    const pool = o['pool'];
+    if ((cs === undefined) === (pool === undefined)) throw new AtomfsError('EINVAL', 'give exactly one of connectionString and pool', { operation: op });
+    if (cs !== undefined && (typeof cs !== 'string' || cs.length === 0)) throw new AtomfsError('EINVAL', `connectionString must be a non-empty string, got ${textOf(cs)}`, { operation: op });
+    if (pool !== undefined && !isPool(pool)) throw new AtomfsError('EINVAL', 'pool must be a pg.Pool', { operation: op });
+    const schema = o['schema'] ?? 'atomfs';
+    if (!isSchemaName(schema)) throw new AtomfsError('EINVAL', `schema must match [a-z_][a-z0-9_]{0,62}, got ${textOf(schema)}`, { operation: op });
+    const timeoutMs = intOpt(op, o, 'timeout', 30_000, undefined, 2 ** 31 - 1);
+    if (timeoutMs === 0) throw new AtomfsError('EINVAL', 'timeout must be at least 1 ms', { operation: op });
+    this.#policy = { timeoutMs, retries: intOpt(op, o, 'retries', 30, undefined, 1000) };
+    this.schema = schema;
+    this.#S = `"${schema}"`;
+    this.#ownsPool = pool === undefined;
+    this.#pool =
+      pool === undefined
+        ? new pg.Pool({ connectionString: cs as string, connectionTimeoutMillis: timerDelay(timeoutMs), max: 10, allowExitOnIdle: true })
+        : (pool as pg.Pool);
+    // An idle pooled connection that the server drops reports it as an 'error' event:
+    // the pool discards it; without a listener the process would crash.
+    if (this.#ownsPool) this.#pool.on('error', () => undefined);
+  }
+
+  /**
+   * Connects and creates or migrates the schema now (every call does it on first use).
+   *
+   * @throws `ECONNREFUSED`, `ECONNRESET`, `ETIMEDOUT`, `EACCES`, `ENOTSUP` (a schema made by a newer atomfs).
+   * @example
+   * ```ts
+   * await mount.ready();
+   * ```
+   */
+  ready(): Promise<void> {
+    if (this.#closed) return Promise.reject(mountError('EINVAL', 'connect', this.schema));
+    if (this.#ready === undefined) {
+      const p = migrate(this.#pool, this.schema, this.#policy.timeoutMs);
+      this.#ready = p;
+      // A failure is not remembered: the next call tries again (the server may be back).
+      p.catch(() => {
+        if (this.#ready === p) this.#ready = undefined;
+      });
+    }
+    return this.#ready;
+  }
+
+  /**
+   * Ends the pool the mount made (a pool you passed stays open). Safe twice.
+   *
+   * @throws Nothing.
+   * @example
+   * ```ts
+   * await mount.close();
+   * ```
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#ownsPool) await this.#pool.end().catch(() => undefined);
+  }
+
+  /** Ends the pool, for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  async #tx<T>(syscall: string, path: string, body: (tx: Tx) => Promise<T>, readOnly = false): Promise<T> {
+    await this.ready();
+    return transaction(this.#pool, this.#policy, { operation: 'mount', syscall, path }, body, readOnly);
+  }
+
+  // The rows from the root down along `path`: one round trip whatever the depth.
+  async #walk(tx: Tx, path: string): Promise<Row[]> {
+    const S = this.#S;
+    const r = await tx.query<Row>(
+      `WITH RECURSIVE walk (id, kind, mode, mtime_ms, size, version, depth) AS (
+         SELECT id, kind, mode, mtime_ms, size, version, 0 FROM ${S}.inode WHERE id = ${ROOT_ID}
+         UNION ALL
+         SELECT i.id, i.kind, i.mode, i.mtime_ms, i.size, i.version, w.depth + 1
+           FROM walk w JOIN ${S}.inode i ON i.parent = w.id AND i.name = ($1::text[])[w.depth + 1]
+          WHERE w.depth < cardinality($1::text[]) AND w.kind = 'dir'
+       )
+       SELECT id, kind, mode, mtime_ms, size, version, depth FROM walk ORDER BY depth`,
+      [segments(path)],
+    );
+    return r.rows;
+  }
+
+  // The entry at `path`: ENOENT when a name is missing, ENOTDIR when a file is in the way.
+  async #find(tx: Tx, path: string, syscall: string): Promise<Found> {
+    const chain = await this.#walk(tx, path);
+    const last = chain[chain.length - 1];
+    if (last === undefined) throw mountError('EIO', syscall, path, new Error(`schema ${this.schema} has no root folder`));
+    if (last.depth < segments(path).length) throw mountError(last.kind === 'file' ? 'ENOTDIR' : 'ENOENT', syscall, path);
+    return { row: last, chain: chain.slice(0, -1) };
+  }
+
+  async #findFolder(tx: Tx, path: string, syscall: string, reported: string): Promise<Found> {
+    const f = await this.#find(tx, path, syscall).catch((e: unknown) => {
+      throw e instanceof AtomfsError ? mountError(e.code, syscall, reported) : e;
+    });
+    if (f.row.kind !== 'dir') throw mountError('ENOTDIR', syscall, reported);
+    return f;
+  }
+
+  async #child(tx: Tx, parent: string, name: string): Promise<{ id: string; kind: 'file' | 'dir' } | undefined> {
+    const r = await tx.query<{ id: string; kind: 'file' | 'dir' }>(`SELECT id, kind FROM ${this.#S}.inode WHERE parent = $1 AND name = $2`, [parent, name]);
+    return r.rows[0];
+  }
+
+  // A folder's list of names changed: its time and version move (POSIX: mtime of the folder).
+  async #touch(tx: Tx, ...ids: string[]): Promise<void> {
+    const S = this.#S;
+    await tx.query(
+      `UPDATE ${S}.inode SET mtime_ms = floor(extract(epoch FROM clock_timestamp()) * 1000), version = nextval('${S}.version_seq') WHERE id = ANY($1::bigint[])`,
+      [[...new Set(ids)]],
+    );
+  }
+
+  async #hasChildren(tx: Tx, id: string): Promise<boolean> {
+    return (await tx.query(`SELECT 1 FROM ${this.#S}.inode WHERE parent = $1 LIMIT 1`, [id])).rows.length > 0;
+  }
+
+  // Writes `data` as whole chunks from chunk 0 (a new or emptied file).
+  async #putChunks(tx: Tx, id: string, data: Uint8Array): Promise<void> {
+    const S = this.#S;
+    for (let off = 0, idx = 0; off < data.length; off += CHUNK, idx++) {
+      const part = Buffer.from(data.buffer, data.byteOffset + off, Math.min(CHUNK, data.length - off));
+      await tx.query(`INSERT INTO ${S}.chunk (inode, idx, data) VALUES ($1, $2, $3)`, [id, idx, part]);
+    }
+  }
+
+  /**
+   * Creates an empty file or a folder.
+   * @throws `EEXIST`, `ENOENT`, `ENOTDIR`, `ENAMETOOLONG`, `EINVAL`, and the connection codes of the class.
+   */
+  async create(path: string, options: CreateOptions): Promise<void> {
+    checkMountPath(path, 'open');
+    const o = checkCreateOptions(options, path);
+    const syscall = o.dir ? 'mkdir' : 'open';
+    if (path === '/') throw mountError('EEXIST', syscall, path);
+    const name = baseName(path);
+    if (Buffer.byteLength(name) > NAME_MAX) throw mountError('ENAMETOOLONG', syscall, path);
+    const S = this.#S;
+    await this.#tx(syscall, path, async (tx) => {
+      const parent = await this.#findFolder(tx, parentOf(path), syscall, path);
+      const r = await tx.query(
+        `INSERT INTO ${S}.inode (id, parent, name, kind, mode, mtime_ms, size, version)
+         VALUES (nextval('${S}.inode_seq'), $1, $2, $3, $4, floor(extract(epoch FROM clock_timestamp()) * 1000), 0, nextval('${S}.version_seq'))
+         ON CONFLICT (parent, name) DO NOTHING RETURNING id`,
+        [parent.row.id, name, o.dir ? 'dir' : 'file', o.mode ?? (o.dir ? 0o755 : 0o644)],
+      );
+      if (r.rows.length === 0) throw mountError('EEXIST', syscall, path);
+      await this.#touch(tx, parent.row.id);
+    });
+  }
+
+  /**
+   * Reads a file (one snapshot: a concurrent write is seen whole or not at all).
+   * @throws `ENOENT`, `ENOTDIR`, `EISDIR`, `EINVAL`, and the connection codes of the class.
+   */
+  async read(path: string, options?: ReadOptions): Promise<Uint8Array> {
+    checkMountPath(path, 'read');
+    const o = checkReadOptions(options, path);
+    return this.#tx(
+      'read',
+      path,
+      async (tx) => {
+        const { row } = await this.#find(tx, path, 'read');
+        if (row.kind !== 'file') throw mountError('EISDIR', 'read', path);
+        const size = Number(row.size);
+        const start = Math.min(o.offset ?? 0, size);
+        const end = o.length === undefined ? size : Math.min(size, start + o.length);
+        const out = Buffer.alloc(Math.max(0, end - start));
+        if (end <= start) return out;
+        const r = await tx.query<{ idx: string; data: Buffer }>(
+          `SELECT idx, data FROM ${this.#S}.chunk WHERE inode = $1 AND idx BETWEEN $2 AND $3 ORDER BY idx`,
+          [row.id, Math.floor(start / CHUNK), Math.floor((end - 1) / CHUNK)],
+        );
+        for (const { idx, data } of r.rows) {
+          const at = Number(idx) * CHUNK;
+          const from = Math.max(start, at);
+          const to = Math.min(end, at + data.length);
+          if (to > from) data.copy(out, from - start, from - at, to - at);
+        }
+        return out;
+      },
+      true,
+    );
+  }
+
+  /**
+   * Writes bytes at an offset of an existing file, in one transaction.
+   * @throws `ENOENT`, `ENOTDIR`, `EISDIR`, `EINVAL`, `EFBIG`, and the connection codes of the class.
+   */
+  async write(path: string, data: Uint8Array, options?: WriteOptions): Promise<void> {
+    checkMountPath(path, 'write');
+    const o = checkWriteArgs(data, options, path);
+    const offset = o.offset ?? 0;
+    if (data.length === 0) {
+      await this.stat(path).then((s) => {
+        if (s.kind !== 'file') throw mountError('EISDIR', 'write', path);
+      });
+      return;
+    }
+    const S = this.#S;
+    await this.#tx('write', path, async (tx) => {
+      const { row } = await this.#find(tx, path, 'write');
+      if (row.kind !== 'file') throw mountError('EISDIR', 'write', path);
+      const end = offset + data.length;
+      const first = Math.floor(offset / CHUNK);
+      const last = Math.floor((end - 1) / CHUNK);
+      // Only the chunks the write covers in part need their old bytes.
+      const covers = (idx: number): boolean => Math.max(offset, idx * CHUNK) === idx * CHUNK && Math.min(end, (idx + 1) * CHUNK) === (idx + 1) * CHUNK;
+      const partial = [...new Set([first, last])].filter((idx) => !covers(idx));
+      const old = new Map<number, Buffer>();
+      if (partial.length > 0) {
+        const r = await tx.query<{ idx: string; data: Buffer }>(`SELECT idx, data FROM ${S}.chunk WHERE inode = $1 AND idx = ANY($2::bigint[])`, [row.id, partial]);
+        for (const c of r.rows) old.set(Number(c.idx), c.data);
+      }
+      for (let idx = first; idx <= last; idx++) {
+        const at = idx * CHUNK;
+        const lo = Math.max(offset, at) - at;
+        const hi = Math.min(end, at + CHUNK) - at;
+        const prev = old.get(idx);
+        let buf: Buffer;
+        if (lo === 0 && hi === CHUNK) buf = Buffer.from(data.buffer, data.byteOffset + (at - offset), CHUNK);
+        else {
+          buf = Buffer.alloc(Math.max(prev?.length ?? 0, hi));
+          prev?.copy(buf);
+          buf.set(data.subarray(at + lo - offset, at + hi - offset), lo);
+        }
+        await tx.query(`INSERT INTO ${S}.chunk (inode, idx, data) VALUES ($1, $2, $3) ON CONFLICT (inode, idx) DO UPDATE SET data = EXCLUDED.data`, [row.id, idx, buf]);
+      }
+      await tx.query(
+        `UPDATE ${S}.inode SET size = greatest(size, $2), mtime_ms = floor(extract(epoch FROM clock_timestamp()) * 1000), version = nextval('${S}.version_seq') WHERE id = $1`,
+        [row.id, end],
+      );
+    });
+  }
+
+  /**
+   * Creates or replaces a file's whole content in one transaction: no reader on any
+   * connection sees a part of it; durable once this resolves (at COMMIT).
+   * @throws `ENOENT` (folder missing), `ENOTDIR`, `EISDIR`, `ENAMETOOLONG`, `EINVAL`, `EFBIG`, and the connection codes of the class.
+   */
+  async writeFile(path: string, data: Uint8Array, options?: AtomicWriteOptions): Promise<void> {
+    checkMountPath(path, 'open');
+    checkWriteArgs(data, undefined, path);
+    if (options !== undefined && (typeof options !== 'object' || options === null || isRevoked(options))) throw mountError('EINVAL', 'open', path);
+    const o: AtomicWriteOptions = options === undefined ? {} : checkCreateOptions({ dir: false, mode: options.mode }, path);
+    if (path === '/') throw mountError('EISDIR', 'open', path);
+    const name = baseName(path);
+    if (Buffer.byteLength(name) > NAME_MAX) throw mountError('ENAMETOOLONG', 'open', path);
+    const S = this.#S;
+    const now = `floor(extract(epoch FROM clock_timestamp()) * 1000)`;
+    await this.#tx('open', path, async (tx) => {
+      const parent = await this.#findFolder(tx, parentOf(path), 'open', path);
+      const existing = await this.#child(tx, parent.row.id, name);
+      if (existing?.kind === 'dir') throw mountError('EISDIR', 'open', path);
+      let id: string;
+      if (existing !== undefined) {
+        id = existing.id;
+        await tx.query(`DELETE FROM ${S}.chunk WHERE inode = $1`, [id]);
+        await tx.query(
+          `UPDATE ${S}.inode SET size = $2, mode = coalesce($3, mode), mtime_ms = ${now}, version = nextval('${S}.version_seq') WHERE id = $1`,
+          [id, data.length, o.mode ?? null],
+        );
+      } else {
+        const r = await tx.query<{ id: string }>(
+          `INSERT INTO ${S}.inode (id, parent, name, kind, mode, mtime_ms, size, version)
+           VALUES (nextval('${S}.inode_seq'), $1, $2, 'file', $3, ${now}, $4, nextval('${S}.version_seq')) RETURNING id`,
+          [parent.row.id, name, o.mode ?? 0o644, data.length],
+        );
+        id = r.rows[0]!.id;
+        await this.#touch(tx, parent.row.id);
+      }
+      await this.#putChunks(tx, id, data);
+    });
+  }
+
+  /**
+   * Removes a file or an empty folder.
+   * @throws `ENOENT`, `ENOTDIR`, `ENOTEMPTY`, `EBUSY` (the root), `EINVAL`, and the connection codes of the class.
+   */
+  async delete(path: string): Promise<void> {
+    checkMountPath(path, 'unlink');
+    if (path === '/') throw mountError('EBUSY', 'rmdir', path);
+    await this.#tx('unlink', path, async (tx) => {
+      const { row, chain } = await this.#find(tx, path, 'unlink');
+      if (row.kind === 'dir' && (await this.#hasChildren(tx, row.id))) throw mountError('ENOTEMPTY', 'rmdir', path);
+      await tx.query(`DELETE FROM ${this.#S}.inode WHERE id = $1`, [row.id]);
+      await this.#touch(tx, chain[chain.length - 1]!.id);
+    });
+  }
+
+  /**
+   * The names in a folder, in no particular order.
+   * @throws `ENOENT`, `ENOTDIR`, `EINVAL`, and the connection codes of the class.
+   */
+  async list(path: string): Promise<string[]> {
+    checkMountPath(path, 'scandir');
+    return this.#tx(
+      'scandir',
+      path,
+      async (tx) => {
+        const { row } = await this.#find(tx, path, 'scandir');
+        if (row.kind !== 'dir') throw mountError('ENOTDIR', 'scandir', path);
+        return (await tx.query<{ name: string }>(`SELECT name FROM ${this.#S}.inode WHERE parent = $1`, [row.id])).rows.map((r) => r.name);
+      },
+      true,
+    );
+  }
+
+  /**
+   * Kind, size, modification time (the server's clock), mode and version of an entry.
+   * @throws `ENOENT`, `ENOTDIR`, `EINVAL`, and the connection codes of the class.
+   */
+  async stat(path: string): Promise<VStat> {
+    checkMountPath(path, 'stat');
+    return this.#tx(
+      'stat',
+      path,
+      async (tx) => {
+        const { row } = await this.#find(tx, path, 'stat');
+        return { kind: row.kind, size: row.kind === 'file' ? Number(row.size) : 0, mtimeMs: Number(row.mtime_ms), mode: row.mode, version: row.version };
+      },
+      true,
+    );
+  }
+
+  /**
+   * Sets a file's length, in one transaction (longer reads as zero bytes).
+   * @throws `ENOENT`, `ENOTDIR`, `EISDIR`, `EINVAL`, and the connection codes of the class.
+   */
+  async truncate(path: string, size: number): Promise<void> {
+    checkMountPath(path, 'truncate');
+    checkSize(size, path);
+    const S = this.#S;
+    await this.#tx('truncate', path, async (tx) => {
+      const { row } = await this.#find(tx, path, 'truncate');
+      if (row.kind !== 'file') throw mountError('EISDIR', 'truncate', path);
+      if (size < Number(row.size)) {
+        const keep = Math.ceil(size / CHUNK);
+        await tx.query(`DELETE FROM ${S}.chunk WHERE inode = $1 AND idx >= $2`, [row.id, keep]);
+        // The kept bytes of the last chunk only: bytes past the end must not come back if it grows again.
+        if (size % CHUNK !== 0) await tx.query(`UPDATE ${S}.chunk SET data = substring(data FROM 1 FOR $3) WHERE inode = $1 AND idx = $2`, [row.id, keep - 1, size % CHUNK]);
+      }
+      await tx.query(
+        `UPDATE ${S}.inode SET size = $2, mtime_ms = floor(extract(epoch FROM clock_timestamp()) * 1000), version = nextval('${S}.version_seq') WHERE id = $1`,
+        [row.id, size],
+      );
+    });
+  }
+
+  /**
+   * Renames a file or a folder of any size: one `UPDATE` of one row. Every rule is checked
+   * inside the transaction, so two clients cannot race past them: a folder never goes into
+   * its own subtree (`EINVAL`), even when another client is moving folders at the same
+   * moment.
+   * @throws `ENOENT`, `ENOTDIR`, `EISDIR`, `ENOTEMPTY`, `EEXIST` (`replace: false`), `EINVAL`, `EBUSY` (the root), `ENAMETOOLONG`, and the connection codes of the class.
+   */
+  async rename(oldPath: string, newPath: string, options?: MountRenameOptions): Promise<void> {
+    checkMountPath(oldPath, 'rename');
+    checkMountPath(newPath, 'rename');
+    const replace = options?.replace ?? true;
+    if (typeof replace !== 'boolean') throw mountError('EINVAL', 'rename', oldPath);
+    if (oldPath === '/' || newPath === '/') throw mountError('EBUSY', 'rename', oldPath);
+    const name = baseName(newPath);
+    if (Buffer.byteLength(name) > NAME_MAX) throw mountError('ENAMETOOLONG', 'rename', newPath);
+    const S = this.#S;
+    await this.#tx('rename', oldPath, async (tx) => {
+      const src = await this.#find(tx, oldPath, 'rename');
+      const dst = await this.#findFolder(tx, parentOf(newPath), 'rename', oldPath);
+      // The destination's folder and every folder above it: the source must not be one.
+      if (src.row.kind === 'dir' && [...dst.chain, dst.row].some((r) => r.id === src.row.id)) throw mountError('EINVAL', 'rename', oldPath);
+      const there = await this.#child(tx, dst.row.id, name);
+      if (there !== undefined) {
+        if (there.id === src.row.id) return;
+        if (!replace) throw mountError('EEXIST', 'rename', oldPath);
+        if (src.row.kind === 'file' && there.kind === 'dir') throw mountError('EISDIR', 'rename', oldPath);
+        if (src.row.kind === 'dir' && there.kind === 'file') throw mountError('ENOTDIR', 'rename', oldPath);
+        if (there.kind === 'dir' && (await this.#hasChildren(tx, there.id))) throw mountError('ENOTEMPTY', 'rename', oldPath);
+        await tx.query(`DELETE FROM ${S}.inode WHERE id = $1`, [there.id]);
+      }
+      await tx.query(`UPDATE ${S}.inode SET parent = $2, name = $3, version = nextval('${S}.version_seq') WHERE id = $1`, [src.row.id, dst.row.id, name]);
+      await this.#touch(tx, src.chain[src.chain.length - 1]!.id, dst.row.id);
+    });
+  }
+
+  /**
+   * Sets the modification time and/or the mode of an entry.
+   * @throws `ENOENT`, `ENOTDIR`, `EINVAL`, and the connection codes of the class.
+   */
+  async setMetadata(path: string, update: MetadataUpdate): Promise<void> {
+    checkMountPath(path, 'utimes');
+    const u = checkUpdate(update, path);
+    const S = this.#S;
+    await this.#tx('utimes', path, async (tx) => {
+      const { row } = await this.#find(tx, path, 'utimes');
+      await tx.query(
+        `UPDATE ${S}.inode SET mtime_ms = coalesce($2, mtime_ms), mode = coalesce($3, mode), version = nextval('${S}.version_seq') WHERE id = $1`,
+        [row.id, u.mtimeMs ?? null, u.mode ?? null],
+      );
+    });
+  }
+}
