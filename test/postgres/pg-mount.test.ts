@@ -1,0 +1,259 @@
+/**
+ * PostgresMount beyond the conformance suite, on a real server: content in chunks against
+ * an in-memory oracle, names as bytes, the schema's concurrent migration, races between
+ * clients on one namespace (no cycle, no orphan), atomic whole-file writes seen by another
+ * connection, and validation before anything is touched.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { MemoryMount, VirtualFileSystem, isAtomfsError } from '../../src/index.js';
+import { PostgresMount } from '../../src/postgres/index.js';
+import { assertInvariants } from '../helpers/pg-invariants.js';
+import { pgMissing, startPg, type PgServer } from '../helpers/pg.js';
+import { seeded } from '../helpers/xorshift.js';
+
+const missing = pgMissing();
+const CHUNK = 256 * 1024;
+
+async function code(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'ok';
+  } catch (e) {
+    return String((e as { code?: unknown }).code);
+  }
+}
+
+if (missing !== undefined) {
+  it('PostgresMount', (t) => t.skip(missing));
+} else {
+  describe('PostgresMount on a real server', () => {
+    let srv!: PgServer;
+    const mounts: PostgresMount[] = [];
+    const mk = (schema: string, extra: { timeout?: number; retries?: number } = {}): PostgresMount => {
+      const m = new PostgresMount({ connectionString: srv.url, schema, timeout: 20_000, ...extra });
+      mounts.push(m);
+      return m;
+    };
+    before(async () => {
+      const s = await startPg();
+      if (typeof s === 'string') throw new Error(s);
+      srv = s;
+    });
+    after(async () => {
+      for (const m of mounts) await m.close();
+      await srv?.stop();
+    });
+
+    it('reads back every byte of random writes, truncates and sparse gaps across chunk edges, as MemoryMount does', async () => {
+      const schema = srv.schema();
+      const pm = mk(schema);
+      const mm = new MemoryMount();
+      const rnd = seeded(2207);
+      for (const m of [pm, mm]) await m.create('/f', { dir: false });
+      for (let step = 0; step < 60; step++) {
+        const r = rnd();
+        const size = (await mm.stat('/f')).size;
+        if (r < 0.6) {
+          // Around chunk edges on purpose: offsets near k·CHUNK, lengths up to 2.5 chunks.
+          const edge = Math.floor(rnd() * 4) * CHUNK + Math.floor((rnd() - 0.5) * 64);
+          const offset = Math.max(0, rnd() < 0.5 ? edge : Math.floor(rnd() * (size + CHUNK)));
+          const data = Buffer.alloc(Math.floor(rnd() * CHUNK * 2.5) + 1);
+          for (let i = 0; i < data.length; i += 997) data[i] = Math.floor(rnd() * 256);
+          data[data.length - 1] = step + 1;
+          for (const m of [pm, mm]) await m.write('/f', data, { offset });
+        } else {
+          const to = Math.floor(rnd() * (size + CHUNK));
+          for (const m of [pm, mm]) await m.truncate('/f', to);
+        }
+        assert.equal((await pm.stat('/f')).size, (await mm.stat('/f')).size, `size after step ${step}`);
+      }
+      assert.ok(Buffer.from(await pm.read('/f')).equals(Buffer.from(await mm.read('/f'))), 'whole content');
+      const size = (await mm.stat('/f')).size;
+      for (let i = 0; i < 20; i++) {
+        const offset = Math.floor(rnd() * size);
+        const length = Math.floor(rnd() * CHUNK * 2);
+        assert.ok(Buffer.from(await pm.read('/f', { offset, length })).equals(Buffer.from(await mm.read('/f', { offset, length }))), `range ${offset}+${length}`);
+      }
+      await assertInvariants(srv.url, schema, assert);
+    });
+
+    it('names are bytes: SQL in a name is a name, NUL is refused, 255 bytes is the limit, case matters', async () => {
+      const vfs = new VirtualFileSystem();
+      const schema = srv.schema();
+      vfs.mount('/p', mk(schema));
+      const evil = `'; DROP TABLE ${schema}.inode; --`;
+      await vfs.writeFile(`/p/${evil}`, 'still here');
+      assert.deepEqual(await vfs.list('/p'), [evil]);
+      assert.equal(await vfs.readFile(`/p/${evil}`, { encoding: 'utf8' }), 'still here');
+      assert.equal(await code(vfs.writeFile('/p/a\0b', 'x')), 'EINVAL');
+      const long = 'é'.repeat(127) + 'x'; // 255 bytes
+      await vfs.writeFile(`/p/${long}`, 'ok');
+      assert.equal(await code(vfs.writeFile(`/p/${long}y`, 'x')), 'ENAMETOOLONG');
+      assert.equal(await code(vfs.mkdir(`/p/${long}yy`)), 'ENAMETOOLONG');
+      await vfs.writeFile('/p/Case', '1');
+      await vfs.writeFile('/p/case', '2');
+      assert.deepEqual((await vfs.list('/p')).sort(), [evil, long, 'Case', 'case'].sort());
+      await assertInvariants(srv.url, schema, assert);
+    });
+
+    it('four mounts starting at once on a new schema migrate it once, and all work', async () => {
+      const schema = srv.schema();
+      const ms = [0, 1, 2, 3].map(() => mk(schema));
+      await Promise.all(ms.map((m) => m.ready()));
+      await Promise.all(ms.map((m, i) => m.create(`/d${i}`, { dir: true })));
+      assert.deepEqual((await ms[0]!.list('/')).sort(), ['d0', 'd1', 'd2', 'd3']);
+      const c = new pg.Client({ connectionString: srv.url });
+      await c.connect();
+      const v = await c.query(`SELECT value FROM "${schema}".meta WHERE key = 'schema_version'`);
+      const roots = await c.query(`SELECT count(*) AS n FROM "${schema}".inode WHERE parent IS NULL`);
+      await c.end();
+      assert.deepEqual([v.rows[0].value, roots.rows[0].n], ['1', '1']);
+    });
+
+    it('a newer layout is refused, not overwritten (ENOTSUP)', async () => {
+      const schema = srv.schema();
+      await mk(schema).ready();
+      const c = new pg.Client({ connectionString: srv.url });
+      await c.connect();
+      await c.query(`UPDATE "${schema}".meta SET value = '99' WHERE key = 'schema_version'`);
+      await c.end();
+      assert.equal(await code(mk(schema).stat('/')), 'ENOTSUP');
+    });
+
+    it('two clients crossing folder renames (/a into /b, /b into /a) never make a cycle or an orphan: one wins, one fails', async () => {
+      const schema = srv.schema();
+      const one = mk(schema);
+      const two = mk(schema);
+      // Both connected and migrated first, so the two renames of a round really overlap.
+      await Promise.all([one.ready(), two.ready(), two.stat('/')]);
+      const tally: Record<string, number> = {};
+      for (let round = 0; round < 40; round++) {
+        const base = `/r${round}`;
+        await one.create(base, { dir: true });
+        await one.create(`${base}/a`, { dir: true });
+        await one.create(`${base}/b`, { dir: true });
+        await one.create(`${base}/a/f`, { dir: false });
+        const results = await Promise.all([code(one.rename(`${base}/a`, `${base}/b/x`)), code(two.rename(`${base}/b`, `${base}/a/y`))]);
+        const key = results.slice().sort().join('+');
+        tally[key] = (tally[key] ?? 0) + 1;
+        assert.equal(results.filter((r) => r === 'ok').length, 1, `round ${round}: exactly one rename wins (${results.join(', ')})`);
+        for (const r of results) assert.ok(['ok', 'ENOENT', 'EINVAL'].includes(r), `round ${round}: ${r}`);
+      }
+      await assertInvariants(srv.url, schema, assert);
+    });
+
+    it('two clients creating the same name at once: one EEXIST, never two entries', async () => {
+      const schema = srv.schema();
+      const one = mk(schema);
+      const two = mk(schema);
+      for (let round = 0; round < 30; round++) {
+        const r = await Promise.all([code(one.create(`/n${round}`, { dir: round % 2 === 0 })), code(two.create(`/n${round}`, { dir: false }))]);
+        assert.deepEqual(r.slice().sort(), ['EEXIST', 'ok'], `round ${round}`);
+      }
+      await assertInvariants(srv.url, schema, assert);
+    });
+
+    it('a rename with replace: false checks the destination inside its transaction (EEXIST, nothing lost)', async () => {
+      const schema = srv.schema();
+      const one = mk(schema);
+      const two = mk(schema);
+      for (let round = 0; round < 20; round++) {
+        await one.writeFile(`/src${round}`, Buffer.from('source'));
+        const [a, b] = await Promise.all([code(one.rename(`/src${round}`, `/dst${round}`, { replace: false })), code(two.writeFile(`/dst${round}`, Buffer.from('other')))]);
+        const names = (await one.list('/')).filter((n) => n.endsWith(String(round)) && /^(src|dst)\d+$/.test(n)).sort();
+        // Either the rename came first (and the write then replaced the renamed file), or
+        // the write did and the rename saw the destination: never a replaced destination.
+        if (a === 'ok') assert.deepEqual([b, names], ['ok', [`dst${round}`]]);
+        else assert.deepEqual([a, b, names, Buffer.from(await one.read(`/src${round}`)).toString()], ['EEXIST', 'ok', [`dst${round}`, `src${round}`], 'source']);
+      }
+      await assertInvariants(srv.url, schema, assert);
+    });
+
+    it('vfs.writeFile is one transaction: a reader on another connection sees the old content or the new, never a part', async () => {
+      const schema = srv.schema();
+      const w = new VirtualFileSystem();
+      const r = new VirtualFileSystem();
+      w.mount('/p', mk(schema));
+      r.mount('/p', mk(schema));
+      const versions = [0, 1, 2, 3, 4].map((i) => Buffer.alloc(3 * CHUNK + 123, i + 1));
+      await w.writeFile('/p/big', versions[0]!);
+      let done = false;
+      const seen = new Set<number>();
+      const reader = (async () => {
+        for (let i = 0; i < 2_000 && !done; i++) {
+          const got = await r.readFile('/p/big');
+          assert.equal(got.length, versions[0]!.length);
+          const first = got[0]!;
+          assert.ok(got.every((b) => b === first), `read ${i}: a mix of versions`);
+          seen.add(first);
+        }
+      })();
+      for (const v of versions.slice(1)) await w.writeFile('/p/big', v);
+      done = true;
+      await reader;
+      assert.ok(seen.size >= 1);
+      assert.deepEqual([...(await r.readFile('/p/big'))].slice(0, 1), [5]);
+      await assertInvariants(srv.url, schema, assert);
+    });
+
+    it('versions change with every change of an entry and only then', async () => {
+      const m = mk(srv.schema());
+      await m.create('/d', { dir: true });
+      const v0 = (await m.stat('/d')).version;
+      assert.equal((await m.stat('/d')).version, v0, 'a read changes nothing');
+      await m.create('/d/f', { dir: false });
+      const v1 = (await m.stat('/d')).version;
+      assert.notEqual(v1, v0, 'a new name in the folder');
+      const f0 = (await m.stat('/d/f')).version;
+      await m.write('/d/f', Buffer.from('x'));
+      const f1 = (await m.stat('/d/f')).version;
+      await m.setMetadata('/d/f', { mode: 0o600 });
+      const f2 = (await m.stat('/d/f')).version;
+      await m.truncate('/d/f', 0);
+      const f3 = (await m.stat('/d/f')).version;
+      assert.equal(new Set([f0, f1, f2, f3]).size, 4);
+      assert.equal((await m.stat('/d')).version, v1, 'changing a file leaves its folder');
+    });
+
+    it('bad options and arguments are EINVAL before anything is touched', async () => {
+      const bad: unknown[] = [
+        undefined,
+        null,
+        {},
+        { connectionString: '' },
+        { connectionString: 5 },
+        { connectionString: 'postgres://x', pool: {} },
+        { pool: { connect: 1 } },
+        { connectionString: 'postgres://x', schema: 'Bad-Name' },
+        { connectionString: 'postgres://x', schema: 'x'.repeat(64) },
+        { connectionString: 'postgres://x', timeout: -1 },
+        { connectionString: 'postgres://x', timeout: 0 },
+        { connectionString: 'postgres://x', retries: 1.5 },
+        { connectionString: 'postgres://x', timout: 5 },
+      ];
+      for (const o of bad) {
+        assert.throws(
+          () => new PostgresMount(o as never),
+          (e: unknown) => isAtomfsError(e, 'EINVAL'),
+          JSON.stringify(o),
+        );
+      }
+      const m = mk(srv.schema());
+      for (const call of [
+        () => m.create('relative', { dir: true }),
+        () => m.create('/a', {} as never),
+        () => m.write('/a', 'text' as never),
+        () => m.read('/a', { offset: -1 }),
+        () => m.truncate('/a', 1.5),
+        () => m.rename('/a', '/b', { replace: 'yes' as never }),
+        () => m.setMetadata('/a', { mtimeMs: Number.NaN }),
+        () => m.writeFile('/a', Buffer.from('x'), { mode: 0o10000 }),
+      ]) {
+        assert.equal(await code(call()), 'EINVAL');
+      }
+      assert.deepEqual(await m.list('/'), []);
+    });
+  });
+}
