@@ -130,6 +130,27 @@ describe('atomfs write', () => {
     assert.equal(failed.at(-1)!['errorCode'], 'EEXIST');
   });
 
+  it('ATOMFS_LOG accepts debug|info|warn|error and rejects anything else with exit 2, touching nothing', async (t) => {
+    const dir = tmpDir(t);
+    const f = path.join(dir, 'f');
+    fs.writeFileSync(f, 'old');
+    for (const bad of ['verbose', 'DEBUG', 'trace', '1']) {
+      const r = await runCli(['write', f], { input: 'new', env: { ATOMFS_LOG: bad } });
+      assert.equal(r.code, 2, `${bad}: ${r.stderr}`);
+      assert.match(r.stderr, new RegExp(`ATOMFS_LOG must be one of debug, info, warn, error, got '${bad}'`));
+      assert.equal(fs.readFileSync(f, 'utf8'), 'old', `${bad}: nothing written`);
+    }
+    // A failing write logs an error event: warn and error print it, and no debug line.
+    for (const level of ['info', 'warn', 'error']) {
+      const r = await runCli(['write', '--no-clobber', f], { input: 'x', env: { ATOMFS_LOG: level } });
+      assert.equal(r.code, 1, r.stderr);
+      const lines = r.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { level: string });
+      assert.ok(lines.length > 0, `${level}: the failure is logged`);
+      assert.ok(lines.every((l) => l.level !== 'debug'), `${level}: no debug lines`);
+    }
+    assert.deepEqual(list(dir), ['f']);
+  });
+
   it('prints no log lines unless ATOMFS_LOG is exactly debug', async (t) => {
     const f = path.join(tmpDir(t), 'quiet');
     const r = await runCli(['write', f], { input: 'x', env: { ATOMFS_LOG: 'info' } });
@@ -329,8 +350,9 @@ describe('atomfs cleanup', () => {
     cases.forEach(([d, want], i) => {
       const r = results[i]!;
       assert.equal(r.code, 0, `${d}: ${r.stderr}`);
-      const out = JSON.parse(r.stdout) as { removed: string[]; kept: number };
-      assert.deepEqual(out.removed.map((p) => path.basename(p).split('.')[1]).sort(), want, `--older-than ${d}`);
+      const out = JSON.parse(r.stdout) as { wouldRemove: string[]; kept: number };
+      assert.equal('removed' in out, false, 'a dry run reports wouldRemove, not removed');
+      assert.deepEqual(out.wouldRemove.map((p) => path.basename(p).split('.')[1]).sort(), want, `--older-than ${d}`);
       assert.equal(out.kept, 4 - want.length, `--older-than ${d}`);
     });
     assert.equal(list(dir).length, 4, '--dry-run removed nothing');
