@@ -160,6 +160,58 @@ describe('atomfs write', () => {
 });
 
 describe('atomfs mv', () => {
+  it('mv(1) habits: -f overwrites, -n skips, last of -f/-n wins, -t DIR, -v prints each move', async (t) => {
+    const dir = tmpDir(t);
+    const p = (n: string): string => path.join(dir, n);
+    fs.writeFileSync(p('a'), 'A');
+    fs.writeFileSync(p('b'), 'B');
+    const f = await runCli(['mv', '-f', p('a'), p('b')]);
+    assert.equal(f.code, 0, f.stderr);
+    assert.equal(fs.readFileSync(p('b'), 'utf8'), 'A');
+    fs.writeFileSync(p('c'), 'C');
+    const n = await runCli(['mv', '-n', p('c'), p('b')]);
+    assert.equal(n.code, 0, n.stderr);
+    assert.equal(fs.readFileSync(p('b'), 'utf8'), 'A', '-n left the destination alone');
+    assert.equal(fs.readFileSync(p('c'), 'utf8'), 'C', '-n left the source alone');
+    const nf = await runCli(['mv', '-n', '-f', p('c'), p('b')]);
+    assert.equal(nf.code, 0, nf.stderr);
+    assert.equal(fs.readFileSync(p('b'), 'utf8'), 'C', '-f after -n wins');
+    fs.mkdirSync(p('d'));
+    fs.writeFileSync(p('x'), 'X');
+    fs.writeFileSync(p('y'), 'Y');
+    const tv = await runCli(['mv', '-v', '-t', p('d'), p('x'), p('y')]);
+    assert.equal(tv.code, 0, tv.stderr);
+    assert.equal(tv.stdout, `renamed '${p('x')}' -> '${p('d/x')}'\nrenamed '${p('y')}' -> '${p('d/y')}'\n`);
+    assert.deepEqual(list(p('d')), ['x', 'y']);
+    const tT = await runCli(['mv', '-T', '-t', p('d'), p('b')]);
+    assert.equal(tT.code, 2);
+    assert.deepEqual(list(dir), ['b', 'd']);
+  });
+
+  it('a move of a file onto itself says "are the same file" and exits 1, as GNU mv', async (t) => {
+    const dir = tmpDir(t);
+    const a = path.join(dir, 'a');
+    fs.writeFileSync(a, 'A');
+    fs.linkSync(a, path.join(dir, 'hard'));
+    for (const dest of [a, dir, path.join(dir, 'hard')]) {
+      const r = await runCli(['mv', '-f', a, dest]);
+      assert.equal(r.code, 1, `${dest}: ${r.stderr}`);
+      assert.match(r.stderr, /are the same file\n$/);
+      assert.equal(fs.readFileSync(a, 'utf8'), 'A');
+    }
+    assert.deepEqual(list(dir), ['a', 'hard']);
+  });
+
+  it('--json reports the bytes of a rename-strategy move', async (t) => {
+    const dir = tmpDir(t);
+    fs.writeFileSync(path.join(dir, 'a'), 'x'.repeat(1234));
+    const r = await runCli(['mv', '--json', path.join(dir, 'a'), path.join(dir, 'b')]);
+    assert.equal(r.code, 0, r.stderr);
+    const [out] = parseLines(r.stdout);
+    assert.equal(out!['strategy'], 'rename');
+    assert.equal(out!['bytes'], 1234);
+  });
+
   it('renames a file on one device, silently, exit 0', async (t) => {
     const dir = tmpDir(t);
     fs.writeFileSync(path.join(dir, 'a'), 'A');
