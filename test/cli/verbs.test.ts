@@ -40,6 +40,28 @@ describe('atomfs write', () => {
     assert.deepEqual(list(dir), ['f']);
   });
 
+  it('-a (sponge -a) publishes the old content then stdin as one new file; a missing FILE is created', async (t) => {
+    const dir = tmpDir(t);
+    const f = path.join(dir, 'log');
+    const old = Buffer.concat([Buffer.alloc(200_000, 0x62), Buffer.from('end-of-old\n')]);
+    fs.writeFileSync(f, old);
+    const inoBefore = fs.statSync(f).ino;
+    const r = await runCli(['write', '-a', '--json', f], { input: 'new line\n' });
+    assert.equal(r.code, 0, r.stderr);
+    const want = Buffer.concat([old, Buffer.from('new line\n')]);
+    assert.ok(fs.readFileSync(f).equals(want));
+    assert.notEqual(fs.statSync(f).ino, inoBefore, 'a new file was published, not an in-place append');
+    assert.deepEqual(parseLines(r.stdout), [{ path: f, bytes: want.length }]);
+    const g = path.join(dir, 'fresh');
+    const c = await runCli(['write', '--append', g], { input: 'first' });
+    assert.equal(c.code, 0, c.stderr);
+    assert.equal(fs.readFileSync(g, 'utf8'), 'first');
+    const bad = await runCli(['write', '-a', '--no-clobber', g], { input: 'x' });
+    assert.equal(bad.code, 2);
+    assert.equal(fs.readFileSync(g, 'utf8'), 'first');
+    assert.deepEqual(list(dir), ['fresh', 'log']);
+  });
+
   it('writes an empty file when stdin is empty', async (t) => {
     const f = path.join(tmpDir(t), 'empty');
     fs.writeFileSync(f, 'old');
