@@ -13,7 +13,7 @@ import * as lockCmd from './commands/lock.js';
 import * as mv from './commands/mv.js';
 import * as verify from './commands/verify.js';
 import * as write from './commands/write.js';
-import { EXIT, UsageError, type CliIo } from './util.js';
+import { checkLogLevel, EXIT, UsageError, type CliIo } from './util.js';
 
 export { EXIT, type CliIo } from './util.js';
 
@@ -37,7 +37,8 @@ Options:
 Exit codes: 0 success, 1 the operation failed, 2 bad usage, 128+N interrupted by
 signal N (SIGINT, SIGTERM, SIGHUP abort the operation, which removes its temp files).
 Errors are one line on stderr: atomfs: CODE: message.
-Environment: ATOMFS_LOG=debug prints the structured log to stderr as JSON lines.
+Environment: ATOMFS_LOG=debug|info|warn|error prints the structured log at that level
+and above to stderr as JSON lines; any other value is bad usage (exit 2).
 
 Examples:
   sort data.txt | atomfs write data.txt
@@ -132,6 +133,7 @@ export async function main(argv: readonly string[], io: CliIo = process): Promis
     }
     const cmd = COMMANDS[verb];
     if (!cmd) throw new UsageError(`unknown command '${verb}'`);
+    checkLogLevel(io.env);
     // `lock` forwards signals to its command itself; the others are interrupted.
     if (cmd === lockCmd || io !== process) return await cmd.run(rest, io);
     return await interruptible((signal) => cmd.run(rest, { stdin: io.stdin, stdout: io.stdout, stderr: io.stderr, env: io.env, signal }));

@@ -39,12 +39,35 @@ export function parseCount(flag: string, v: string): number {
   return Number(v);
 }
 
-/** A logger that prints JSON lines to stderr when ATOMFS_LOG=debug. */
+/** The ATOMFS_LOG levels, most verbose first. */
+export const LOG_LEVELS = Object.freeze(['debug', 'info', 'warn', 'error'] as const);
+
+/**
+ * Checks ATOMFS_LOG: unset or empty (no log) or one of {@link LOG_LEVELS}; a typo would
+ * otherwise silently turn the log off.
+ */
+export function checkLogLevel(env: NodeJS.ProcessEnv): void {
+  const v = env['ATOMFS_LOG'];
+  if (v === undefined || v === '' || (LOG_LEVELS as readonly string[]).includes(v)) return;
+  throw new UsageError(`ATOMFS_LOG must be one of ${LOG_LEVELS.join(', ')}, got '${v}'`);
+}
+
+/**
+ * A logger that prints JSON lines to stderr for the events at or above ATOMFS_LOG's level
+ * (debug prints everything; info and warn print warnings and errors; error only errors).
+ */
 export function envLogger(io: CliIo): Logger | undefined {
-  if (io.env['ATOMFS_LOG'] !== 'debug') return undefined;
-  const line = (level: string) => (fields: object, msg: string) =>
-    void io.stderr.write(JSON.stringify({ level, time: Date.now(), msg, ...fields }) + '\n');
-  return { debug: line('debug'), warn: line('warn'), error: line('error') };
+  const v = io.env['ATOMFS_LOG'];
+  const level = (LOG_LEVELS as readonly string[]).indexOf(v ?? '');
+  if (level < 0) return undefined;
+  const line = (name: string) => (fields: object, msg: string) =>
+    void io.stderr.write(JSON.stringify({ level: name, time: Date.now(), msg, ...fields }) + '\n');
+  const off = (): void => undefined;
+  return {
+    debug: level <= 0 ? line('debug') : off,
+    warn: level <= 2 ? line('warn') : off,
+    error: line('error'),
+  };
 }
 
 /** Prints a value as one JSON line. */

@@ -40,6 +40,28 @@ describe('atomfs write', () => {
     assert.deepEqual(list(dir), ['f']);
   });
 
+  it('-a (sponge -a) publishes the old content then stdin as one new file; a missing FILE is created', async (t) => {
+    const dir = tmpDir(t);
+    const f = path.join(dir, 'log');
+    const old = Buffer.concat([Buffer.alloc(200_000, 0x62), Buffer.from('end-of-old\n')]);
+    fs.writeFileSync(f, old);
+    const inoBefore = fs.statSync(f).ino;
+    const r = await runCli(['write', '-a', '--json', f], { input: 'new line\n' });
+    assert.equal(r.code, 0, r.stderr);
+    const want = Buffer.concat([old, Buffer.from('new line\n')]);
+    assert.ok(fs.readFileSync(f).equals(want));
+    assert.notEqual(fs.statSync(f).ino, inoBefore, 'a new file was published, not an in-place append');
+    assert.deepEqual(parseLines(r.stdout), [{ path: f, bytes: want.length }]);
+    const g = path.join(dir, 'fresh');
+    const c = await runCli(['write', '--append', g], { input: 'first' });
+    assert.equal(c.code, 0, c.stderr);
+    assert.equal(fs.readFileSync(g, 'utf8'), 'first');
+    const bad = await runCli(['write', '-a', '--no-clobber', g], { input: 'x' });
+    assert.equal(bad.code, 2);
+    assert.equal(fs.readFileSync(g, 'utf8'), 'first');
+    assert.deepEqual(list(dir), ['fresh', 'log']);
+  });
+
   it('writes an empty file when stdin is empty', async (t) => {
     const f = path.join(tmpDir(t), 'empty');
     fs.writeFileSync(f, 'old');
@@ -130,6 +152,27 @@ describe('atomfs write', () => {
     assert.equal(failed.at(-1)!['errorCode'], 'EEXIST');
   });
 
+  it('ATOMFS_LOG accepts debug|info|warn|error and rejects anything else with exit 2, touching nothing', async (t) => {
+    const dir = tmpDir(t);
+    const f = path.join(dir, 'f');
+    fs.writeFileSync(f, 'old');
+    for (const bad of ['verbose', 'DEBUG', 'trace', '1']) {
+      const r = await runCli(['write', f], { input: 'new', env: { ATOMFS_LOG: bad } });
+      assert.equal(r.code, 2, `${bad}: ${r.stderr}`);
+      assert.match(r.stderr, new RegExp(`ATOMFS_LOG must be one of debug, info, warn, error, got '${bad}'`));
+      assert.equal(fs.readFileSync(f, 'utf8'), 'old', `${bad}: nothing written`);
+    }
+    // A failing write logs an error event: warn and error print it, and no debug line.
+    for (const level of ['info', 'warn', 'error']) {
+      const r = await runCli(['write', '--no-clobber', f], { input: 'x', env: { ATOMFS_LOG: level } });
+      assert.equal(r.code, 1, r.stderr);
+      const lines = r.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { level: string });
+      assert.ok(lines.length > 0, `${level}: the failure is logged`);
+      assert.ok(lines.every((l) => l.level !== 'debug'), `${level}: no debug lines`);
+    }
+    assert.deepEqual(list(dir), ['f']);
+  });
+
   it('prints no log lines unless ATOMFS_LOG is exactly debug', async (t) => {
     const f = path.join(tmpDir(t), 'quiet');
     const r = await runCli(['write', f], { input: 'x', env: { ATOMFS_LOG: 'info' } });
@@ -139,6 +182,58 @@ describe('atomfs write', () => {
 });
 
 describe('atomfs mv', () => {
+  it('mv(1) habits: -f overwrites, -n skips, last of -f/-n wins, -t DIR, -v prints each move', async (t) => {
+    const dir = tmpDir(t);
+    const p = (n: string): string => path.join(dir, n);
+    fs.writeFileSync(p('a'), 'A');
+    fs.writeFileSync(p('b'), 'B');
+    const f = await runCli(['mv', '-f', p('a'), p('b')]);
+    assert.equal(f.code, 0, f.stderr);
+    assert.equal(fs.readFileSync(p('b'), 'utf8'), 'A');
+    fs.writeFileSync(p('c'), 'C');
+    const n = await runCli(['mv', '-n', p('c'), p('b')]);
+    assert.equal(n.code, 0, n.stderr);
+    assert.equal(fs.readFileSync(p('b'), 'utf8'), 'A', '-n left the destination alone');
+    assert.equal(fs.readFileSync(p('c'), 'utf8'), 'C', '-n left the source alone');
+    const nf = await runCli(['mv', '-n', '-f', p('c'), p('b')]);
+    assert.equal(nf.code, 0, nf.stderr);
+    assert.equal(fs.readFileSync(p('b'), 'utf8'), 'C', '-f after -n wins');
+    fs.mkdirSync(p('d'));
+    fs.writeFileSync(p('x'), 'X');
+    fs.writeFileSync(p('y'), 'Y');
+    const tv = await runCli(['mv', '-v', '-t', p('d'), p('x'), p('y')]);
+    assert.equal(tv.code, 0, tv.stderr);
+    assert.equal(tv.stdout, `renamed '${p('x')}' -> '${p('d/x')}'\nrenamed '${p('y')}' -> '${p('d/y')}'\n`);
+    assert.deepEqual(list(p('d')), ['x', 'y']);
+    const tT = await runCli(['mv', '-T', '-t', p('d'), p('b')]);
+    assert.equal(tT.code, 2);
+    assert.deepEqual(list(dir), ['b', 'd']);
+  });
+
+  it('a move of a file onto itself says "are the same file" and exits 1, as GNU mv', async (t) => {
+    const dir = tmpDir(t);
+    const a = path.join(dir, 'a');
+    fs.writeFileSync(a, 'A');
+    fs.linkSync(a, path.join(dir, 'hard'));
+    for (const dest of [a, dir, path.join(dir, 'hard')]) {
+      const r = await runCli(['mv', '-f', a, dest]);
+      assert.equal(r.code, 1, `${dest}: ${r.stderr}`);
+      assert.match(r.stderr, /are the same file\n$/);
+      assert.equal(fs.readFileSync(a, 'utf8'), 'A');
+    }
+    assert.deepEqual(list(dir), ['a', 'hard']);
+  });
+
+  it('--json reports the bytes of a rename-strategy move', async (t) => {
+    const dir = tmpDir(t);
+    fs.writeFileSync(path.join(dir, 'a'), 'x'.repeat(1234));
+    const r = await runCli(['mv', '--json', path.join(dir, 'a'), path.join(dir, 'b')]);
+    assert.equal(r.code, 0, r.stderr);
+    const [out] = parseLines(r.stdout);
+    assert.equal(out!['strategy'], 'rename');
+    assert.equal(out!['bytes'], 1234);
+  });
+
   it('renames a file on one device, silently, exit 0', async (t) => {
     const dir = tmpDir(t);
     fs.writeFileSync(path.join(dir, 'a'), 'A');
@@ -329,8 +424,9 @@ describe('atomfs cleanup', () => {
     cases.forEach(([d, want], i) => {
       const r = results[i]!;
       assert.equal(r.code, 0, `${d}: ${r.stderr}`);
-      const out = JSON.parse(r.stdout) as { removed: string[]; kept: number };
-      assert.deepEqual(out.removed.map((p) => path.basename(p).split('.')[1]).sort(), want, `--older-than ${d}`);
+      const out = JSON.parse(r.stdout) as { wouldRemove: string[]; kept: number };
+      assert.equal('removed' in out, false, 'a dry run reports wouldRemove, not removed');
+      assert.deepEqual(out.wouldRemove.map((p) => path.basename(p).split('.')[1]).sort(), want, `--older-than ${d}`);
       assert.equal(out.kept, 4 - want.length, `--older-than ${d}`);
     });
     assert.equal(list(dir).length, 4, '--dry-run removed nothing');

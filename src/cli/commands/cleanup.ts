@@ -18,6 +18,7 @@ Options:
   --recursive             also in sub-folders
   --dry-run               list what would be removed, remove nothing
   --json                  print {"removed": [...], "kept": N}
+                          (with --dry-run: {"wouldRemove": [...], "kept": N})
   -h, --help              show this help
 
 Examples:
@@ -49,7 +50,8 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     logger: envLogger(io),
     signal: io.signal,
   });
-  if (values.json) printJson(io, result);
+  // A dry run removed nothing: its JSON must not say "removed".
+  if (values.json) printJson(io, values['dry-run'] ? { wouldRemove: result.removed, kept: result.kept } : result);
   else {
     for (const p of result.removed) io.stdout.write(`${values['dry-run'] ? 'would remove' : 'removed'} ${p}\n`);
     if (result.kept > 0) io.stderr.write(`kept ${result.kept} temp file(s) younger than the limit\n`);

@@ -23,8 +23,11 @@ As with mv(1): with several sources, or when DEST is an existing folder (or ends
 '/'), each SRC moves into it under its own name.
 
 Options:
-  --overwrite              replace an existing destination (atomically for files);
+  -f, --overwrite          replace an existing destination (atomically for files);
                            without it an existing destination fails with EEXIST
+  -n, --no-clobber         skip a SRC whose destination exists (exit 0); the last of
+                           -f and -n wins, as for mv(1)
+  -t, --target-directory DIR  move every SRC into DIR
   --verify size|checksum|none
                            check the copy before publishing it (default size)
   --strategy auto|hardlink|copy
@@ -33,6 +36,7 @@ Options:
   -T, --no-target-directory  treat DEST as the destination itself, never a folder to move into
   --no-fsync               skip the flushes (still atomic, not durable)
   --no-progress            no progress bar (it is shown only on a terminal anyway)
+  -v, --verbose            print renamed 'SRC' -> 'DEST' for each move
   --json                   print one JSON line per move: {src, dest, strategy, bytes, files},
                            and sha256 for a single file copied with --verify checksum
   -h, --help               show this help
@@ -43,11 +47,15 @@ Examples:
 `;
 
 export async function run(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals, tokens } = parseArgs({
     args,
     allowPositionals: true,
+    tokens: true,
     options: {
-      overwrite: { type: 'boolean' },
+      overwrite: { type: 'boolean', short: 'f' },
+      'no-clobber': { type: 'boolean', short: 'n' },
+      'target-directory': { type: 'string', short: 't' },
+      verbose: { type: 'boolean', short: 'v' },
       verify: { type: 'string' },
       strategy: { type: 'string' },
       'no-target-directory': { type: 'boolean', short: 'T' },
@@ -61,13 +69,19 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     io.stdout.write(HELP);
     return EXIT.ok;
   }
-  if (positionals.length < 2) throw new UsageError('mv needs a SRC and a DEST');
+  const targetDir = values['target-directory'];
+  if (targetDir !== undefined && values['no-target-directory']) throw new UsageError('-t and -T cannot be combined');
+  if (targetDir !== undefined ? positionals.length < 1 : positionals.length < 2) throw new UsageError('mv needs a SRC and a DEST');
+  // -f and -n: the last one given wins, as for mv(1).
+  const clobber = tokens.filter((t) => t.kind === 'option' && (t.name === 'overwrite' || t.name === 'no-clobber')).at(-1);
+  const overwrite = clobber?.kind === 'option' && clobber.name === 'overwrite';
+  const noClobber = clobber?.kind === 'option' && clobber.name === 'no-clobber';
   const verify = values.verify ?? 'size';
   if (!['size', 'checksum', 'none'].includes(verify)) throw new UsageError(`--verify takes size, checksum or none, got '${verify}'`);
   const strategy = values.strategy ?? 'auto';
   if (!['auto', 'hardlink', 'copy'].includes(strategy)) throw new UsageError(`--strategy takes auto, hardlink or copy, got '${strategy}'`);
-  const sources = positionals.slice(0, -1);
-  const dest = positionals[positionals.length - 1]!;
+  const sources = targetDir !== undefined ? positionals : positionals.slice(0, -1);
+  const dest = targetDir !== undefined ? (targetDir.endsWith('/') ? targetDir : targetDir + '/') : positionals[positionals.length - 1]!;
 
   let destIsDir = false;
   try {
@@ -83,13 +97,23 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     throw new AtomfsError(sources.length > 1 ? 'ENOTDIR' : 'ENOENT', `target '${dest}' is not an existing folder`, { operation: 'mv', path: dest });
   }
 
+  let failed = false;
   const bar = progressBar(io, !values.json && !values['no-progress'], 'moving');
   const logger = envLogger(io);
   try {
     for (const src of sources) {
       const to = intoDir ? path.join(dest, path.basename(path.resolve(src))) : dest;
+      const sst = lstatOrUndefined(src);
+      const dst = lstatOrUndefined(to);
+      if (sst && dst && sst.dev === dst.dev && sst.ino === dst.ino) {
+        // GNU mv: moving a file onto itself (or a hard link of it) is an error, exit 1.
+        io.stderr.write(`atomfs: mv: '${src}' and '${to}' are the same file\n`);
+        failed = true;
+        continue;
+      }
+      if (noClobber && dst) continue;
       const result: MoveResult = await move(src, to, {
-        overwrite: values.overwrite === true,
+        overwrite,
         verify: verify as MoveVerify,
         strategy: strategy as MoveStrategy,
         fsync: !values['no-fsync'],
@@ -97,10 +121,21 @@ export async function run(args: string[], io: CliIo): Promise<number> {
         signal: io.signal,
         onProgress: (p) => bar.update(p.bytes, p.totalBytes),
       });
-      if (values.json) printJson(io, { src, dest: to, ...result });
+      // A rename moves the bytes without copying them; report them all the same.
+      const bytes = result.strategy === 'rename' && sst?.isFile() ? sst.size : result.bytes;
+      if (values.json) printJson(io, { src, dest: to, ...result, bytes });
+      else if (values.verbose) io.stdout.write(`renamed '${src}' -> '${to}'\n`);
     }
   } finally {
     bar.stop();
   }
-  return EXIT.ok;
+  return failed ? EXIT.failed : EXIT.ok;
+}
+
+function lstatOrUndefined(p: string): ReturnType<typeof realOps.sync.stat> | undefined {
+  try {
+    return realOps.sync.lstat(p);
+  } catch {
+    return undefined;
+  }
 }

@@ -4,6 +4,7 @@
  * @module
  */
 import { parseArgs } from 'node:util';
+import { O, realOps } from '../../internal/fs-ops.js';
 import { writeFile } from '../../write/write-file.js';
 import { envLogger, EXIT, printJson, UsageError, type CliIo } from '../util.js';
 
@@ -22,6 +23,8 @@ Options:
                     existing file keeps its mode
   --no-fsync        skip the flushes (still atomic, not durable)
   --no-clobber      fail with EEXIST if FILE exists
+  -a, --append      as sponge -a: FILE's old content then stdin, published atomically
+                    as one new file (a missing FILE is created)
   --json            print {"path", "bytes"} when done
   -h, --help        show this help
 
@@ -38,6 +41,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
       mode: { type: 'string' },
       'no-fsync': { type: 'boolean' },
       'no-clobber': { type: 'boolean' },
+      append: { type: 'boolean', short: 'a' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -52,10 +56,17 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     if (!/^[0-7]{1,4}$/.test(values.mode)) throw new UsageError(`--mode must be octal, like 644, got '${values.mode}'`);
     mode = parseInt(values.mode, 8);
   }
+  if (values.append && values['no-clobber']) throw new UsageError('--append and --no-clobber cannot be combined');
   const file = positionals[0]!;
   let bytes = 0;
   const stdin = io.stdin as AsyncIterable<Uint8Array>;
   async function* counted(): AsyncGenerator<Uint8Array> {
+    if (values.append) {
+      for (const chunk of oldContent(file)) {
+        bytes += chunk.length;
+        yield chunk;
+      }
+    }
     for await (const chunk of stdin) {
       bytes += chunk.length;
       yield chunk;
@@ -70,4 +81,25 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   });
   if (values.json) printJson(io, { path: file, bytes });
   return EXIT.ok;
+}
+
+/** FILE's content in chunks, or nothing when FILE does not exist (-a creates it then). */
+function* oldContent(file: string): Generator<Uint8Array> {
+  let fd: number;
+  try {
+    fd = realOps.sync.open(file, O.RDONLY, 0);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw e;
+  }
+  try {
+    for (;;) {
+      const buf = new Uint8Array(1 << 16);
+      const n = realOps.sync.read(fd, buf, 0, buf.length, null);
+      if (n === 0) return;
+      yield buf.subarray(0, n);
+    }
+  } finally {
+    realOps.sync.close(fd);
+  }
 }
