@@ -29,6 +29,8 @@ const PKG = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8'))
   engines: { node: string };
   bin: Record<string, string>;
   dependencies: Record<string, string>;
+  peerDependencies?: Record<string, string>;
+  peerDependenciesMeta?: Record<string, { optional?: boolean }>;
 };
 const TSC = path.join(REPO, 'node_modules', 'typescript', 'bin', 'tsc');
 const SUBPATHS = ['atomfs', 'atomfs/testing', 'atomfs/cli'] as const;
@@ -148,6 +150,8 @@ describe('the packed package', { timeout: 120_000 }, () => {
         integrity,
         license: PKG.license,
         dependencies: PKG.dependencies,
+        peerDependencies: PKG.peerDependencies,
+        peerDependenciesMeta: PKG.peerDependenciesMeta,
         bin: PKG.bin,
         engines: PKG.engines,
       },
