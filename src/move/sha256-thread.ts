@@ -1,9 +1,9 @@
 /**
  * SHA-256 off the event loop, for the checksum of a big streamed copy.
  *
- * SHA-256 runs at about 1.7 GB/s on a core with SHA instructions: hashed on the main thread,
- * a 1 GiB copy kept the event loop busy for 0.6 s, and the hash was the slowest step of the
- * copy's pipeline (the reads, writes and read-backs run in libuv's thread pool). One worker
+ * Hashed on the main thread, a big copy keeps the event loop busy for the whole hash, and the
+ * hash is the slowest step of the copy's pipeline (the reads, writes and read-backs run in
+ * libuv's thread pool; figures in docs/benchmarks.md, "Where the copy's design comes from"). One worker
  * thread, shared by every copy of the process and started on first use, hashes the chunks
  * instead: they are in shared memory, so nothing is copied to it; the main thread only
  * sends offsets. Chunks of one hash are hashed in the order they are sent, and each

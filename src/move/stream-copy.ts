@@ -25,11 +25,10 @@ const STREAM_BUFFERS = 8;
 
 /**
  * From this size on a file is copied across devices by {@link streamCopy}, not by one
- * kernel copy (fs.copyFile): with the disk kept writing behind it, a 1 GiB copy from a tmpfs
- * into ext4, fsync included, ran at 1.6-1.9 GB/s in a bare loop where copyFile + fsync gave
- * 1.2 (and copyFile alone, no fsync, 1.3-1.5: libuv's copy truncates the new file, which
+ * kernel copy (fs.copyFile): the loop keeps the disk writing behind it, where copyFile + fsync
+ * writes the whole file back only at the end (libuv's copy also truncates the new file, which
  * makes ext4 start writing it all back at close); into a tmpfs both are alike. Below it one
- * thread-pool call beats the loop's several.
+ * thread-pool call beats the loop's several. Figures: docs/benchmarks.md.
  */
 export const STREAM_MIN = 8 * CHUNK;
 
@@ -42,17 +41,16 @@ export const HASH_THREAD_MIN = 64 * CHUNK;
 
 // With fsync, a copy through the page cache starts a flush in the background every this
 // many bytes written: cp + sync (and a copy flushed only at its end) write the whole file to
-// the disk after copying it; this overlaps the two. Measured through move(), tmpfs to ext4:
-// 1.1-1.3 GB/s with these flushes, 0.93-0.96 without (16 MiB: the same; 256 MiB: slower).
+// the disk after copying it; this overlaps the two (measured through move(), tmpfs to ext4:
+// docs/benchmarks.md).
 const FLUSH_EVERY = 64 * CHUNK;
 
 // Direct I/O: offsets, lengths and memory aligned to this (every block size in use; the
 // kernel checks the device's, 512 or 4096).
 const ALIGN = 4096;
 // Chunk and buffers of a direct copy. Each write is one request to the disk: ext4 and XFS
-// allocate and extend the file one write at a time, so bigger requests go faster (1 MiB:
-// 1.05-1.35 GB/s, 4 MiB: 1.2-1.5 GB/s, tmpfs to ext4 on the bench VM; 8 and 16 MiB: no
-// better). Four buffers keep the next reads ahead of the disk.
+// allocate and extend the file one write at a time, so bigger requests go faster, up to
+// 4 MiB (docs/benchmarks.md). Four buffers keep the next reads ahead of the disk.
 const DIRECT_CHUNK = 4 << 20;
 const DIRECT_BUFFERS = 4;
 // File systems whose direct I/O is plain and well-trodden (statfs magic numbers).
@@ -124,8 +122,7 @@ const MEMORY_FS = new Set([0x01021994, 0x858458f6]);
  * Whether a file system of this type keeps its files in memory (tmpfs, ramfs). Such a file
  * system has no disk to keep writing behind a copy, so the pipelined copy has nothing to
  * overlap: the kernel's copy (sendfile from the source's page cache: one memory copy where a
- * read and a write make two) is the faster one. Measured on the bench VM, 1 GiB from ext4's
- * page cache into a tmpfs: fs.copyFile 1.9-2.2 GB/s, this stream 1.6-1.7.
+ * read and a write make two) is the faster one (docs/benchmarks.md).
  */
 export function keptInMemory(type: number | undefined): boolean {
   return type !== undefined && MEMORY_FS.has(type);
@@ -143,8 +140,7 @@ export function keptInMemory(type: number | undefined): boolean {
  * SHA-256 pass cheaper (that second pass held the copy to half the speed of cp). A chunk
  * written directly is read back directly: from the disk, not from a cache. With
  * `hashThread` the hash is computed on the shared SHA-256 thread (sha256-thread.ts), off the
- * event loop: 1 GiB from ext4 into a tmpfs went from 1.05 to 1.25-1.37 GB/s, and the event
- * loop from 80% busy to 40%.
+ * event loop, which it otherwise keeps busy (docs/benchmarks.md).
  * @throws CopyMismatch when a chunk read back differs or is short.
  */
 export async function streamCopy(sys: AsyncFsOps, from: string, to: string, o: StreamCopyOptions): Promise<StreamCopyResult> {
