@@ -36,6 +36,8 @@ import { transaction, type CallPolicy, type Tx } from './sql.js';
 const OPTION_SET = optionNames(['connectionString', 'pool', 'schema', 'timeout', 'retries']);
 const CAPS: ReadonlySet<MountCapability> = new Set<MountCapability>(['rename', 'metadata', 'atomicWrite']);
 const NAME_MAX = 255;
+// Modification times come from the server's clock: the hosts' clocks need not agree.
+const NOW = 'floor(extract(epoch FROM clock_timestamp()) * 1000)';
 
 /** Options of {@link PostgresMount}. Give `connectionString` or `pool`, not both. */
 export interface PostgresMountOptions {
@@ -234,7 +236,7 @@ export class PostgresMount implements VirtualMount {
   async #touch(tx: Tx, ...ids: string[]): Promise<void> {
     const S = this.#S;
     await tx.query(
-      `UPDATE ${S}.inode SET mtime_ms = floor(extract(epoch FROM clock_timestamp()) * 1000), version = nextval('${S}.version_seq') WHERE id = ANY($1::bigint[])`,
+      `UPDATE ${S}.inode SET mtime_ms = ${NOW}, version = nextval('${S}.version_seq') WHERE id = ANY($1::bigint[])`,
       [[...new Set(ids)]],
     );
   }
@@ -268,7 +270,7 @@ export class PostgresMount implements VirtualMount {
       const parent = await this.#findFolder(tx, parentOf(path), syscall, path);
       const r = await tx.query(
         `INSERT INTO ${S}.inode (id, parent, name, kind, mode, mtime_ms, size, version)
-         VALUES (nextval('${S}.inode_seq'), $1, $2, $3, $4, floor(extract(epoch FROM clock_timestamp()) * 1000), 0, nextval('${S}.version_seq'))
+         VALUES (nextval('${S}.inode_seq'), $1, $2, $3, $4, ${NOW}, 0, nextval('${S}.version_seq'))
          ON CONFLICT (parent, name) DO NOTHING RETURNING id`,
         [parent.row.id, name, o.dir ? 'dir' : 'file', o.mode ?? (o.dir ? 0o755 : 0o644)],
       );
@@ -355,7 +357,7 @@ export class PostgresMount implements VirtualMount {
         await tx.query(`INSERT INTO ${S}.chunk (inode, idx, data) VALUES ($1, $2, $3) ON CONFLICT (inode, idx) DO UPDATE SET data = EXCLUDED.data`, [row.id, idx, buf]);
       }
       await tx.query(
-        `UPDATE ${S}.inode SET size = greatest(size, $2), mtime_ms = floor(extract(epoch FROM clock_timestamp()) * 1000), version = nextval('${S}.version_seq') WHERE id = $1`,
+        `UPDATE ${S}.inode SET size = greatest(size, $2), mtime_ms = ${NOW}, version = nextval('${S}.version_seq') WHERE id = $1`,
         [row.id, end],
       );
     });
@@ -375,7 +377,6 @@ export class PostgresMount implements VirtualMount {
     const name = baseName(path);
     if (Buffer.byteLength(name) > NAME_MAX) throw mountError('ENAMETOOLONG', 'open', path);
     const S = this.#S;
-    const now = `floor(extract(epoch FROM clock_timestamp()) * 1000)`;
     await this.#tx('open', path, async (tx) => {
       const parent = await this.#findFolder(tx, parentOf(path), 'open', path);
       const existing = await this.#child(tx, parent.row.id, name);
@@ -385,13 +386,13 @@ export class PostgresMount implements VirtualMount {
         id = existing.id;
         await tx.query(`DELETE FROM ${S}.chunk WHERE inode = $1`, [id]);
         await tx.query(
-          `UPDATE ${S}.inode SET size = $2, mode = coalesce($3, mode), mtime_ms = ${now}, version = nextval('${S}.version_seq') WHERE id = $1`,
+          `UPDATE ${S}.inode SET size = $2, mode = coalesce($3, mode), mtime_ms = ${NOW}, version = nextval('${S}.version_seq') WHERE id = $1`,
           [id, data.length, o.mode ?? null],
         );
       } else {
         const r = await tx.query<{ id: string }>(
           `INSERT INTO ${S}.inode (id, parent, name, kind, mode, mtime_ms, size, version)
-           VALUES (nextval('${S}.inode_seq'), $1, $2, 'file', $3, ${now}, $4, nextval('${S}.version_seq')) RETURNING id`,
+           VALUES (nextval('${S}.inode_seq'), $1, $2, 'file', $3, ${NOW}, $4, nextval('${S}.version_seq')) RETURNING id`,
           [parent.row.id, name, o.mode ?? 0o644, data.length],
         );
         id = r.rows[0]!.id;
@@ -469,7 +470,7 @@ export class PostgresMount implements VirtualMount {
         if (size % CHUNK !== 0) await tx.query(`UPDATE ${S}.chunk SET data = substring(data FROM 1 FOR $3) WHERE inode = $1 AND idx = $2`, [row.id, keep - 1, size % CHUNK]);
       }
       await tx.query(
-        `UPDATE ${S}.inode SET size = $2, mtime_ms = floor(extract(epoch FROM clock_timestamp()) * 1000), version = nextval('${S}.version_seq') WHERE id = $1`,
+        `UPDATE ${S}.inode SET size = $2, mtime_ms = ${NOW}, version = nextval('${S}.version_seq') WHERE id = $1`,
         [row.id, size],
       );
     });

@@ -181,8 +181,26 @@ export async function startPg(): Promise<PgServer | string> {
     });
     await waitReady(url, c, () => log);
   };
+  // The postmaster and its children: every backend calls setsid(), so a signal to the
+  // postmaster's process group would not reach them.
+  const family = (): number[] => {
+    const top = child?.pid;
+    if (top === undefined) return [];
+    const kids: number[] = [];
+    for (const d of fs.readdirSync('/proc')) {
+      if (!/^\d+$/.test(d)) continue;
+      try {
+        const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+        if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === top) kids.push(Number(d));
+      } catch {
+        // exited meanwhile
+      }
+    }
+    return [top, ...kids];
+  };
   const signalAll = (sig: NodeJS.Signals): void => {
-    if (child?.pid !== undefined) try { process.kill(-child.pid, sig); } catch { /* gone */ }
+    // Children first, so a stopped or killed postmaster cannot fork a new one behind the loop.
+    for (const pid of family().reverse()) try { process.kill(pid, sig); } catch { /* gone */ }
   };
   const exited = async (c: ChildProcess | undefined, ms: number): Promise<boolean> => {
     if (c === undefined || c.exitCode !== null || c.signalCode !== null) return true;

@@ -217,6 +217,36 @@ if (missing !== undefined) {
       assert.equal((await m.stat('/d')).version, v1, 'changing a file leaves its folder');
     });
 
+    it('no server is ECONNREFUSED; a frozen server is ETIMEDOUT within the deadline, never a hang; then it works again', { timeout: 60_000 }, async () => {
+      const schema = srv.schema();
+      const net = await import('node:net');
+      // A port that was free a moment ago: nothing listens there.
+      const port = await new Promise<number>((resolve) => {
+        const s = net.createServer().listen(0, '127.0.0.1', () => {
+          const p = (s.address() as { port: number }).port;
+          s.close(() => resolve(p));
+        });
+      });
+      const refused = new PostgresMount({ connectionString: `postgres://postgres@127.0.0.1:${port}/postgres`, schema, timeout: 5_000 });
+      mounts.push(refused);
+      const e1 = await refused.stat('/').then(() => undefined, (e: unknown) => e);
+      assert.ok(isAtomfsError(e1, 'ECONNREFUSED'), String(e1));
+      assert.ok((e1 as Error).cause !== undefined, 'the driver error is the cause');
+
+      const m = mk(schema, { timeout: 1_500, retries: 0 });
+      await m.create('/f', { dir: false });
+      if (!srv.own) return; // a server of your own is not frozen by the tests
+      srv.pause();
+      let e2: unknown;
+      try {
+        e2 = await m.stat('/f').then(() => undefined, (e: unknown) => e);
+      } finally {
+        srv.resume();
+      }
+      assert.ok(isAtomfsError(e2, 'ETIMEDOUT'), String(e2));
+      assert.equal((await m.stat('/f')).kind, 'file', 'the mount works again once the server is back');
+    });
+
     it('bad options and arguments are EINVAL before anything is touched', async () => {
       const bad: unknown[] = [
         undefined,
