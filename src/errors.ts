@@ -62,6 +62,7 @@ const DESCRIPTIONS: Readonly<Record<string, string>> = {
   EBADF: 'bad file descriptor',
   EDQUOT: 'disk quota exceeded',
   EFBIG: 'file too large',
+  ESTALE: 'stale file handle',
 };
 
 /**

@@ -54,10 +54,16 @@ import { markerName, orderKey, parseMarker, shortBoot, thisHost, type LockMode, 
 import { waitForRemoval } from './wake.js';
 import { assertMade, madeHere } from '../internal/made.js';
 import { sleepSync, timerDelay } from '../internal/abort.js';
+import { storeDriver, type FenceToken, type LockStore, type StoreDriver, type StoreHold } from './store.js';
 
-const LOCK_NAMES = optionNames(BASE_NAMES, ['mode', 'timeout', 'retryInterval', 'stale', 'onCompromised', 'leaseOnly', 'blocking']);
+const LOCK_NAMES = optionNames(BASE_NAMES, ['mode', 'timeout', 'retryInterval', 'stale', 'onCompromised', 'leaseOnly', 'blocking', 'store']);
+// Options that only mean something for marker files.
+const FILE_ONLY = ['fs', 'leaseOnly', 'blocking'] as const;
+// A store's lock name: any text a person would type, short enough to index.
+const NAME_MAX_BYTES = 1024;
 
 export type { LockMode } from './markers.js';
+export type { LockStore, FenceToken } from './store.js';
 
 /** Options of {@link lock} and {@link withLock}. */
 export interface LockOptions extends BaseOptions {
@@ -90,6 +96,16 @@ export interface LockOptions extends BaseOptions {
    * where the file system may hang (a network mount). Default `true`.
    */
   readonly blocking?: boolean | undefined;
+  /**
+   * Keep the lock in a lock store instead of marker files (`postgresLocks` of
+   * atomfs/postgres), so hosts that share no file system, and whose clocks disagree, share
+   * it. The path is then the lock's name, taken as it is (not resolved against the working
+   * folder). `stale` is the lease, which the store's server times; `retryInterval` the
+   * longest pause between attempts while waiting (default 500: waiters are woken by the
+   * store when the lock is released); `fs`, `leaseOnly` and `blocking` do not apply
+   * (`EINVAL`). Async only: `lockSync` refuses a store.
+   */
+  readonly store?: LockStore | undefined;
 }
 
 interface LockPlan extends ResolvedBase {
@@ -104,6 +120,8 @@ interface LockPlan extends ResolvedBase {
   readonly onCompromised: ((e: AtomfsError) => void) | undefined;
   readonly leaseOnly: boolean;
   readonly blocking: boolean;
+  /** The lock store, when the lock is not kept in marker files. */
+  readonly store: StoreDriver | undefined;
 }
 
 interface Where {
@@ -520,24 +538,38 @@ function untrack(l: Lock): void {
  */
 export class Lock implements AsyncDisposable {
   readonly #plan: LockPlan;
-  readonly #where: Where;
+  readonly #where: Where | undefined;
   readonly #markerPath: string;
+  // A lock kept by a store (no marker file).
+  readonly #hold: StoreHold | undefined;
   #token: number | undefined;
   #state: 'held' | 'released' = 'held';
   #compromised = false;
   #timer: NodeJS.Timeout | undefined;
   #lastBeat = Date.now();
+  // Store locks: when the last renewal the store confirmed was sent (monotonic ms). The
+  // store computed its expiry after that moment, so the lease holds at least until
+  // this + stale, whatever the clocks of the two hosts say.
+  #confirmed = performance.now();
+  #renewing = false;
 
   /** @internal Use {@link lock}. */
-  constructor(plan: LockPlan, where: Where, markerPath: string, token: number | undefined) {
+  constructor(plan: LockPlan, where: Where | undefined, markerPath: string, token: number | undefined, hold?: StoreHold) {
     assertMade(plan, 'Lock', 'lock()');
     this.#plan = plan;
     this.#where = where;
     this.#markerPath = markerPath;
     this.#token = token;
-    track(this);
-    const every = Math.max(20, Math.floor(plan.stale / 2));
-    this.#timer = setInterval(() => void this.#beat(), timerDelay(every));
+    this.#hold = hold;
+    if (hold === undefined) {
+      track(this);
+      const every = Math.max(20, Math.floor(plan.stale / 2));
+      this.#timer = setInterval(() => void this.#beat(), timerDelay(every));
+    } else {
+      // A third of the lease: two renewals may fail (a blip) before the lease is at risk.
+      const every = Math.max(20, Math.floor(plan.stale / 3));
+      this.#timer = setInterval(() => void this.#renew(hold), timerDelay(every));
+    }
     // The heartbeat serves the lock while the program runs; it must not keep it running.
     this.#timer.unref();
   }
@@ -567,12 +599,12 @@ export class Lock implements AsyncDisposable {
    *   token file cannot be read or written (first read only).
    */
   get token(): number | undefined {
-    if (this.#token === undefined && this.#plan.mode === 'exclusive' && this.#state === 'held') {
+    if (this.#token === undefined && this.#hold === undefined && this.#plan.mode === 'exclusive' && this.#state === 'held') {
       const ctx = { operation: 'lock', path: this.#plan.given };
       if (this.#compromised) throw new AtomfsError('ENOENT', 'lock lost: no fencing token for a lock that was lost', ctx, { reason: 'compromised' });
       let token: number;
       try {
-        token = runSync(nextToken(this.#where), this.#plan.ops);
+        token = runSync(nextToken(this.#where!), this.#plan.ops);
       } catch (e) {
         throw toAtomfsError(e, ctx);
       }
@@ -592,6 +624,15 @@ export class Lock implements AsyncDisposable {
       this.#token = token;
     }
     return this.#token;
+  }
+
+  /**
+   * What a fenced change carries (`vfs.writeFile(p, d, { fence: lock })`): set for an
+   * exclusive lock of a lock store, `undefined` for file locks and shared locks (the
+   * storage that checks a fence must know the store that issued the token).
+   */
+  get fence(): FenceToken | undefined {
+    return this.#hold?.fence;
   }
 
   /** Whether this lock was lost while held. */
@@ -623,6 +664,26 @@ export class Lock implements AsyncDisposable {
     }
   }
 
+  async #renew(hold: StoreHold): Promise<void> {
+    if (this.#state !== 'held' || this.#compromised || this.#renewing) return;
+    this.#renewing = true;
+    const sent = performance.now();
+    try {
+      const ours = await hold.renew();
+      if (this.#state !== 'held') return;
+      if (ours) this.#confirmed = sent;
+      else this.#compromise('the lease ran out at the store and the lock was taken or cleared', undefined);
+    } catch (e) {
+      // One failed renewal is not a lost lock: the lease the store last confirmed still runs.
+      // Past it, the store may have given the lock to someone else.
+      if (this.#state === 'held' && performance.now() - this.#confirmed >= this.#plan.stale) {
+        this.#compromise(`the lease could not be renewed for ${this.#plan.stale} ms (the store is unreachable) and may have run out`, e);
+      }
+    } finally {
+      this.#renewing = false;
+    }
+  }
+
   #compromise(why: string, cause: unknown): void {
     if (this.#compromised) return;
     this.#compromised = true;
@@ -645,7 +706,9 @@ export class Lock implements AsyncDisposable {
    * Releases the lock. Safe to call twice. A lock found compromised at release is
    * reported through `onCompromised`; release itself still resolves.
    *
-   * @throws {@link AtomfsError} only for unexpected I/O errors removing the marker (`EIO`, `EROFS`).
+   * @throws {@link AtomfsError} only for unexpected I/O errors removing the marker (`EIO`,
+   *   `EROFS`); for a store's lock, `ECONNREFUSED`/`ECONNRESET`/`ETIMEDOUT` when the store
+   *   cannot be told (the lock is released all the same: its lease ends at the store).
    * @example
    * ```ts
    * await l.release();
@@ -655,6 +718,17 @@ export class Lock implements AsyncDisposable {
     if (this.#state === 'released') return;
     this.#state = 'released';
     clearInterval(this.#timer);
+    if (this.#hold !== undefined) {
+      let had: boolean;
+      try {
+        had = await this.#hold.release();
+      } catch (e) {
+        // The lock is not ours to use any more either way: its lease ends at the store.
+        throw toAtomfsError(e, { operation: 'lock', path: this.#plan.given, syscall: 'release' });
+      }
+      if (!had && !this.#compromised) this.#compromise('the lock was gone at release (its lease had run out)', undefined);
+      return;
+    }
     untrack(this);
     try {
       if (this.#plan.blocking) this.#plan.ops.sync.unlink(this.#markerPath);
@@ -673,7 +747,7 @@ export class Lock implements AsyncDisposable {
     await this.release();
   }
 
-  /** The marker's path (`atomfs lock` hands its command a descriptor on it). @internal */
+  /** The marker's path (`atomfs lock` hands its command a descriptor on it); `''` for a store's lock. @internal */
   get _marker(): string {
     return this.#markerPath;
   }
@@ -692,7 +766,7 @@ export class Lock implements AsyncDisposable {
 
   /** Removes the marker synchronously (process exit). @internal */
   _dropSync(): void {
-    if (this.#state === 'released') return;
+    if (this.#state === 'released' || this.#hold !== undefined) return;
     this.#state = 'released';
     clearInterval(this.#timer);
     try {
@@ -712,9 +786,28 @@ function numOpt(operation: string, o: Readonly<Record<string, unknown>>, key: st
   return v;
 }
 
+// A store's lock name: a non-empty string without NUL, at most NAME_MAX_BYTES of UTF-8.
+function storeName(operation: string, p: unknown): string {
+  if (typeof p !== 'string' || p.length === 0) throw new AtomfsError('EINVAL', `a store's lock name must be a non-empty string, got ${textOf(p)}`, { operation });
+  if (p.includes('\0')) throw new AtomfsError('EINVAL', "a lock name must not contain NUL ('\\0')", { operation, path: p });
+  if (Buffer.byteLength(p) > NAME_MAX_BYTES) throw new AtomfsError('ENAMETOOLONG', `a lock name is at most ${NAME_MAX_BYTES} bytes`, { operation, path: p.slice(0, 64) });
+  return p;
+}
+
 function resolveLock(operation: string, p: unknown, options: unknown): LockPlan {
-  const { given, abs } = validateUserPath(operation, p);
-  const o = checkOptionsObject(operation, options, given, LOCK_NAMES);
+  const pre = checkOptionsObject(operation, options, typeof p === 'string' ? p : undefined, LOCK_NAMES);
+  const storeOpt = pre['store'];
+  const store = storeOpt === undefined ? undefined : storeDriver(storeOpt);
+  if (storeOpt !== undefined && store === undefined) {
+    throw new AtomfsError('EINVAL', 'store must be a lock store (postgresLocks() of atomfs/postgres)', { operation, path: typeof p === 'string' ? p : undefined });
+  }
+  if (store !== undefined) {
+    for (const k of FILE_ONLY) {
+      if (pre[k] !== undefined) throw new AtomfsError('EINVAL', `option '${k}' is for file locks; a lock store does not take it`, { operation, path: typeof p === 'string' ? p : undefined });
+    }
+  }
+  const { given, abs } = store === undefined ? validateUserPath(operation, p) : { given: storeName(operation, p), abs: '' };
+  const o = pre;
   const onCompromised = o['onCompromised'];
   if (onCompromised !== undefined && typeof onCompromised !== 'function') {
     throw new AtomfsError('EINVAL', 'onCompromised must be a function', { operation, path: given });
@@ -731,11 +824,12 @@ function resolveLock(operation: string, p: unknown, options: unknown): LockPlan 
     abs,
     mode: enumOpt<LockMode>(operation, o, 'mode', ['exclusive', 'shared'], 'exclusive', given),
     timeout: numOpt(operation, o, 'timeout', 10_000, 0, given, true),
-    retryInterval: numOpt(operation, o, 'retryInterval', 25, 1, given),
+    retryInterval: numOpt(operation, o, 'retryInterval', store === undefined ? 25 : 500, 1, given),
     stale: numOpt(operation, o, 'stale', 10_000, 100, given),
     onCompromised: onCompromised as LockPlan['onCompromised'],
     leaseOnly: boolOpt(operation, o, 'leaseOnly', false, given),
     blocking: boolOpt(operation, o, 'blocking', true, given),
+    store,
   };
 }
 
@@ -830,14 +924,17 @@ function acquireSync(plan: LockPlan): Lock {
  * it; the file need not exist), shared or exclusive, across processes and hosts. Waits up
  * to `timeout`: woken when the marker it waits for goes, and polling every `retryInterval`.
  * A holder on this host whose process died is reclaimed at once; one on another host when
- * its lease is older than `stale`.
+ * its lease is older than `stale`. With `store`, the lock lives in a lock store instead
+ * (`postgresLocks`): the path is then a name, and leases are timed by the store's server.
  *
- * @param path - The folder or file to lock. A path that does not exist is locked as a file.
+ * @param path - The folder or file to lock (a path that does not exist is locked as a
+ *   file); with `store`, the lock's name.
  * @param options - See {@link LockOptions}.
  * @returns The held {@link Lock}; exclusive locks carry a fencing `token`.
  * @throws {@link AtomfsError} `ETIMEDOUT` not acquired in time; `ABORT_ERR` the signal fired;
  *   `EROFS`/`EACCES` markers cannot be created (at once, never a hang); `ENOENT`/`ENOTDIR`
- *   the folder is missing; `EINVAL` bad input.
+ *   the folder is missing; `EINVAL` bad input; `ENAMETOOLONG` a store's lock name over
+ *   1,024 bytes; with a store, `ECONNREFUSED`/`ECONNRESET` the store cannot be reached.
  * @remarks Not detected: a holder that keeps running after its lease expired on another host
  *   (it learns through `onCompromised` at its next heartbeat, but may have acted meanwhile;
  *   use the fencing token against such a holder). Clocks of hosts sharing a lock must agree
@@ -849,7 +946,28 @@ function acquireSync(plan: LockPlan): Lock {
  * ```
  */
 export async function lock(path: PathLike, options?: LockOptions): Promise<Lock> {
-  return acquire(resolveLock('lock', path, options));
+  const plan = resolveLock('lock', path, options);
+  return plan.store === undefined ? acquire(plan) : acquireFromStore(plan, plan.store);
+}
+
+async function acquireFromStore(plan: LockPlan, store: StoreDriver): Promise<Lock> {
+  const ctx: ErrorContext = { operation: plan.operation, path: plan.given };
+  if (plan.signal?.aborted) throw new AtomfsError('ABORT_ERR', undefined, ctx, { cause: plan.signal.reason });
+  let hold: StoreHold;
+  try {
+    hold = await store.acquire({
+      name: plan.given,
+      mode: plan.mode,
+      timeout: plan.timeout,
+      lease: plan.stale,
+      retryInterval: plan.retryInterval,
+      signal: plan.signal,
+      operation: plan.operation,
+    });
+  } catch (e) {
+    throw toAtomfsError(e, ctx);
+  }
+  return new Lock(madeHere(plan), undefined, '', hold.token, hold);
 }
 
 /**
@@ -870,7 +988,9 @@ export async function lock(path: PathLike, options?: LockOptions): Promise<Lock>
  * ```
  */
 export function lockSync(path: PathLike, options?: LockOptions): Lock {
-  return acquireSync(resolveLock('lockSync', path, options));
+  const plan = resolveLock('lockSync', path, options);
+  if (plan.store !== undefined) throw new AtomfsError('EINVAL', 'a lock store is async only: use lock()', { operation: 'lockSync', path: plan.given });
+  return acquireSync(plan);
 }
 
 /**
@@ -888,8 +1008,15 @@ export function lockSync(path: PathLike, options?: LockOptions): Lock {
  * if (await isLocked('/srv/data')) console.log('busy');
  * ```
  */
-export async function isLocked(path: PathLike, options?: Pick<LockOptions, 'mode' | 'leaseOnly' | 'stale' | 'fs' | 'signal' | 'logger'>): Promise<boolean> {
+export async function isLocked(path: PathLike, options?: Pick<LockOptions, 'mode' | 'leaseOnly' | 'stale' | 'fs' | 'signal' | 'logger' | 'store'>): Promise<boolean> {
   const plan = resolveLock('isLocked', path, options);
+  if (plan.store !== undefined) {
+    try {
+      return await plan.store.isLocked(plan.given, plan.mode, 'isLocked');
+    } catch (e) {
+      throw toAtomfsError(e, { operation: 'isLocked', path: plan.given });
+    }
+  }
   const a: Attempt = { waitFor: [], since: Date.now() };
   const probe = function* (): Steps<boolean> {
     const where = yield* locate(plan);

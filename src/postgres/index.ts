@@ -5,3 +5,4 @@
  * @module
  */
 export { PostgresMount, type PostgresMountOptions } from './pg-mount.js';
+export { postgresLocks, PostgresLockStore, type PostgresLocksOptions } from './locks.js';

@@ -13,6 +13,7 @@ import { isRevoked, textOf } from '../internal/paths.js';
 import { timerDelay } from '../internal/abort.js';
 import {
   checkCreateOptions,
+  checkFence,
   checkMountPath,
   checkReadOptions,
   checkSize,
@@ -21,6 +22,7 @@ import {
   mountError,
   type AtomicWriteOptions,
   type CreateOptions,
+  type DeleteOptions,
   type MetadataUpdate,
   type MountCapability,
   type MountRenameOptions,
@@ -31,10 +33,11 @@ import {
 } from '../vfs/mount.js';
 import { baseName, parentOf, segments } from '../vfs/vpath.js';
 import { CHUNK, ROOT_ID, isSchemaName, migrate } from './schema.js';
-import { transaction, type CallPolicy, type Tx } from './sql.js';
+import { sqlState, transaction, type CallPolicy, type Tx } from './sql.js';
+import type { FenceToken } from '../lock/store.js';
 
 const OPTION_SET = optionNames(['connectionString', 'pool', 'schema', 'timeout', 'retries']);
-const CAPS: ReadonlySet<MountCapability> = new Set<MountCapability>(['rename', 'metadata', 'atomicWrite']);
+const CAPS: ReadonlySet<MountCapability> = new Set<MountCapability>(['rename', 'metadata', 'atomicWrite', 'fence']);
 const NAME_MAX = 255;
 // Modification times come from the server's clock: the hosts' clocks need not agree.
 const NOW = 'floor(extract(epoch FROM clock_timestamp()) * 1000)';
@@ -191,6 +194,35 @@ export class PostgresMount implements VirtualMount {
   async #tx<T>(syscall: string, path: string, body: (tx: Tx) => Promise<T>, readOnly = false): Promise<T> {
     await this.ready();
     return transaction(this.#pool, this.#policy, { operation: 'mount', syscall, path }, body, readOnly);
+  }
+
+  // A fenced change goes on only if no newer token than the fence's was handed out for its
+  // lock. FOR SHARE on the lock's row: an acquisition (which updates the row) waits for
+  // this transaction to end, or this one waits for it and then, being SERIALIZABLE, fails
+  // with 40001 and runs again, now seeing the newer token. So a change with an old token
+  // never commits after a newer token was handed out.
+  async #checkFence(tx: Tx, f: FenceToken, syscall: string, path: string): Promise<void> {
+    if (f.store !== 'postgres' || !isSchemaName(f.namespace)) {
+      throw new AtomfsError('EINVAL', `fence: a token of a '${f.store}' lock store cannot be checked by a PostgresMount`, { operation: 'mount', path, syscall });
+    }
+    let r;
+    try {
+      r = await tx.query<{ t: string }>(`SELECT max_token::text AS t FROM "${f.namespace}".lock_name WHERE name = $1 FOR SHARE`, [f.name]);
+    } catch (e) {
+      if (sqlState(e) === '42P01' || sqlState(e) === '3F000') {
+        throw new AtomfsError('EINVAL', `fence: no lock store in schema ${f.namespace} of this mount's database`, { operation: 'mount', path, syscall }, { cause: e });
+      }
+      throw e;
+    }
+    const max = r.rows[0]?.t;
+    if (max === undefined || BigInt(max) > BigInt(f.token)) {
+      throw new AtomfsError(
+        'ESTALE',
+        max === undefined ? `fenced: lock '${f.name}' was never taken in this store` : `fenced: lock '${f.name}' was taken with token ${max}, after this holder's token ${f.token}`,
+        { operation: 'mount', path, syscall },
+        { reason: 'fenced' },
+      );
+    }
   }
 
   // The rows from the root down along `path`: one round trip whatever the depth.
@@ -366,18 +398,20 @@ export class PostgresMount implements VirtualMount {
   /**
    * Creates or replaces a file's whole content in one transaction: no reader on any
    * connection sees a part of it; durable once this resolves (at COMMIT).
-   * @throws `ENOENT` (folder missing), `ENOTDIR`, `EISDIR`, `ENAMETOOLONG`, `EINVAL`, `EFBIG`, and the connection codes of the class.
+   * @throws `ENOENT` (folder missing), `ENOTDIR`, `EISDIR`, `ENAMETOOLONG`, `EINVAL`, `EFBIG`, `ESTALE` (`fence`: a newer token was handed out), and the connection codes of the class.
    */
   async writeFile(path: string, data: Uint8Array, options?: AtomicWriteOptions): Promise<void> {
     checkMountPath(path, 'open');
     checkWriteArgs(data, undefined, path);
     if (options !== undefined && (typeof options !== 'object' || options === null || isRevoked(options))) throw mountError('EINVAL', 'open', path);
     const o: AtomicWriteOptions = options === undefined ? {} : checkCreateOptions({ dir: false, mode: options.mode }, path);
+    const fence = checkFence(options, 'open', path);
     if (path === '/') throw mountError('EISDIR', 'open', path);
     const name = baseName(path);
     if (Buffer.byteLength(name) > NAME_MAX) throw mountError('ENAMETOOLONG', 'open', path);
     const S = this.#S;
     await this.#tx('open', path, async (tx) => {
+      if (fence !== undefined) await this.#checkFence(tx, fence, 'open', path);
       const parent = await this.#findFolder(tx, parentOf(path), 'open', path);
       const existing = await this.#child(tx, parent.row.id, name);
       if (existing?.kind === 'dir') throw mountError('EISDIR', 'open', path);
@@ -404,12 +438,14 @@ export class PostgresMount implements VirtualMount {
 
   /**
    * Removes a file or an empty folder.
-   * @throws `ENOENT`, `ENOTDIR`, `ENOTEMPTY`, `EBUSY` (the root), `EINVAL`, and the connection codes of the class.
+   * @throws `ENOENT`, `ENOTDIR`, `ENOTEMPTY`, `EBUSY` (the root), `EINVAL`, `ESTALE` (fenced), and the connection codes of the class.
    */
-  async delete(path: string): Promise<void> {
+  async delete(path: string, options?: DeleteOptions): Promise<void> {
     checkMountPath(path, 'unlink');
+    const fence = checkFence(options, 'unlink', path);
     if (path === '/') throw mountError('EBUSY', 'rmdir', path);
     await this.#tx('unlink', path, async (tx) => {
+      if (fence !== undefined) await this.#checkFence(tx, fence, 'unlink', path);
       const { row, chain } = await this.#find(tx, path, 'unlink');
       if (row.kind === 'dir' && (await this.#hasChildren(tx, row.id))) throw mountError('ENOTEMPTY', 'rmdir', path);
       await tx.query(`DELETE FROM ${this.#S}.inode WHERE id = $1`, [row.id]);
@@ -481,18 +517,20 @@ export class PostgresMount implements VirtualMount {
    * inside the transaction, so two clients cannot race past them: a folder never goes into
    * its own subtree (`EINVAL`), even when another client is moving folders at the same
    * moment.
-   * @throws `ENOENT`, `ENOTDIR`, `EISDIR`, `ENOTEMPTY`, `EEXIST` (`replace: false`), `EINVAL`, `EBUSY` (the root), `ENAMETOOLONG`, and the connection codes of the class.
+   * @throws `ENOENT`, `ENOTDIR`, `EISDIR`, `ENOTEMPTY`, `EEXIST` (`replace: false`), `EINVAL`, `EBUSY` (the root), `ENAMETOOLONG`, `ESTALE` (fenced), and the connection codes of the class.
    */
   async rename(oldPath: string, newPath: string, options?: MountRenameOptions): Promise<void> {
     checkMountPath(oldPath, 'rename');
     checkMountPath(newPath, 'rename');
     const replace = options?.replace ?? true;
     if (typeof replace !== 'boolean') throw mountError('EINVAL', 'rename', oldPath);
+    const fence = checkFence(options, 'rename', oldPath);
     if (oldPath === '/' || newPath === '/') throw mountError('EBUSY', 'rename', oldPath);
     const name = baseName(newPath);
     if (Buffer.byteLength(name) > NAME_MAX) throw mountError('ENAMETOOLONG', 'rename', newPath);
     const S = this.#S;
     await this.#tx('rename', oldPath, async (tx) => {
+      if (fence !== undefined) await this.#checkFence(tx, fence, 'rename', oldPath);
       const src = await this.#find(tx, oldPath, 'rename');
       const dst = await this.#findFolder(tx, parentOf(newPath), 'rename', oldPath);
       // The destination's folder and every folder above it: the source must not be one.

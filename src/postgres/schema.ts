@@ -12,7 +12,7 @@ import { AtomfsError } from '../errors.js';
 import { connectWithin, q, sqlError, sqlState } from './sql.js';
 
 /** The layout version this atomfs writes and reads. @internal */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /** Bytes per content row. A file of N bytes is ceil(N / CHUNK) rows; a chunk past the end is absent and reads as zeros. @internal */
 export const CHUNK = 256 * 1024;
@@ -51,6 +51,81 @@ const STEPS: readonly ((s: string) => string[])[] = [
      )`,
     `INSERT INTO ${S}.inode (id, parent, name, kind, mode, mtime_ms, size, version)
      VALUES (${ROOT_ID}, NULL, '', 'dir', ${0o755}, floor(extract(epoch FROM clock_timestamp()) * 1000), 0, nextval('${S}.version_seq'))`,
+  ],
+  // The lock store (locks.ts). Fencing tokens come from one sequence: a value is handed
+  // out only after the COMMIT that recorded it, and a committed sequence advance survives
+  // a crash, so tokens increase across all hosts and server restarts.
+  (S) => [
+    `CREATE SEQUENCE ${S}.lock_token_seq`,
+    `CREATE SEQUENCE ${S}.lock_ticket_seq`,
+    // One row per lock name, kept forever: acquirers of a name queue on its row lock, and
+    // max_token is what a fenced change is checked against (a deleted row would forget it).
+    `CREATE TABLE ${S}.lock_name (
+       name text PRIMARY KEY CHECK (octet_length(name) BETWEEN 1 AND 1024),
+       max_token bigint NOT NULL DEFAULT 0
+     )`,
+    // Holders and waiters (waiting = true; ticket orders writers in line). Every row has
+    // a lease the server computed; a row past it is dead, whoever's clock says otherwise.
+    `CREATE TABLE ${S}.lock_holder (
+       id text PRIMARY KEY,
+       name text NOT NULL REFERENCES ${S}.lock_name (name),
+       mode text NOT NULL CHECK (mode IN ('shared', 'exclusive')),
+       waiting boolean NOT NULL,
+       ticket bigint NOT NULL,
+       token bigint,
+       expires timestamptz NOT NULL
+     )`,
+    `CREATE INDEX lock_holder_name ON ${S}.lock_holder (name)`,
+    // One attempt to acquire, as one function so that it is one round trip with plans the
+    // server keeps (see locks.ts for why each step is safe). Returns whether the lock is
+    // held, its token, and, when a lease blocks us, how long that lease has left (ms).
+    `CREATE FUNCTION ${S}.lock_try(p_id text, p_name text, p_mode text, p_lease_ms double precision)
+     RETURNS TABLE (o_held boolean, o_token bigint, o_next_ms double precision)
+     LANGUAGE plpgsql AS $fn$
+     DECLARE
+       v_ticket bigint;
+       v_blocking bigint;
+       v_ahead bigint;
+       v_next double precision;
+       v_token bigint;
+       v_expires timestamptz;
+     BEGIN
+       -- The name's row lock: attempts on one name run one at a time from here to COMMIT.
+       PERFORM 1 FROM ${S}.lock_name n WHERE n.name = p_name FOR UPDATE;
+       IF NOT FOUND THEN
+         INSERT INTO ${S}.lock_name (name) VALUES (p_name) ON CONFLICT (name) DO NOTHING;
+         PERFORM 1 FROM ${S}.lock_name n WHERE n.name = p_name FOR UPDATE;
+       END IF;
+       DELETE FROM ${S}.lock_holder h WHERE h.name = p_name AND h.expires < clock_timestamp();
+       SELECT h.ticket INTO v_ticket FROM ${S}.lock_holder h WHERE h.id = p_id;
+       SELECT count(*) FILTER (WHERE NOT h.waiting AND (p_mode = 'exclusive' OR h.mode = 'exclusive')),
+              count(*) FILTER (WHERE h.waiting AND h.mode = 'exclusive' AND (p_mode = 'shared' OR v_ticket IS NULL OR h.ticket < v_ticket)),
+              extract(epoch FROM min(h.expires) FILTER (WHERE NOT h.waiting AND (p_mode = 'exclusive' OR h.mode = 'exclusive')) - clock_timestamp()) * 1000
+         INTO v_blocking, v_ahead, v_next
+         FROM ${S}.lock_holder h WHERE h.name = p_name AND h.id <> p_id;
+       v_expires := clock_timestamp() + p_lease_ms * interval '1 millisecond';
+       IF v_blocking = 0 AND v_ahead = 0 THEN
+         IF p_mode = 'exclusive' THEN
+           v_token := nextval('${S}.lock_token_seq');
+           UPDATE ${S}.lock_name n SET max_token = v_token WHERE n.name = p_name;
+         END IF;
+         IF v_ticket IS NULL THEN
+           INSERT INTO ${S}.lock_holder (id, name, mode, waiting, ticket, token, expires) VALUES (p_id, p_name, p_mode, false, 0, v_token, v_expires);
+         ELSE
+           UPDATE ${S}.lock_holder h SET waiting = false, token = v_token, expires = v_expires WHERE h.id = p_id;
+         END IF;
+         RETURN QUERY SELECT true, v_token, NULL::double precision;
+       ELSE
+         IF v_ticket IS NULL THEN
+           INSERT INTO ${S}.lock_holder (id, name, mode, waiting, ticket, token, expires)
+           VALUES (p_id, p_name, p_mode, true, nextval('${S}.lock_ticket_seq'), NULL, v_expires);
+         ELSE
+           UPDATE ${S}.lock_holder h SET expires = v_expires WHERE h.id = p_id;
+         END IF;
+         RETURN QUERY SELECT false, NULL::bigint, v_next;
+       END IF;
+     END
+     $fn$`,
   ],
 ];
 

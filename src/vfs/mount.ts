@@ -13,6 +13,7 @@
  */
 import { AtomfsError } from '../errors.js';
 import { isRevoked, textOf } from '../internal/paths.js';
+import type { FenceToken } from '../lock/store.js';
 
 /**
  * What a mount can do beyond the seven methods:
@@ -23,8 +24,11 @@ import { isRevoked, textOf } from '../internal/paths.js';
  * - `'atomicWrite'`: it has {@link VirtualMount.writeFile}, which creates or replaces a
  *   file's whole content in one atomic step (a database transaction), so `vfs.writeFile`
  *   needs no temp entry beside the file.
+ * - `'fence'`: its `writeFile`, `rename` and `delete` take a `fence` (a lock store's
+ *   {@link FenceToken}) and refuse the change, inside the change's own transaction, when a
+ *   newer token has been handed out for that lock (`ESTALE`).
  */
-export type MountCapability = 'rename' | 'metadata' | 'atomicWrite';
+export type MountCapability = 'rename' | 'metadata' | 'atomicWrite' | 'fence';
 
 /** What {@link VirtualMount.stat} reports. */
 export interface VStat {
@@ -51,12 +55,22 @@ export interface MountRenameOptions {
    * that other processes share (a database); the VFS passes its `overwrite` here.
    */
   readonly replace?: boolean | undefined;
+  /** Reject the rename (`ESTALE`, nothing changed) when a newer token than this one has been handed out (mounts with the `'fence'` capability). */
+  readonly fence?: FenceToken | undefined;
+}
+
+/** Options of {@link VirtualMount.delete}. */
+export interface DeleteOptions {
+  /** Reject the removal (`ESTALE`, nothing changed) when a newer token than this one has been handed out (mounts with the `'fence'` capability). */
+  readonly fence?: FenceToken | undefined;
 }
 
 /** Options of {@link VirtualMount.writeFile}. */
 export interface AtomicWriteOptions {
   /** Permission bits for a new file (an existing file keeps its own unless given). */
   readonly mode?: number | undefined;
+  /** Reject the write (`ESTALE`, nothing written) when a newer token than this one has been handed out (mounts with the `'fence'` capability). */
+  readonly fence?: FenceToken | undefined;
 }
 
 /** Options of {@link VirtualMount.create}. */
@@ -127,7 +141,7 @@ export interface VirtualMount {
   create(path: string, options: CreateOptions): Promise<void>;
   read(path: string, options?: ReadOptions): Promise<Uint8Array>;
   write(path: string, data: Uint8Array, options?: WriteOptions): Promise<void>;
-  delete(path: string): Promise<void>;
+  delete(path: string, options?: DeleteOptions): Promise<void>;
   list(path: string): Promise<string[]>;
   stat(path: string): Promise<VStat>;
   truncate(path: string, size: number): Promise<void>;
@@ -223,6 +237,23 @@ export function checkWriteArgs(data: unknown, o: unknown, path: unknown): WriteO
   if (o === undefined) return {};
   if (!isObj(o) || (o['offset'] !== undefined && !isCount(o['offset']))) throw mountError('EINVAL', 'write', textOf(path));
   return o as WriteOptions;
+}
+
+/** Whether `v` is a {@link FenceToken}. @internal */
+export function isFenceToken(v: unknown): v is FenceToken {
+  if (!isObj(v)) return false;
+  const t = v['token'];
+  return typeof v['store'] === 'string' && typeof v['namespace'] === 'string' && typeof v['name'] === 'string' && typeof t === 'number' && Number.isSafeInteger(t) && t > 0;
+}
+
+/** Validates a mount call's `fence` option: absent, or a {@link FenceToken}. @internal */
+export function checkFence(o: unknown, syscall: string, path: string): FenceToken | undefined {
+  if (o === undefined) return undefined;
+  if (!isObj(o)) throw mountError('EINVAL', syscall, path);
+  const f = o['fence'];
+  if (f === undefined) return undefined;
+  if (!isFenceToken(f)) throw mountError('EINVAL', syscall, path);
+  return f;
 }
 
 /** Validates a truncate's size: a whole number >= 0. @internal */

@@ -9,7 +9,8 @@ import { AtomfsError, attachSuppressed, toAtomfsError, type AtomfsErrorCode, typ
 import { throwIfAborted } from '../internal/abort.js';
 import { describe, textOf } from '../internal/paths.js';
 import { BASE_NAMES, boolOpt, checkOptionsObject, encodingOpt, intOpt, optionNames, resolveBase } from '../options.js';
-import { codeOf, hasAtomicWrite, hasMetadata, hasRename, isVirtualMount, type VirtualMount, type VStat } from './mount.js';
+import { codeOf, hasAtomicWrite, hasMetadata, hasRename, isFenceToken, isVirtualMount, type VirtualMount, type VStat } from './mount.js';
+import type { FenceToken } from '../lock/store.js';
 import { CopyRenameFailure, createTemp, renameByCopy } from './rename-copy.js';
 import {
   ROOT,
@@ -49,6 +50,12 @@ export interface VfsRenameOptions {
    * call rejects with `ABORT_ERR`. A native rename is one step: checked before it.
    */
   readonly signal?: AbortSignal | undefined;
+  /**
+   * As {@link VfsWriteFileOptions.fence}: the rename is refused with `ESTALE` (nothing
+   * changed) when a newer token was handed out. Only within one mount with the `'fence'`
+   * capability (else `ENOTSUP`).
+   */
+  readonly fence?: { readonly fence: FenceToken | undefined } | undefined;
 }
 
 /** Options of {@link VirtualFileSystem.writeFile}. */
@@ -59,6 +66,20 @@ export interface VfsWriteFileOptions {
   readonly encoding?: BufferEncoding | undefined;
   /** Cancels the write before the final rename (`ABORT_ERR`; the temp file is removed). */
   readonly signal?: AbortSignal | undefined;
+  /**
+   * A held exclusive lock of a lock store (`lock(name, { store: postgresLocks(…) })`): the
+   * mount refuses the write with `ESTALE` (nothing written), inside the write's own
+   * transaction, when a newer token has been handed out for that lock since, so a holder
+   * that paused past its lease cannot overwrite its successor's work. Mounts without the
+   * `'fence'` capability refuse the option (`ENOTSUP`).
+   */
+  readonly fence?: { readonly fence: FenceToken | undefined } | undefined;
+}
+
+/** Options of {@link VirtualFileSystem.remove}. */
+export interface VfsRemoveOptions {
+  /** As {@link VfsWriteFileOptions.fence}: the removal is refused with `ESTALE` when a newer token was handed out. */
+  readonly fence?: { readonly fence: FenceToken | undefined } | undefined;
 }
 
 /** Options of {@link VirtualFileSystem.mkdir}. */
@@ -127,8 +148,26 @@ const MOUNT_SET = optionNames(['readOnly']);
 const MKDIR_SET = optionNames(['recursive', 'mode']);
 const READ_SET = optionNames(['encoding']);
 // resolveBase reads the base options too (a test's seam gives the temp names).
-const WRITE_SET = optionNames(BASE_NAMES, ['mode', 'encoding']);
-const RENAME_SET = optionNames(['overwrite', 'allowCrossMount', 'signal']);
+const WRITE_SET = optionNames(BASE_NAMES, ['mode', 'encoding', 'fence']);
+const RENAME_SET = optionNames(['overwrite', 'allowCrossMount', 'signal', 'fence']);
+const REMOVE_SET = optionNames(['fence']);
+
+/**
+ * The `fence` option: a held exclusive lock of a lock store (anything with a `fence`
+ * token). Refused at once (nothing touched) when it carries no token, or when the mount
+ * cannot check one: a safety option is never dropped silently.
+ */
+function fenceOpt(operation: string, o: Readonly<Record<string, unknown>>, m: VirtualMount | undefined, ctx: ErrorContext): FenceToken | undefined {
+  const v = o['fence'];
+  if (v === undefined) return undefined;
+  const f = typeof v === 'object' && v !== null ? (v as { fence?: unknown }).fence : undefined;
+  if (!isFenceToken(f)) {
+    throw new AtomfsError('EINVAL', 'fence must be a held exclusive lock of a lock store (lock(name, { store })); file locks and shared locks carry no fence', { operation, path: ctx.path });
+  }
+  if ((v as { released?: unknown }).released === true) throw new AtomfsError('EINVAL', 'fence: the lock was released', { operation, path: ctx.path });
+  if (m !== undefined && !m.capabilities.has('fence')) throw vErr('ENOTSUP', 'this mount cannot check a fence', ctx);
+  return f;
+}
 
 function vErr(code: AtomfsErrorCode, detail: string | undefined, ctx: ErrorContext, cause?: unknown): AtomfsError {
   const e = new AtomfsError(code, detail, ctx, cause === undefined ? {} : { cause });
@@ -487,6 +526,7 @@ export class VirtualFileSystem {
     const r = this.#needForCreate(p, ctx, 'EISDIR');
     if (r.rel === ROOT) throw vErr('EISDIR', undefined, ctx);
     this.#writable(r, ctx);
+    const fence = fenceOpt(operation, o, r.entry.mount, ctx);
     if (this.#busyAt(r, true)) throw vErr('EBUSY', 'the file is open or being renamed', ctx);
     const m = r.entry.mount;
     const existing = await this.#statOrUndefined(r, ctx);
@@ -495,9 +535,10 @@ export class VirtualFileSystem {
 
     if (hasAtomicWrite(m)) {
       // One step on the backend (a transaction): no temp entry another client could see.
-      await this.#call(() => m.writeFile(r.rel, bytes, { mode }), ctx);
+      await this.#call(() => m.writeFile(r.rel, bytes, fence === undefined ? { mode } : { mode, fence }), ctx);
       return;
     }
+    if (fence !== undefined) throw vErr('ENOTSUP', 'this mount cannot check a fence', ctx);
 
     if (!hasRename(m)) {
       await this.#call(async () => {
@@ -533,21 +574,24 @@ export class VirtualFileSystem {
    * Removes a file or an empty folder.
    *
    * @param path - A virtual path.
-   * @throws `ENOENT`, `ENOTEMPTY`, `EROFS`, `EBUSY` (open, being renamed, or a mount point), `EACCES`, `EINVAL`.
+   * @param options - `fence` (see {@link VfsRemoveOptions}).
+   * @throws `ENOENT`, `ENOTEMPTY`, `EROFS`, `EBUSY` (open, being renamed, or a mount point), `EACCES`, `EINVAL`, `ESTALE` (fenced), `ENOTSUP` (a fence the mount cannot check).
    * @example
    * ```ts
    * await vfs.remove('/mem/old.txt');
    * ```
    */
-  async remove(path: string): Promise<void> {
+  async remove(path: string, options: VfsRemoveOptions = {}): Promise<void> {
     const operation = 'vfs.remove';
     const p = normalizeVirtual(operation, path);
+    const o = checkOptionsObject(operation, options, path, REMOVE_SET);
     const ctx: ErrorContext = { operation, path, syscall: 'unlink' };
     const r = this.#need(p, ctx, 'EBUSY');
     this.#writable(r, ctx);
+    const fence = fenceOpt(operation, o, r.entry.mount, ctx);
     if (r.rel === ROOT || this.#isSkeleton(p)) throw vErr('EBUSY', 'a mount point', ctx);
     if (this.#busyAt(r, true)) throw vErr('EBUSY', 'open or being renamed', ctx);
-    await this.#call(() => r.entry.mount.delete(r.rel), ctx);
+    await this.#call(() => (fence === undefined ? r.entry.mount.delete(r.rel) : r.entry.mount.delete(r.rel, { fence })), ctx);
   }
 
   /**
@@ -665,6 +709,7 @@ export class VirtualFileSystem {
     const ctx: ErrorContext = { operation, path: oldPath, dest: newPath, syscall: 'rename' };
     const fail = (code: AtomfsErrorCode, detail?: string): AtomfsError => vErr(code, detail, ctx);
     throwIfAborted(signal, ctx);
+    const fence = fenceOpt(operation, o, this.#resolve(a)?.entry.mount, ctx);
 
     // 1. The source exists.
     const src = this.#resolve(a);
@@ -703,16 +748,17 @@ export class VirtualFileSystem {
     throwIfAborted(signal, ctx);
 
     const m = src.entry.mount;
+    if (fence !== undefined && !(sameMount && hasRename(m))) throw fail('ENOTSUP', 'a fenced rename must be one native rename within one mount');
     if (sameMount && hasRename(m)) {
       try {
         // A shared backend re-checks "no destination" inside its own transaction: another
         // client may have created it since the checks above.
-        await m.rename(src.rel, dst.rel, { replace: overwrite });
+        await m.rename(src.rel, dst.rel, fence === undefined ? { replace: overwrite } : { replace: overwrite, fence });
         return;
       } catch (e) {
         // EXDEV inside one mount (a LocalMount whose root holds another device): the
         // caller asked for a same-mount rename, so fall back to copying.
-        if (codeOf(e) !== 'EXDEV') throw translate(e, ctx, true);
+        if (codeOf(e) !== 'EXDEV' || fence !== undefined) throw translate(e, ctx, true);
       }
     }
     const regions: Resolved[] = [src, dst];

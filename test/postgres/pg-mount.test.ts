@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { MemoryMount, VirtualFileSystem, isAtomfsError } from '../../src/index.js';
 import { PostgresMount } from '../../src/postgres/index.js';
+import { SCHEMA_VERSION } from '../../src/postgres/schema.js';
 import { assertInvariants } from '../helpers/pg-invariants.js';
 import { pgMissing, startPg, type PgServer } from '../helpers/pg.js';
 import { seeded } from '../helpers/xorshift.js';
@@ -109,7 +110,7 @@ if (missing !== undefined) {
       const v = await c.query(`SELECT value FROM "${schema}".meta WHERE key = 'schema_version'`);
       const roots = await c.query(`SELECT count(*) AS n FROM "${schema}".inode WHERE parent IS NULL`);
       await c.end();
-      assert.deepEqual([v.rows[0].value, roots.rows[0].n], ['1', '1']);
+      assert.deepEqual([v.rows[0].value, roots.rows[0].n], [String(SCHEMA_VERSION), '1']);
     });
 
     it('a newer layout is refused, not overwritten (ENOTSUP)', async () => {
