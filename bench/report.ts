@@ -7,6 +7,7 @@ import type { CaseResult, Row } from './cases.js';
 import { STREAM } from './cases.js';
 import { LK } from './locks.js';
 import { MV } from './moves.js';
+import { PL } from './pg-locks.js';
 import { fmtRate, fmtRatio, median } from './util.js';
 import { W } from './writers.js';
 
@@ -108,6 +109,7 @@ const TARGETS: readonly Target[] = [
   { label: 'move disk → tmpfs: atomfs verify checksum ≥ 0.6× cp+sync+rm', caseId: 'move-xdev-to-tmpfs', num: MV.checksum, den: MV.cp, need: 0.6 },
   { label: 'move tmpfs → disk: atomfs verify checksum ≥ 0.6× cp+sync+rm', caseId: 'move-xdev-from-tmpfs', num: MV.checksum, den: MV.cp, need: 0.6 },
   { label: 'lock uncontended: atomfs ≥ 10× proper-lockfile', caseId: 'lock-uncontended', num: LK.atomfs, den: LK.proper, need: 10 },
+  { label: 'PostgreSQL lock uncontended: atomfs store ≥ 0.5× pg_advisory_lock', caseId: 'pg-lock-uncontended', num: PL.store, den: PL.advisory, need: 0.5 },
   {
     label: 'lock contended: atomfs ≥ 3× proper-lockfile (and counter exact)',
     caseId: 'lock-contended',

@@ -10,7 +10,8 @@
  *
  * Case ids: durable-c1, durable-c64, nofsync-c1, nofsync-c64, hot-fsync, hot-nofsync,
  * stream, move-same, move-xdev (two tables: to and from a tmpfs), lock-uncontended,
- * lock-contended. BENCH_DIR overrides the bench folder (default: <repo>/.bench-tmp, on the
+ * lock-contended, pg-lock-uncontended, pg-lock-contended-4, pg-lock-contended-16 (these start
+ * a throwaway PostgreSQL server: Debian's postgresql package). BENCH_DIR overrides the bench folder (default: <repo>/.bench-tmp, on the
  * repo's own file system, never tmpfs, so fsync costs what it costs on real disk).
  * move-xdev mounts a tmpfs for itself (root; otherwise it uses /dev/shm) and unmounts it
  * on every exit path.
@@ -28,6 +29,7 @@ import { hotCase, smallCase, streamCase, type CaseResult, type Context } from '.
 import { compileFloor } from './floor.js';
 import { lockContendedCase, lockUncontendedCase } from './locks.js';
 import { moveSameCase, moveXdevCase } from './moves.js';
+import { pgLockContendedCase, pgLockUncontendedCase, stopPgServer } from './pg-locks.js';
 import { caseTable, evaluateTargets, targetTable } from './report.js';
 import { machineFacts } from './util.js';
 
@@ -71,6 +73,10 @@ function plans(quick: boolean): Plan[] {
     },
     { id: 'lock-uncontended', run: (c) => lockUncontendedCase(c, { id: 'lock-uncontended', cycles: q(2000, 200) }) },
     { id: 'lock-contended', run: (c) => lockContendedCase(c, { id: 'lock-contended', children: 4, cycles: q(200, 50) }) },
+    // A throwaway PostgreSQL server (the tests' harness), started by the first of these.
+    { id: 'pg-lock-uncontended', run: (c) => pgLockUncontendedCase(c, { id: 'pg-lock-uncontended', cycles: q(1000, 100) }) },
+    { id: 'pg-lock-contended-4', run: (c) => pgLockContendedCase(c, { id: 'pg-lock-contended-4', children: 4, cycles: q(200, 30) }) },
+    { id: 'pg-lock-contended-16', run: (c) => pgLockContendedCase(c, { id: 'pg-lock-contended-16', children: 16, cycles: q(50, 10) }) },
   ];
 }
 
@@ -160,6 +166,7 @@ async function main(): Promise<number> {
       }
       progress(`${p.id} took ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     }
+    await stopPgServer();
 
     console.log('### Targets');
     console.log('');

@@ -26,10 +26,15 @@
  *   with an old token can never commit after a newer token was handed out.
  * - Writers are not starved: a shared acquirer waits while any writer waits; writers are
  *   served in the order they first waited (`ticket`).
- * - Waiting is LISTEN/NOTIFY: a release or a waiter's withdrawal notifies the name, and
- *   waiters re-attempt at once; the poll (`retryInterval`) only covers a lost
- *   notification, and a waiter blocked by a lease also wakes when that lease ends (the
- *   server says how long it has left). Where LISTEN is unavailable, polling alone.
+ * - Waiting is LISTEN/NOTIFY, and hand-over happens at the server: a release (or a waiter's
+ *   withdrawal, `lock_drop`) gives the lock, in its own transaction, to the first writer in
+ *   line (or to every waiting reader when no writer waits), and the notification names the
+ *   new holder's row and token, so the woken waiter needs no attempt of its own and no herd
+ *   wakes. The release takes the name's row lock first, so a waiter whose attempt was in
+ *   flight has committed its waiting row by then. A waiter that missed its notification
+ *   finds its row already holding at its next attempt. The poll (`retryInterval`) covers
+ *   a lost notification, and a waiter blocked by a lease also wakes when that lease ends
+ *   (the server says how long it has left). Where LISTEN is unavailable, polling alone.
  *
  * Each attempt, release and renewal is ONE round trip and one statement: an attempt is
  * the `lock_try` function (schema.ts), prepared statements keep their plans on the server.
@@ -119,7 +124,8 @@ export class PostgresLockStore implements LockStore {
   #listening: Promise<'fresh' | 'none'> | undefined;
   // Notifications seen per name, and the wake-ups of the waiters on it.
   readonly #gen = new Map<string, number>();
-  readonly #wakers = new Map<string, Set<() => void>>();
+  // Waiters by lock name, then by their row's id (a notification may name the one to wake).
+  readonly #wakers = new Map<string, Map<string, (token?: number) => void>>();
   // After LISTEN could not be set up, waiters poll until this time (then it is tried again).
   #listenRetryAt = 0;
 
@@ -195,7 +201,7 @@ export class PostgresLockStore implements LockStore {
     const l = this.#listener;
     this.#listener = undefined;
     if (l !== undefined) await l.end().catch(() => undefined);
-    for (const set of this.#wakers.values()) for (const w of set) w();
+    for (const set of this.#wakers.values()) for (const w of [...set.values()]) w();
     if (this.#ownsPool) await this.#pool.end().catch(() => undefined);
   }
 
@@ -232,17 +238,12 @@ export class PostgresLockStore implements LockStore {
     }
   }
 
-  #payload(name: string): string {
-    return JSON.stringify([this.schema, name]);
-  }
-
   // The statements, prepared once per connection (named): the server keeps their plans.
   #sql(key: 'try' | 'drop' | 'renew' | 'probe'): pg.QueryConfig {
     const S = this.#S;
     const text = {
       try: `SELECT o_held, o_token::text AS o_token, o_next_ms FROM ${S}.lock_try($1, $2, $3, $4)`,
-      // Deleting and notifying in one statement: the notification goes out at COMMIT.
-      drop: `WITH d AS (DELETE FROM ${S}.lock_holder WHERE id = $1 RETURNING 1) SELECT (SELECT count(*) FROM d)::int AS n, pg_notify('${CHANNEL}', $2)`,
+      drop: `SELECT ${S}.lock_drop($1, $2) AS n`,
       renew: `UPDATE ${S}.lock_holder SET expires = clock_timestamp() + $2 * interval '1 millisecond' WHERE id = $1 AND NOT waiting`,
       probe: `SELECT count(*)::int AS n FROM ${S}.lock_holder WHERE name = $1 AND NOT waiting AND expires >= clock_timestamp() AND ($2 = 'exclusive' OR mode = 'exclusive')`,
     }[key];
@@ -252,7 +253,7 @@ export class PostgresLockStore implements LockStore {
   // Withdraws a waiter's row (or a hold whose answer we lost), best effort: it would end
   // with its lease anyway.
   #withdraw(id: string, name: string, operation: string): Promise<void> {
-    return this.#run('drop', [id, this.#payload(name)], Date.now() + Math.min(this.#timeoutMs, 5_000), operation, name, 'release').then(
+    return this.#run('drop', [id, name], Date.now() + Math.min(this.#timeoutMs, 5_000), operation, name, 'release').then(
       () => undefined,
       () => undefined,
     );
@@ -297,7 +298,9 @@ export class PostgresLockStore implements LockStore {
       // Jittered so that waiters woken by one lease do not arrive in step; at most half our
       // own lease, so the waiter's row (which keeps our place in line) is renewed in time.
       const ms = Math.min(left, req.retryInterval * (0.5 + Math.random() * 0.5), leaseEnds, req.lease / 2);
-      await this.#wait(name, ms, req.signal);
+      const handed = await this.#wait(name, id, ms, req.signal);
+      // Handed over by the release: held, with this token (see lock_drop).
+      if (handed !== undefined) return this.#hold(id, name, handed, req);
     }
   }
 
@@ -311,7 +314,7 @@ export class PostgresLockStore implements LockStore {
         return (r.rowCount ?? 0) > 0;
       },
       release: async () => {
-        const r = await this.#run('drop', [id, this.#payload(name)], Date.now() + this.#timeoutMs, 'lock', name, 'release');
+        const r = await this.#run('drop', [id, name], Date.now() + this.#timeoutMs, 'lock', name, 'release');
         return (r.rows[0] as { n: number }).n > 0;
       },
     };
@@ -346,15 +349,20 @@ export class PostgresLockStore implements LockStore {
         if (n.channel !== CHANNEL || n.payload === undefined) return;
         let schema: unknown;
         let lockName: unknown;
+        let next: unknown;
+        let token: unknown;
         try {
-          [schema, lockName] = JSON.parse(n.payload) as unknown[];
+          [schema, lockName, next, token] = JSON.parse(n.payload) as unknown[];
         } catch {
           return;
         }
         if (schema !== this.schema || typeof lockName !== 'string') return;
         this.#gen.set(lockName, (this.#gen.get(lockName) ?? 0) + 1);
         const set = this.#wakers.get(lockName);
-        if (set !== undefined) for (const w of [...set]) w();
+        if (set === undefined) return;
+        // The writer the lock was handed to, with its token; or every waiting reader.
+        if (typeof next === 'string') set.get(next)?.(typeof token === 'number' ? token : undefined);
+        else for (const w of [...set.values()]) w();
       });
       try {
         await client.connect();
@@ -384,23 +392,25 @@ export class PostgresLockStore implements LockStore {
   #lost(client: pg.Client): void {
     if (this.#listener !== client) return;
     this.#listener = undefined;
-    for (const set of this.#wakers.values()) for (const w of [...set]) w();
+    for (const set of this.#wakers.values()) for (const w of [...set.values()]) w();
   }
 
-  #wait(name: string, ms: number, signal: AbortSignal | undefined): Promise<void> {
-    return new Promise<void>((resolve) => {
+  // Resolves with the token when the lock was handed to this waiter, else undefined.
+  #wait(name: string, id: string, ms: number, signal: AbortSignal | undefined): Promise<number | undefined> {
+    return new Promise<number | undefined>((resolve) => {
       let set = this.#wakers.get(name);
-      if (set === undefined) this.#wakers.set(name, (set = new Set()));
-      const done = (): void => {
+      if (set === undefined) this.#wakers.set(name, (set = new Map()));
+      const done = (token?: number): void => {
         clearTimeout(timer);
-        signal?.removeEventListener('abort', done);
-        set.delete(done);
+        signal?.removeEventListener('abort', onAbort);
+        set.delete(id);
         if (set.size === 0 && this.#wakers.get(name) === set) this.#wakers.delete(name);
-        resolve();
+        resolve(token);
       };
-      const timer = setTimeout(done, timerDelay(Math.max(0, ms)));
-      set.add(done);
-      signal?.addEventListener('abort', done, { once: true });
+      const onAbort = (): void => done();
+      const timer = setTimeout(onAbort, timerDelay(Math.max(0, ms)));
+      set.set(id, done);
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 }

@@ -73,6 +73,7 @@ const STEPS: readonly ((s: string) => string[])[] = [
        waiting boolean NOT NULL,
        ticket bigint NOT NULL,
        token bigint,
+       lease_ms double precision NOT NULL,
        expires timestamptz NOT NULL
      )`,
     `CREATE INDEX lock_holder_name ON ${S}.lock_holder (name)`,
@@ -89,6 +90,7 @@ const STEPS: readonly ((s: string) => string[])[] = [
        v_next double precision;
        v_token bigint;
        v_expires timestamptz;
+       v_waiting boolean;
      BEGIN
        -- The name's row lock: attempts on one name run one at a time from here to COMMIT.
        PERFORM 1 FROM ${S}.lock_name n WHERE n.name = p_name FOR UPDATE;
@@ -97,7 +99,12 @@ const STEPS: readonly ((s: string) => string[])[] = [
          PERFORM 1 FROM ${S}.lock_name n WHERE n.name = p_name FOR UPDATE;
        END IF;
        DELETE FROM ${S}.lock_holder h WHERE h.name = p_name AND h.expires < clock_timestamp();
-       SELECT h.ticket INTO v_ticket FROM ${S}.lock_holder h WHERE h.id = p_id;
+       SELECT h.ticket, h.waiting, h.token INTO v_ticket, v_waiting, v_token FROM ${S}.lock_holder h WHERE h.id = p_id;
+       -- Handed over by a release (lock_drop) whose notification we did not get.
+       IF v_waiting = false THEN
+         RETURN QUERY SELECT true, v_token, NULL::double precision;
+         RETURN;
+       END IF;
        SELECT count(*) FILTER (WHERE NOT h.waiting AND (p_mode = 'exclusive' OR h.mode = 'exclusive')),
               count(*) FILTER (WHERE h.waiting AND h.mode = 'exclusive' AND (p_mode = 'shared' OR v_ticket IS NULL OR h.ticket < v_ticket)),
               extract(epoch FROM min(h.expires) FILTER (WHERE NOT h.waiting AND (p_mode = 'exclusive' OR h.mode = 'exclusive')) - clock_timestamp()) * 1000
@@ -110,20 +117,57 @@ const STEPS: readonly ((s: string) => string[])[] = [
            UPDATE ${S}.lock_name n SET max_token = v_token WHERE n.name = p_name;
          END IF;
          IF v_ticket IS NULL THEN
-           INSERT INTO ${S}.lock_holder (id, name, mode, waiting, ticket, token, expires) VALUES (p_id, p_name, p_mode, false, 0, v_token, v_expires);
+           INSERT INTO ${S}.lock_holder (id, name, mode, waiting, ticket, token, lease_ms, expires) VALUES (p_id, p_name, p_mode, false, 0, v_token, p_lease_ms, v_expires);
          ELSE
            UPDATE ${S}.lock_holder h SET waiting = false, token = v_token, expires = v_expires WHERE h.id = p_id;
          END IF;
          RETURN QUERY SELECT true, v_token, NULL::double precision;
        ELSE
          IF v_ticket IS NULL THEN
-           INSERT INTO ${S}.lock_holder (id, name, mode, waiting, ticket, token, expires)
-           VALUES (p_id, p_name, p_mode, true, nextval('${S}.lock_ticket_seq'), NULL, v_expires);
+           INSERT INTO ${S}.lock_holder (id, name, mode, waiting, ticket, token, lease_ms, expires)
+           VALUES (p_id, p_name, p_mode, true, nextval('${S}.lock_ticket_seq'), NULL, p_lease_ms, v_expires);
          ELSE
            UPDATE ${S}.lock_holder h SET expires = v_expires WHERE h.id = p_id;
          END IF;
          RETURN QUERY SELECT false, NULL::bigint, v_next;
        END IF;
+     END
+     $fn$`,
+    // A release, or a waiter's withdrawal: the row goes, and the lock is handed over at
+    // once, inside this transaction, to whoever is next (the first writer in line when no
+    // holder is left; else, when no writer waits or holds, every waiting reader), who is
+    // told by a notification naming its row (and its token). A hand-over therefore costs
+    // the waiter no attempt of its own. The name's row lock orders this with attempts, so
+    // a waiter whose attempt was in flight has its row seen here.
+    `CREATE FUNCTION ${S}.lock_drop(p_id text, p_name text) RETURNS integer
+     LANGUAGE plpgsql AS $fn$
+     DECLARE
+       v_n integer;
+       v_next text;
+       v_lease double precision;
+       v_token bigint;
+     BEGIN
+       PERFORM 1 FROM ${S}.lock_name n WHERE n.name = p_name FOR UPDATE;
+       DELETE FROM ${S}.lock_holder h WHERE h.id = p_id;
+       GET DIAGNOSTICS v_n = ROW_COUNT;
+       IF NOT EXISTS (SELECT 1 FROM ${S}.lock_holder h WHERE h.name = p_name AND h.waiting) THEN
+         RETURN v_n;
+       END IF;
+       DELETE FROM ${S}.lock_holder h WHERE h.name = p_name AND h.expires < clock_timestamp();
+       SELECT h.id, h.lease_ms INTO v_next, v_lease FROM ${S}.lock_holder h
+         WHERE h.name = p_name AND h.waiting AND h.mode = 'exclusive' ORDER BY h.ticket LIMIT 1;
+       IF v_next IS NOT NULL THEN
+         IF NOT EXISTS (SELECT 1 FROM ${S}.lock_holder h WHERE h.name = p_name AND NOT h.waiting) THEN
+           v_token := nextval('${S}.lock_token_seq');
+           UPDATE ${S}.lock_name n SET max_token = v_token WHERE n.name = p_name;
+           UPDATE ${S}.lock_holder h SET waiting = false, token = v_token, expires = clock_timestamp() + v_lease * interval '1 millisecond' WHERE h.id = v_next;
+           PERFORM pg_notify('atomfs_lock', json_build_array(${S.replace(/"/g, "'")}, p_name, v_next, v_token)::text);
+         END IF;
+       ELSIF NOT EXISTS (SELECT 1 FROM ${S}.lock_holder h WHERE h.name = p_name AND NOT h.waiting AND h.mode = 'exclusive') THEN
+         UPDATE ${S}.lock_holder h SET waiting = false, expires = clock_timestamp() + h.lease_ms * interval '1 millisecond' WHERE h.name = p_name AND h.waiting;
+         PERFORM pg_notify('atomfs_lock', json_build_array(${S.replace(/"/g, "'")}, p_name, NULL, NULL)::text);
+       END IF;
+       RETURN v_n;
      END
      $fn$`,
   ],
