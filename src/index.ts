@@ -3,7 +3,7 @@
  *
  * Public barrel: named re-exports only, no logic, no side effects.
  *
- * @module
+ * @module atomfs
  */
 export { AtomfsError, isAtomfsError, toAtomfsError, type AtomfsErrorCode, type ErrorContext } from './errors.js';
 export { LOG_EVENTS, silentLogger, type Logger, type LogFields } from './logger.js';
@@ -48,6 +48,8 @@ export type {
   CreateOptions,
   ReadOptions as MountReadOptions,
   WriteOptions as MountWriteOptions,
+  MountRenameOptions,
+  AtomicWriteOptions as MountAtomicWriteOptions,
   MetadataUpdate,
 } from './vfs/mount.js';
 export { MemoryMount, type MemoryMountOptions } from './vfs/memory-mount.js';
