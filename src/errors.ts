@@ -23,6 +23,11 @@ export type AtomfsErrorCode =
   | 'EINVAL'
   | 'ETIMEDOUT'
   | 'ABORT_ERR'
+  // PostgresMount's: the database cannot be reached or the connection broke, and a schema
+  // laid out by a newer atomfs.
+  | 'ECONNREFUSED'
+  | 'ECONNRESET'
+  | 'ENOTSUP'
   | (string & {});
 
 /** Context attached to an {@link AtomfsError}: which atomfs call, on which paths. */
@@ -81,6 +86,7 @@ const DESCRIPTIONS: Readonly<Record<string, string>> = {
  * ```
  */
 export class AtomfsError extends Error implements NodeJS.ErrnoException {
+  /** Always `'AtomfsError'`. */
   override readonly name = 'AtomfsError';
   /** Node's error code (`ENOENT`, `EXDEV`, …) or `ABORT_ERR`. */
   readonly code: AtomfsErrorCode;

@@ -3,7 +3,7 @@
  *
  * Public barrel: named re-exports only, no logic, no side effects.
  *
- * @module
+ * @module atomfs
  */
 export { AtomfsError, isAtomfsError, toAtomfsError, type AtomfsErrorCode, type ErrorContext } from './errors.js';
 export { LOG_EVENTS, silentLogger, type Logger, type LogFields } from './logger.js';
@@ -30,7 +30,7 @@ export {
   type StagingValidator,
   type PublishResult,
 } from './staging/staging-area.js';
-export { lock, lockSync, isLocked, withLock, Lock, type LockOptions, type LockMode } from './lock/lock.js';
+export { lock, lockSync, isLocked, withLock, Lock, type LockOptions, type LockMode, type LockStore, type FenceToken } from './lock/lock.js';
 export { DirectoryLocker } from './lock/directory-locker.js';
 export {
   VirtualFileSystem,
@@ -38,6 +38,7 @@ export {
   type MountOptions,
   type VfsRenameOptions,
   type VfsWriteFileOptions,
+  type VfsRemoveOptions,
   type VfsMkdirOptions,
   type VfsOpenFlags,
 } from './vfs/vfs.js';
@@ -48,6 +49,9 @@ export type {
   CreateOptions,
   ReadOptions as MountReadOptions,
   WriteOptions as MountWriteOptions,
+  MountRenameOptions,
+  AtomicWriteOptions as MountAtomicWriteOptions,
+  DeleteOptions as MountDeleteOptions,
   MetadataUpdate,
 } from './vfs/mount.js';
 export { MemoryMount, type MemoryMountOptions } from './vfs/memory-mount.js';

@@ -18,8 +18,11 @@ export type LogFields = Readonly<Record<string, unknown>>;
  * ```
  */
 export interface Logger {
+  /** The steps of a successful operation (start, temp written, renamed, done, temp removed). */
   debug(fields: LogFields, message: string): void;
+  /** A temp file that could not be removed (the operation itself is unaffected). */
   warn(fields: LogFields, message: string): void;
+  /** A failed operation, with its `errorCode`. */
   error(fields: LogFields, message: string): void;
 }
 
@@ -45,11 +48,18 @@ export const silentLogger: Logger = Object.freeze({ debug: noop, warn: noop, err
  * ```
  */
 export const LOG_EVENTS = Object.freeze({
+  /** debug: a write begins, with its `targetPath` and `tempPath`. */
   writeStarted: 'Starting atomic write',
+  /** debug: the temp file holds all the data and is closed, with its `size`. */
   tempWritten: 'Temp file written',
+  /** debug: the temp file replaced the target. */
   renamed: 'Temp file renamed to target',
+  /** debug: the write is complete, with its `size` and `duration`. */
   writeCompleted: 'Atomic write completed successfully',
+  /** error: the write failed, with its `errorCode`; the target is unchanged. */
   writeFailed: 'Atomic write failed',
+  /** debug: a temp file was removed (after a failure, or by cleanup). */
   tempCleaned: 'Temp file cleaned up',
+  /** warn: a temp file could not be removed. */
   tempCleanupFailed: 'Failed to clean up temp file',
 } as const);

@@ -2,7 +2,7 @@
  * The atomfs command line. Each verb is a thin layer over the library: no operation is
  * implemented twice.
  *
- * @module
+ * @module atomfs/cli
  */
 import { createRequire } from 'node:module';
 import { constants as osConstants } from 'node:os';

@@ -7,16 +7,42 @@ import type { Logger } from '../logger.js';
 
 /** Where a command reads and writes; the process' own streams, or test doubles. */
 export interface CliIo {
-  readonly stdin: NodeJS.ReadableStream & { isTTY?: boolean };
-  readonly stdout: { write(s: string): unknown; isTTY?: boolean };
-  readonly stderr: { write(s: string): unknown; isTTY?: boolean; columns?: number };
+  /** The input: `atomfs write` reads the file's new content from it. */
+  readonly stdin: NodeJS.ReadableStream & {
+    /** Whether it is a terminal. */
+    isTTY?: boolean;
+  };
+  /** Results: the commands' output and their `--json` lines. */
+  readonly stdout: {
+    /** Writes text. */
+    write(s: string): unknown;
+    /** Whether it is a terminal. */
+    isTTY?: boolean;
+  };
+  /** Errors, help on bad usage, the ATOMFS_LOG lines and the progress bar. */
+  readonly stderr: {
+    /** Writes text. */
+    write(s: string): unknown;
+    /** Whether it is a terminal: the progress bar is drawn only there. */
+    isTTY?: boolean;
+    /** The terminal's width in columns, when it is one. */
+    columns?: number;
+  };
+  /** The environment (ATOMFS_LOG is read from it). */
   readonly env: NodeJS.ProcessEnv;
   /** Aborted when the user interrupts the command (SIGINT, SIGTERM, SIGHUP). */
   readonly signal?: AbortSignal | undefined;
 }
 
 /** Exit codes: 0 success, 1 the operation failed, 2 bad usage. */
-export const EXIT = Object.freeze({ ok: 0, failed: 1, usage: 2 });
+export const EXIT = Object.freeze({
+  /** Success. */
+  ok: 0,
+  /** The operation failed. */
+  failed: 1,
+  /** Bad usage: an unknown command, flag or value. */
+  usage: 2,
+});
 
 /** A mistake in how the command was called: exit 2 with a usage hint. */
 export class UsageError extends Error {}

@@ -14,54 +14,91 @@ import * as fs from 'node:fs';
 
 /** The part of `fs.Stats` atomfs reads. */
 export interface FileStat {
+  /** The device the file lives on. */
   readonly dev: number;
+  /** The inode number. */
   readonly ino: number;
+  /** File type and permission bits. */
   readonly mode: number;
+  /** The number of hard links. */
   readonly nlink: number;
+  /** The owner's user id. */
   readonly uid: number;
+  /** The owner's group id. */
   readonly gid: number;
+  /** The size in bytes. */
   readonly size: number;
+  /** Last modification, in milliseconds since the epoch. */
   readonly mtimeMs: number;
+  /** Last access, in milliseconds since the epoch. */
   readonly atimeMs: number;
+  /** Whether it is a regular file. */
   isFile(): boolean;
+  /** Whether it is a folder. */
   isDirectory(): boolean;
+  /** Whether it is a symbolic link (only `lstat` can say so). */
   isSymbolicLink(): boolean;
+  /** Whether it is a named pipe. */
   isFIFO(): boolean;
 }
 
 /** A directory entry: its name and what kind of entry it is. */
 export interface DirEntry {
+  /** The entry's name within its folder. */
   readonly name: string;
+  /** Whether it is a regular file. */
   isFile(): boolean;
+  /** Whether it is a folder. */
   isDirectory(): boolean;
+  /** Whether it is a symbolic link. */
   isSymbolicLink(): boolean;
 }
 
 /** Synchronous system calls. Each throws a Node-style error (`code`, `syscall`, `path`). */
 export interface SyncFsOps {
+  /** `open(2)` with `fs.constants` flags: a file descriptor. */
   open(path: string, flags: number, mode: number): number;
+  /** `close(2)`: may report a deferred write error (NFS). */
   close(fd: number): void;
   /** One `write(2)`: may write fewer bytes than asked (a full disk does that). */
   write(fd: number, buf: Uint8Array, offset: number, length: number): number;
+  /** One `read(2)` (at `position`, or the file offset when `null`): the bytes read, 0 at the end. */
   read(fd: number, buf: Uint8Array, offset: number, length: number, position: number | null): number;
+  /** `fsync(2)`: the file's data and metadata reach the disk. */
   fsync(fd: number): void;
+  /** `fchmod(2)`: sets the mode of an open file. */
   fchmod(fd: number, mode: number): void;
+  /** `fchown(2)`: sets the owner of an open file. */
   fchown(fd: number, uid: number, gid: number): void;
+  /** `fstat(2)` of an open file. */
   fstat(fd: number): FileStat;
+  /** `lstat(2)`: a symlink itself, not its target. */
   lstat(path: string): FileStat;
+  /** `stat(2)`: follows symlinks. */
   stat(path: string): FileStat;
+  /** `readlink(2)`: a symlink's target. */
   readlink(path: string): string;
+  /** `rename(2)`: atomically replaces `to`. */
   rename(from: string, to: string): void;
+  /** `link(2)`: a new hard link; fails with `EEXIST` when `newPath` exists. */
   link(existing: string, newPath: string): void;
+  /** `unlink(2)`: removes a file or symlink. */
   unlink(path: string): void;
+  /** `mkdir(2)`: one folder (not its parents). */
   mkdir(path: string, mode: number): void;
+  /** `rmdir(2)`: removes an empty folder. */
   rmdir(path: string): void;
+  /** A folder's entries, without `.` and `..`. */
   readdir(path: string): DirEntry[];
+  /** `utimes(2)`: sets access and modification times, following symlinks. */
   utimes(path: string, atimeMs: number, mtimeMs: number): void;
   /** utimes of a symlink itself (a copied link keeps its time). */
   lutimes(path: string, atimeMs: number, mtimeMs: number): void;
+  /** `symlink(2)`: a symlink at `path` pointing to `target`. */
   symlink(target: string, path: string): void;
+  /** `chmod(2)`: sets a mode, following symlinks. */
   chmod(path: string, mode: number): void;
+  /** `lchown(2)`: sets the owner of a symlink itself. */
   lchown(path: string, uid: number, gid: number): void;
   /**
    * Copies a whole file into a NEW file (exclusive create: never truncates an existing
@@ -74,7 +111,16 @@ export interface SyncFsOps {
   /** Whether this process may `mode` (`fs.constants.W_OK`, …) the path, as the kernel judges. */
   access(path: string, mode: number): void;
   /** File-system facts: type magic, block size, total and available blocks. */
-  statfs(path: string): { readonly type: number; readonly bsize: number; readonly blocks: number; readonly bavail: number };
+  statfs(path: string): {
+    /** The file system's type magic (`statfs(2)` `f_type`). */
+    readonly type: number;
+    /** The block size in bytes. */
+    readonly bsize: number;
+    /** The total number of blocks. */
+    readonly blocks: number;
+    /** The blocks available to an unprivileged user. */
+    readonly bavail: number;
+  };
   /** A copy that must share blocks with the source (a reflink), or fail (ENOTSUP, EXDEV, EOPNOTSUPP). */
   reflink(src: string, dest: string): void;
   /** An id of the current boot (Linux: /proc/sys/kernel/random/boot_id), or '' where unknown. */
@@ -95,19 +141,19 @@ export interface SyncFsOps {
   umask(): number;
 }
 
-type Promisified<T> = {
-  readonly [K in keyof T]: T[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<R> : never;
+/** The same calls as {@link SyncFsOps}, returning promises. */
+export type AsyncFsOps = {
+  readonly [K in keyof SyncFsOps]: SyncFsOps[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<R> : never;
 };
-
-/** The same calls, returning promises. */
-export type AsyncFsOps = Promisified<SyncFsOps>;
 
 /**
  * The seam: one object holding both forms of every call. Replace it (option `fs`) to run
  * atomfs against a scripted or simulated file system.
  */
 export interface FsOps {
+  /** The synchronous calls (the `*Sync` functions and the synchronous steps use them). */
   readonly sync: SyncFsOps;
+  /** The same calls returning promises (the async functions use them). */
   readonly async: AsyncFsOps;
   /**
    * Optional: calls `onGone()` when the file at `path` is removed or renamed away, until the
@@ -120,6 +166,7 @@ export interface FsOps {
 
 /** A watch from {@link FsOps.watchFile}. */
 export interface FileWatch {
+  /** Stops watching and releases the watch. */
   close(): void;
 }
 

@@ -64,9 +64,11 @@ export interface StagingWriteOptions {
 
 /** A published file. */
 export interface PublishResult {
+  /** Its name in the final folder. */
   readonly name: string;
   /** Its path in the final folder. */
   readonly path: string;
+  /** Its size in bytes. */
   readonly size: number;
 }
 
@@ -112,7 +114,14 @@ export class StagedFile implements AsyncDisposable {
   #state: 'open' | 'committing' | 'committed' | 'aborted' = 'open';
 
   /** @internal Use {@link StagingArea.open}. */
-  constructor(area: StagingArea, plan: WritePlan, tf: TempFile, opts: StagingWriteOptions, readonly name: string) {
+  constructor(
+    area: StagingArea,
+    plan: WritePlan,
+    tf: TempFile,
+    opts: StagingWriteOptions,
+    /** The file's name: the one it gets in the final folder. */
+    readonly name: string,
+  ) {
     assertMade(plan, 'StagedFile', 'area.write()');
     this.#area = area;
     this.#plan = plan;

@@ -49,9 +49,13 @@ export interface ExploreOptions {
 
 /** One state after a crash in which `check` failed. */
 export interface Violation {
+  /** How many recorded system calls ran before the power went, as in {@link CrashInfo}. */
   readonly crashPoint: number;
+  /** What the check said: the string it returned, the message of what it threw, or `check returned false`. */
   readonly message: string;
+  /** The recorded calls up to the crash. */
   readonly steps: readonly TraceStep[];
+  /** Which pending changes this state kept, in words. */
   readonly persisted: readonly string[];
   /** The files after the restart. */
   readonly tree: readonly string[];
@@ -67,11 +71,13 @@ export interface ExploreResult {
   readonly states: number;
   /** Whether every crash point was enumerated exhaustively. */
   readonly exhaustive: boolean;
+  /** The states whose check failed (at most `maxViolations`). */
   readonly violations: readonly Violation[];
   /** The operation's own error, if it failed on the simulated disk. */
   readonly operationError: unknown;
   /** The recorded system calls of the whole operation. */
   readonly steps: readonly TraceStep[];
+  /** How long the exploration took, in milliseconds. */
   readonly durationMs: number;
 }
 
@@ -159,7 +165,7 @@ function describeChoice(snap: DiskSnapshot, c: Choice): string[] {
  * @param check - The invariant, checked on each restarted disk.
  * @param options - `setup`, `exhaustiveLimit`, `samples`, `seed`, `maxViolations`.
  * @returns Counts, and every violation with a readable report.
- * @throws {@link AtomfsError} `EINVAL` when `operation` or `check` is not a function or an
+ * @throws {@link atomfs!AtomfsError} `EINVAL` when `operation` or `check` is not a function or an
  *   option has the wrong type. Never for a failing check (that is a violation); rethrows
  *   nothing from the operation (its error is in `operationError`).
  * @example

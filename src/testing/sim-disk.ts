@@ -114,8 +114,11 @@ function cloneDurable(i: DurableInode): DurableInode {
 
 /** A recorded system call. */
 export interface TraceStep {
+  /** Its position among the recorded calls, from 0. */
   readonly index: number;
+  /** The call with its arguments, e.g. `open("/data/a.json", O_WRONLY|O_CREAT|O_EXCL)`. */
   readonly call: string;
+  /** `ok`, the number it returned (a descriptor, a byte count), or the error code. */
   readonly result: string;
 }
 
@@ -771,7 +774,16 @@ export class SimulatedDisk implements SyncFsOps {
     return path.posix.join(this.#pathOf(parent), name);
   }
 
-  statfs(): { type: number; bsize: number; blocks: number; bavail: number } {
+  statfs(): {
+    /** The file system's type magic. */
+    type: number;
+    /** The block size in bytes. */
+    bsize: number;
+    /** The total number of blocks. */
+    blocks: number;
+    /** The blocks available. */
+    bavail: number;
+  } {
     return { type: 0x51_4d_53_44, bsize: 4096, blocks: 1 << 20, bavail: 1 << 19 };
   }
 

@@ -97,7 +97,9 @@ export interface WriteOptions {
 
 /** Metadata {@link VirtualMount.setMetadata} sets; absent fields are left alone. */
 export interface MetadataUpdate {
+  /** The modification time to set, in milliseconds since the epoch. */
   readonly mtimeMs?: number | undefined;
+  /** The permission bits to set (`0o644`). */
   readonly mode?: number | undefined;
 }
 
@@ -138,12 +140,19 @@ export interface VirtualMount {
   /** Every change fails with `EROFS`. Default `false`. */
   readonly readOnly?: boolean | undefined;
 
+  /** Creates an empty file or a folder where nothing is; its parent must be a folder. */
   create(path: string, options: CreateOptions): Promise<void>;
+  /** Reads a file's bytes, from `offset` for at most `length`. */
   read(path: string, options?: ReadOptions): Promise<Uint8Array>;
+  /** Writes bytes into an existing file at `offset`: never creates it, never shortens it. */
   write(path: string, data: Uint8Array, options?: WriteOptions): Promise<void>;
+  /** Removes a file or an empty folder (refused with `ESTALE` when its `fence` is stale, on mounts with `'fence'`). */
   delete(path: string, options?: DeleteOptions): Promise<void>;
+  /** The names in a folder, in no particular order. */
   list(path: string): Promise<string[]>;
+  /** What is at `path`: its kind, size, time and, where kept, mode and version. */
   stat(path: string): Promise<VStat>;
+  /** Sets a file's size: cuts it, or extends it with zero bytes. */
   truncate(path: string, size: number): Promise<void>;
   /** Present when `capabilities` has `'rename'`: an atomic rename (files and folders). */
   rename?(oldPath: string, newPath: string, options?: MountRenameOptions): Promise<void>;

@@ -470,19 +470,38 @@ export class VirtualFileSystem {
   }
 
   /**
-   * Reads a whole file.
+   * Reads a whole file as bytes.
    *
    * @param path - A virtual path.
-   * @param options - `encoding` to get a string.
-   * @returns The bytes (a Buffer), or a string with `encoding`.
+   * @returns The bytes (a Buffer).
+   * @throws `ENOENT`, `EISDIR`, `EACCES`, `EINVAL`.
+   * @example
+   * ```ts
+   * const bytes = await vfs.readFile('/mem/a.bin');
+   * ```
+   */
+  async readFile(path: string): Promise<Buffer>;
+  /**
+   * Reads a whole file as text.
+   *
+   * @param path - A virtual path.
+   * @param options - `encoding` of the text.
+   * @returns The text.
    * @throws `ENOENT`, `EISDIR`, `EACCES`, `EINVAL`.
    * @example
    * ```ts
    * const text = await vfs.readFile('/mem/a.txt', { encoding: 'utf8' });
    * ```
    */
-  async readFile(path: string): Promise<Buffer>;
   async readFile(path: string, options: { readonly encoding: BufferEncoding }): Promise<string>;
+  /**
+   * Reads a whole file.
+   *
+   * @param path - A virtual path.
+   * @param options - `encoding` to get a string.
+   * @returns The bytes (a Buffer), or a string with `encoding`.
+   * @throws `ENOENT`, `EISDIR`, `EACCES`, `EINVAL`.
+   */
   async readFile(path: string, options?: { readonly encoding?: BufferEncoding | undefined }): Promise<Buffer | string>;
   async readFile(path: string, options: { readonly encoding?: BufferEncoding | undefined } = {}): Promise<Buffer | string> {
     const operation = 'vfs.readFile';

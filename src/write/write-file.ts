@@ -25,7 +25,14 @@ export interface WriteFileOptions extends BaseOptions, DurabilityOptions {
    */
   readonly mode?: number | undefined;
   /** Owner to give the file. An existing file otherwise keeps its owner where the process may chown. */
-  readonly chown?: { readonly uid: number; readonly gid: number } | undefined;
+  readonly chown?:
+    | {
+        /** The owner's user id. */
+        readonly uid: number;
+        /** The owner's group id. */
+        readonly gid: number;
+      }
+    | undefined;
   /**
    * `false`: fail with `EEXIST` when the target exists, atomically (no race window): the
    * temp is published by link(2). Where there are no hard links (FAT, exFAT), the name is

@@ -16,7 +16,9 @@ const ENTRY_SET = optionNames(WRITE_NAMES, ['path', 'data']);
 
 /** One file of a {@link writeFiles} batch: its path, its data and per-file options. */
 export interface WriteFilesEntry extends WriteFileOptions {
+  /** The file to write. */
   readonly path: PathLike;
+  /** Its content, as for {@link writeFile}. */
   readonly data: WriteData;
 }
 
