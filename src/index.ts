@@ -39,6 +39,7 @@ export {
   type VfsRenameOptions,
   type VfsWriteFileOptions,
   type VfsRemoveOptions,
+  type Fenced,
   type VfsMkdirOptions,
   type VfsOpenFlags,
 } from './vfs/vfs.js';

@@ -707,8 +707,8 @@ export class Lock implements AsyncDisposable {
    * reported through `onCompromised`; release itself still resolves.
    *
    * @throws {@link AtomfsError} only for unexpected I/O errors removing the marker (`EIO`,
-   *   `EROFS`); for a store's lock, `ECONNREFUSED`/`ECONNRESET`/`ETIMEDOUT` when the store
-   *   cannot be told (the lock is released all the same: its lease ends at the store).
+   *   `EROFS`); for a store's lock, the store's connection errors (its own documentation
+   *   lists them) when the store cannot be told (the lock is released all the same: its lease ends at the store).
    * @example
    * ```ts
    * await l.release();
@@ -934,7 +934,7 @@ function acquireSync(plan: LockPlan): Lock {
  * @throws {@link AtomfsError} `ETIMEDOUT` not acquired in time; `ABORT_ERR` the signal fired;
  *   `EROFS`/`EACCES` markers cannot be created (at once, never a hang); `ENOENT`/`ENOTDIR`
  *   the folder is missing; `EINVAL` bad input; `ENAMETOOLONG` a store's lock name over
- *   1,024 bytes; with a store, `ECONNREFUSED`/`ECONNRESET` the store cannot be reached.
+ *   1,024 bytes; with a store, the store's connection errors (its own documentation lists them).
  * @remarks Not detected: a holder that keeps running after its lease expired on another host
  *   (it learns through `onCompromised` at its next heartbeat, but may have acted meanwhile;
  *   use the fencing token against such a holder). Clocks of hosts sharing a lock must agree

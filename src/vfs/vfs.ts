@@ -31,6 +31,12 @@ export interface MountOptions {
   readonly readOnly?: boolean | undefined;
 }
 
+/** What a `fence` option takes: a {@link Lock} (only an exclusive lock of a lock store carries a token). */
+export interface Fenced {
+  /** The lock's fencing token and the store that issued it; `undefined` for file locks and shared locks (refused as a fence). */
+  readonly fence: FenceToken | undefined;
+}
+
 /** Options of {@link VirtualFileSystem.rename}. */
 export interface VfsRenameOptions {
   /**
@@ -55,7 +61,7 @@ export interface VfsRenameOptions {
    * changed) when a newer token was handed out. Only within one mount with the `'fence'`
    * capability (else `ENOTSUP`).
    */
-  readonly fence?: { readonly fence: FenceToken | undefined } | undefined;
+  readonly fence?: Fenced | undefined;
 }
 
 /** Options of {@link VirtualFileSystem.writeFile}. */
@@ -73,13 +79,13 @@ export interface VfsWriteFileOptions {
    * that paused past its lease cannot overwrite its successor's work. Mounts without the
    * `'fence'` capability refuse the option (`ENOTSUP`).
    */
-  readonly fence?: { readonly fence: FenceToken | undefined } | undefined;
+  readonly fence?: Fenced | undefined;
 }
 
 /** Options of {@link VirtualFileSystem.remove}. */
 export interface VfsRemoveOptions {
   /** As {@link VfsWriteFileOptions.fence}: the removal is refused with `ESTALE` when a newer token was handed out. */
-  readonly fence?: { readonly fence: FenceToken | undefined } | undefined;
+  readonly fence?: Fenced | undefined;
 }
 
 /** Options of {@link VirtualFileSystem.mkdir}. */
