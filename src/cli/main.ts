@@ -6,14 +6,13 @@
  */
 import { createRequire } from 'node:module';
 import { constants as osConstants } from 'node:os';
-import { isAtomfsError } from '../errors.js';
 import * as cleanup from './commands/cleanup.js';
 import * as doctor from './commands/doctor.js';
 import * as lockCmd from './commands/lock.js';
 import * as mv from './commands/mv.js';
 import * as verify from './commands/verify.js';
 import * as write from './commands/write.js';
-import { checkLogLevel, EXIT, UsageError, type CliIo } from './util.js';
+import { checkLogLevel, errorText, EXIT, UsageError, type CliIo } from './util.js';
 
 export { EXIT, type CliIo } from './util.js';
 
@@ -26,7 +25,8 @@ Commands:
   write FILE              read stdin and replace FILE atomically (a crash-safe sponge)
   mv SRC... DEST          move files and folders, across devices too, never losing data
   cleanup DIR             remove temp files left by killed processes
-  lock PATH -- CMD...     run a command under a shared or exclusive lock (like flock)
+  lock PATH -- CMD...     run a command under a shared or exclusive lock (like flock;
+                          also: lock -n -w SECS -E CODE PATH -c CMD)
   verify FILE...          check files are complete: readable, UTF-8, JSON, size, SHA-256
   doctor [DIR]            probe a file system: what atomfs can promise there
 
@@ -142,8 +142,7 @@ export async function main(argv: readonly string[], io: CliIo = process): Promis
       io.stderr.write(`atomfs: ${(e as Error).message}\nUsage: see 'atomfs ${COMMANDS[verb ?? ''] ? `${verb} ` : ''}--help'.\n`);
       return EXIT.usage;
     }
-    const msg = isAtomfsError(e) ? e.message : `${(e as NodeJS.ErrnoException)?.code ?? 'ERROR'}: ${(e as Error)?.message ?? String(e)}`;
-    io.stderr.write(`atomfs: ${msg.replace(/\n/g, ' ')}\n`);
+    io.stderr.write(errorText(e));
     return EXIT.failed;
   }
 }
