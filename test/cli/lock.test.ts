@@ -337,7 +337,8 @@ describe("atomfs lock: flock(1)'s flags", () => {
     holder.stdin!.end('\n');
     assert.deepEqual(await closed(holder), { code: 0, signal: null });
     // With the lock free, -E changes nothing: the command's own code comes through.
-    const free = await Promise.all([runCli(['lock', '-n', '-E', '75', dir, '-c', 'exit 3']), runCli(['lock', '-E', '75', '-w', '5', dir, '--', 'true'])]);
+    // One after the other: run together, one could hold the lock while the -n one tries.
+    const free = [await runCli(['lock', '-n', '-E', '75', dir, '-c', 'exit 3']), await runCli(['lock', '-E', '75', '-w', '5', dir, '--', 'true'])];
     assert.deepEqual(
       free.map((r) => r.code),
       [3, 0],

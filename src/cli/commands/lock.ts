@@ -5,10 +5,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
-import { parseArgs } from 'node:util';
 import { O, realOps } from '../../internal/fs-ops.js';
 import { isAtomfsError } from '../../errors.js';
 import { lock } from '../../lock/lock.js';
+import { parseVerb } from '../args.js';
 import { envLogger, errorText, EXIT, parseCount, parseDuration, UsageError, type CliIo } from '../util.js';
 
 export const HELP = `Usage: atomfs lock [options] PATH -- COMMAND [ARGS...]
@@ -82,7 +82,7 @@ function resolveLockCall(args: readonly string[]): LockCall | undefined {
   const sep = args.indexOf('--');
   const own = sep === -1 ? [...args] : args.slice(0, sep);
   const after = sep === -1 ? [] : args.slice(sep + 1);
-  const { values, positionals, tokens } = parseArgs({ args: own, allowPositionals: true, tokens: true, options: OPTIONS });
+  const { values, positionals, tokens } = parseVerb(own, OPTIONS);
   if (values.help) return undefined;
   if (positionals.length !== 1) throw new UsageError('lock takes exactly one PATH before --');
   if (values.command !== undefined && after.length > 0) throw new UsageError('-c CMD and a COMMAND after -- cannot be combined');
