@@ -21,6 +21,12 @@ export type ParsedVerb<O extends VerbOptions> = ReturnType<typeof parseArgs<{ ar
  * a value given to a flag that takes none.
  *
  * @throws {@link UsageError} for an unknown option or a missing or unwanted value.
+ * @example
+ * ```ts
+ * const { values, positionals } = parseVerb(['--json', 'a'], { json: { type: 'boolean' } });
+ * // values.json === true, positionals: ['a']; parseVerb(['--jsno'], ...) throws
+ * // "unknown option '--jsno' (did you mean '--json'?)"
+ * ```
  */
 export function parseVerb<const O extends VerbOptions>(args: readonly string[], options: O): ParsedVerb<O> {
   checkOptions(args, options);
@@ -30,6 +36,12 @@ export function parseVerb<const O extends VerbOptions>(args: readonly string[], 
 /**
  * Whether the arguments ask for `--json`, read leniently (an unknown option elsewhere does
  * not hide it), so that even a usage error can be reported as JSON.
+ *
+ * @throws Never: a lenient parse does not fail.
+ * @example
+ * ```ts
+ * asksForJson(['--bogus', '--json'], { json: { type: 'boolean' } }); // true
+ * ```
  */
 export function asksForJson(args: readonly string[], options: VerbOptions): boolean {
   if (options['json'] === undefined) return false;
@@ -77,6 +89,12 @@ function unknown(arg: string, raw: string, options: VerbOptions): string {
 
 /**
  * ` (did you mean 'x'?)` for an unknown word among known ones (a verb), or nothing.
+ *
+ * @throws Never.
+ * @example
+ * ```ts
+ * didYouMean('mvv', ['mv', 'lock']); // " (did you mean 'mv'?)"
+ * ```
  */
 export function didYouMean(word: string, known: Iterable<string>, prefix = ''): string {
   const hit = closestName(word, known);

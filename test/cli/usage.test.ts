@@ -129,6 +129,12 @@ describe('atomfs bad usage exits 2 with a usage line', () => {
     assert.deepEqual(list(dir), []);
   });
 
+  it('rejects write --append with --no-clobber, writing nothing', async (t) => {
+    const dir = tmpDir(t);
+    assertUsage(await runCli(['write', '-a', '--no-clobber', path.join(dir, 'f')], { input: 'x' }), 'write', /--append and --no-clobber cannot be combined/);
+    assert.deepEqual(list(dir), []);
+  });
+
   it('rejects a bad duration for --older-than, --timeout and --stale', async (t) => {
     const dir = tmpDir(t);
     const bad = ['5x', 'ten', '-1s', '1.5.2m', '', '10 s'];
@@ -145,6 +151,10 @@ describe('atomfs bad usage exits 2 with a usage line', () => {
     assertUsage(await runCli(['mv', '--verify', 'sha1', path.join(dir, 'a'), path.join(dir, 'b')]), 'mv', /--verify takes size, checksum or none, got 'sha1'/);
     assertUsage(await runCli(['mv', '--strategy', 'teleport', path.join(dir, 'a'), path.join(dir, 'b')]), 'mv', /--strategy takes/);
     assertUsage(await runCli(['mv', '-T', path.join(dir, 'a'), path.join(dir, 'a'), path.join(dir, 'b')]), 'mv', /-T takes exactly one SRC/);
+    // GNU mv refuses -t with -T; neither is a negation of the other.
+    for (const args of [['-t', dir, '-T'], ['--no-target-directory', '--target-directory', dir], [`--target-directory=${dir}`, '-T']]) {
+      assertUsage(await runCli(['mv', ...args, path.join(dir, 'a')]), 'mv', /-t and -T cannot be combined/);
+    }
     assert.deepEqual(list(dir), ['a']);
   });
 
