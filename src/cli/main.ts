@@ -180,6 +180,10 @@ function help(args: readonly string[], io: CliIo): number {
     return EXIT.ok;
   }
   if (args.length > 1) throw new UsageError('help takes at most one command');
+  if (args[0] === 'help') {
+    io.stdout.write(HELP);
+    return EXIT.ok;
+  }
   const cmd = COMMANDS[args[0]!];
   if (cmd === undefined) throw new UsageError(`unknown command '${args[0]}'${didYouMean(args[0]!, Object.keys(COMMANDS))}`);
   io.stdout.write(cmd.HELP);

@@ -52,6 +52,9 @@ describe('atomfs help and version', () => {
       assert.match(viaHelp.stdout, new RegExp(`^Usage: atomfs ${verb} `));
       assert.equal(viaHelp.stdout, viaFlag.stdout, verb);
     }
+    const [helpHelp, overview] = await Promise.all([runCli(['help', 'help']), runCli(['--help'])]);
+    assert.equal(helpHelp.code, 0, helpHelp.stderr);
+    assert.equal(helpHelp.stdout, overview.stdout, "'atomfs help help' is the overview");
   });
 
   it("'atomfs help' with an unknown verb, or two, is bad usage; the closest verb is hinted", async () => {
