@@ -5,8 +5,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
-import { O, realOps } from '../../internal/fs-ops.js';
 import { isAtomfsError } from '../../errors.js';
+import { O, realOps } from '../../internal/fs-ops.js';
 import { lock } from '../../lock/lock.js';
 import { parseVerb } from '../args.js';
 import { envLogger, errorText, EXIT, parseCount, parseDuration, UsageError, type CliIo } from '../util.js';

@@ -7,8 +7,8 @@ import * as path from 'node:path';
 import { AtomfsError } from '../../errors.js';
 import { realOps } from '../../internal/fs-ops.js';
 import { move, type MoveResult, type MoveStrategy, type MoveVerify } from '../../move/move.js';
-import { progressBar } from '../progress.js';
 import { parseVerb } from '../args.js';
+import { progressBar } from '../progress.js';
 import { envLogger, EXIT, printJson, UsageError, type CliIo } from '../util.js';
 
 export const HELP = `Usage: atomfs mv [options] SRC DEST
