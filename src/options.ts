@@ -87,6 +87,16 @@ export const BASE_NAMES: readonly string[] = ['signal', 'logger', 'fs'];
 export const DURABILITY_NAMES: readonly string[] = ['fsync'];
 
 function unknownOption(operation: string, name: string, known: ReadonlySet<string>, path?: string): never {
+  const best = closestName(name, known);
+  const hint = best !== undefined ? ` (did you mean '${best}'?)` : ` (known: ${[...known].join(', ')})`;
+  throw new AtomfsError('EINVAL', `unknown option '${name}'${hint}`, { operation, path });
+}
+
+/**
+ * The known name closest to a misspelt one (a typo or two, a case slip, a clipped name), or
+ * `undefined` when none is close enough to be worth suggesting. The CLI's hints use it too.
+ */
+export function closestName(name: string, known: Iterable<string>): string | undefined {
   let best: string | undefined;
   let bestD = Infinity;
   for (const k of known) {
@@ -96,8 +106,7 @@ function unknownOption(operation: string, name: string, known: ReadonlySet<strin
     const d = lower ? 0 : Math.min(editDistance(k, name), clipped ? 2 : Infinity);
     if (d < bestD) [best, bestD] = [k, d];
   }
-  const hint = best !== undefined && bestD <= Math.max(2, Math.floor(name.length / 3)) ? ` (did you mean '${best}'?)` : ` (known: ${[...known].join(', ')})`;
-  throw new AtomfsError('EINVAL', `unknown option '${name}'${hint}`, { operation, path });
+  return best !== undefined && bestD <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
 }
 
 /** Levenshtein distance, for the hint of a misspelt option (names are short). */

@@ -2,11 +2,17 @@
  * A progress bar for long work on a terminal (bytes, rate, time left). Nothing is drawn
  * when stderr is not a TTY or output is JSON: scripts and logs get clean output.
  *
+ * `cli-progress` is loaded only when a bar is about to be drawn (the first progress report
+ * on a terminal): `atomfs --version`, a run into a pipe or a log, `--json` and
+ * `--no-progress` never load it, and so never pay for it.
+ *
  * @module
  */
-import cliProgress from 'cli-progress';
 import type { CliIo } from './util.js';
 import { formatBytes } from './util.js';
+
+type CliProgress = typeof import('cli-progress');
+type Bar = InstanceType<CliProgress['SingleBar']>;
 
 /** What a command reports progress to. */
 export interface Progress {
@@ -20,32 +26,53 @@ const NONE: Progress = { update() {}, stop() {} };
 export function progressBar(io: CliIo, enabled: boolean, label: string): Progress {
   if (!enabled || !io.stderr.isTTY) return NONE;
   const started = Date.now();
-  const bar = new cliProgress.SingleBar(
-    {
-      stream: io.stderr as NodeJS.WritableStream,
-      format: `${label} [{bar}] {percentage}% | {done} / {all} | {rate}/s | ETA {eta_formatted}`,
-      hideCursor: true,
-      clearOnComplete: false,
-      etaBuffer: 20,
-      fps: 10,
-    },
-    cliProgress.Presets.shades_classic,
-  );
-  let startedBar = false;
+  let bar: Bar | undefined;
+  let loading = false;
+  let stopped = false;
+  let drawn = false;
+  let latest = { bytes: 0, total: 0 };
+  const draw = (b: Bar): void => {
+    const { bytes, total } = latest;
+    const secs = Math.max((Date.now() - started) / 1000, 0.001);
+    const payload = { done: formatBytes(bytes), all: formatBytes(total), rate: formatBytes(Math.round(bytes / secs)) };
+    if (!drawn) {
+      b.start(Math.max(total, 1), bytes, payload);
+      drawn = true;
+    } else {
+      b.setTotal(Math.max(total, 1));
+      b.update(bytes, payload);
+    }
+  };
   return {
     update(bytes, total) {
-      const secs = Math.max((Date.now() - started) / 1000, 0.001);
-      const payload = { done: formatBytes(bytes), all: formatBytes(total), rate: formatBytes(Math.round(bytes / secs)) };
-      if (!startedBar) {
-        bar.start(Math.max(total, 1), bytes, payload);
-        startedBar = true;
-      } else {
-        bar.setTotal(Math.max(total, 1));
-        bar.update(bytes, payload);
-      }
+      latest = { bytes, total };
+      if (bar !== undefined) return draw(bar);
+      if (loading || stopped) return;
+      loading = true;
+      // Reports that come while it loads are kept in `latest`; the bar starts from the last.
+      import('cli-progress').then(
+        ({ default: cliProgress }) => {
+          if (stopped) return;
+          bar = new cliProgress.SingleBar(
+            {
+              stream: io.stderr as NodeJS.WritableStream,
+              format: `${label} [{bar}] {percentage}% | {done} / {all} | {rate}/s | ETA {eta_formatted}`,
+              hideCursor: true,
+              clearOnComplete: false,
+              etaBuffer: 20,
+              fps: 10,
+            },
+            cliProgress.Presets.shades_classic,
+          );
+          draw(bar);
+        },
+        // No bar is no reason to fail the move.
+        () => undefined,
+      );
     },
     stop() {
-      if (startedBar) bar.stop();
+      stopped = true;
+      if (bar !== undefined && drawn) bar.stop();
     },
   };
 }

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { isAtomfsError } from '../errors.js';
 import type { Logger } from '../logger.js';
 
 /** Where a command reads and writes; the process' own streams, or test doubles. */
@@ -94,6 +95,18 @@ export function envLogger(io: CliIo): Logger | undefined {
     warn: level <= 2 ? line('warn') : off,
     error: line('error'),
   };
+}
+
+/** An error's code: an AtomfsError's or a Node error's, else `ERROR`. */
+export function errorCode(e: unknown): string {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code !== '' ? code : 'ERROR';
+}
+
+/** An error as the one line the CLI prints on stderr: `atomfs: CODE: message`. */
+export function errorText(e: unknown): string {
+  const msg = isAtomfsError(e) ? e.message : `${errorCode(e)}: ${(e as Error)?.message ?? String(e)}`;
+  return `atomfs: ${msg.replace(/\n/g, ' ')}\n`;
 }
 
 /** Prints a value as one JSON line. */

@@ -263,3 +263,112 @@ describe('atomfs lock', () => {
     assert.equal(fs.readFileSync(file, 'utf8'), 'db');
   });
 });
+
+describe("atomfs lock: flock(1)'s flags", () => {
+  it('-c CMD (--command) runs CMD through /bin/sh -c under the lock, its exit code passed through', async (t) => {
+    const dir = tmpDir(t);
+    const [short, long] = await Promise.all([
+      runCli(['lock', dir, '-c', 'a=2 && echo "$((a + 1)) $ATOMFS_LOCK_TOKEN"; ls -a "$D" | grep -c "^\\.lock-exclusive-"; exit 4'], { env: { D: dir } }),
+      runCli(['lock', '--timeout', '10s', '--command', 'echo "$0"', dir]),
+    ]);
+    assert.equal(short.code, 4, short.stderr);
+    assert.match(short.stdout, /^3 \d+\n1\n$/, 'a shell ran it, holding the exclusive lock');
+    assert.equal(short.stderr, '');
+    assert.equal(long.code, 0, long.stderr);
+    assert.equal(long.stdout, '/bin/sh\n');
+    assert.deepEqual(markers(dir), []);
+  });
+
+  it('-s and -x (--shared, --exclusive) choose the mode, the last one given wins; exclusive is the default', async (t) => {
+    const dir = tmpDir(t);
+    const probe = ['-c', 'echo "${ATOMFS_LOCK_TOKEN-shared}"'];
+    const cases: [string[], 'shared' | 'exclusive'][] = [
+      [[], 'exclusive'],
+      [['-s'], 'shared'],
+      [['--shared'], 'shared'],
+      [['-x'], 'exclusive'],
+      [['--exclusive'], 'exclusive'],
+      [['-s', '-x'], 'exclusive'],
+      [['-x', '-s'], 'shared'],
+      [['--exclusive', '--shared'], 'shared'],
+    ];
+    for (const [flags, mode] of cases) {
+      const r = await runCli(['lock', ...flags, dir, ...probe]);
+      assert.equal(r.code, 0, r.stderr);
+      if (mode === 'shared') assert.equal(r.stdout, 'shared\n', flags.join(' '));
+      else assert.match(r.stdout, /^\d+\n$/, `${flags.join(' ')}: an exclusive lock has a token`);
+    }
+    // The modes are real: two shared holders at once, an exclusive one kept out.
+    const reader = spawnCli(t, ['lock', '-s', dir, '--', 'sh', '-c', 'echo ready; read line']);
+    await waitForLine(reader, 'ready');
+    const [second, writer] = await Promise.all([runCli(['lock', '-s', '-n', dir, '-c', 'echo in']), runCli(['lock', '-x', '-n', dir, '-c', 'echo in'])]);
+    assert.deepEqual([second.code, second.stdout], [0, 'in\n'], second.stderr);
+    assert.deepEqual([writer.code, writer.stdout], [1, ''], writer.stderr);
+    assert.match(writer.stderr, errorLine('ETIMEDOUT'));
+    reader.stdin!.end('\n');
+    assert.deepEqual(await closed(reader), { code: 0, signal: null });
+    assert.deepEqual(markers(dir), []);
+  });
+
+  it('-n (--nonblock) tries once; -w SECS (--timeout, --wait) waits that long; -E CODE (--conflict-exit-code) is the exit code when the lock is not had', async (t) => {
+    const dir = tmpDir(t);
+    const holder = spawnCli(t, ['lock', dir, '--', 'sh', '-c', 'echo ready; read line']);
+    await waitForLine(holder, 'ready');
+    const cases: [string[], number, string][] = [
+      [['-n'], 1, 'within 0 ms'],
+      [['--nonblock'], 1, 'within 0 ms'],
+      [['-n', '-E', '75'], 75, 'within 0 ms'],
+      [['-n', '--conflict-exit-code', '0'], 0, 'within 0 ms'],
+      [['-n', '-w', '5'], 1, 'within 0 ms'], // as for flock, -n wins over -w
+      [['-w', '0.3'], 1, 'within 300 ms'],
+      [['--wait', '200ms', '-E', '9'], 9, 'within 200 ms'],
+      [['-w', '30', '--timeout', '250ms'], 1, 'within 250 ms'], // the last of -w/--timeout/--wait wins
+      [['-w', '0', '-E', '255'], 255, 'within 0 ms'],
+    ];
+    const results = await Promise.all(cases.map(([flags]) => runCli(['lock', ...flags, dir, '-c', 'echo SHOULD-NOT-RUN'])));
+    cases.forEach(([flags, code, within], i) => {
+      const r = results[i]!;
+      assert.equal(r.code, code, `${flags.join(' ')}: ${r.stderr}`);
+      assert.equal(r.stdout, '', 'the command never ran');
+      assert.match(r.stderr, errorLine('ETIMEDOUT'));
+      assert.ok(r.stderr.includes(within), `${flags.join(' ')}: ${r.stderr}`);
+    });
+    assert.equal(markers(dir).length, 1, "only the holder's marker");
+    holder.stdin!.end('\n');
+    assert.deepEqual(await closed(holder), { code: 0, signal: null });
+    // With the lock free, -E changes nothing: the command's own code comes through.
+    // One after the other: run together, one could hold the lock while the -n one tries.
+    const free = [await runCli(['lock', '-n', '-E', '75', dir, '-c', 'exit 3']), await runCli(['lock', '-E', '75', '-w', '5', dir, '--', 'true'])];
+    assert.deepEqual(
+      free.map((r) => r.code),
+      [3, 0],
+      free.map((r) => r.stderr).join(''),
+    );
+    // -E is for the lock only: another failure (PATH missing) is still 1.
+    const missing = await runCli(['lock', '-E', '75', path.join(dir, 'missing', 'x'), '-c', 'true']);
+    assert.equal(missing.code, 1, missing.stderr);
+    assert.match(missing.stderr, errorLine('ENOENT'));
+    assert.deepEqual(markers(dir), []);
+  });
+
+  it('rejects a bad -E, -w, or -c with a COMMAND after -- as bad usage (exit 2), taking no lock', async (t) => {
+    const dir = tmpDir(t);
+    const cases: [string[], RegExp][] = [
+      [['-E', '256', dir, '-c', 'true'], /-E takes an exit code from 0 to 255, got '256'/],
+      [['--conflict-exit-code', 'x', dir, '-c', 'true'], /--conflict-exit-code takes a whole number, got 'x'/],
+      [['-w', 'soon', dir, '-c', 'true'], /-w takes a duration/],
+      [['--wait', '-1', dir, '-c', 'true'], /--wait/],
+      [[dir, '-c', 'true', '--', 'echo', 'x'], /-c CMD and a COMMAND after -- cannot be combined/],
+      [[dir], /COMMAND after -- \(or -c CMD\)/],
+    ];
+    const results = await Promise.all(cases.map(([args]) => runCli(['lock', ...args])));
+    cases.forEach(([args, what], i) => {
+      const r = results[i]!;
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.equal(r.stdout, '');
+      assert.match(r.stderr, what);
+      assert.match(r.stderr, /\nUsage: see 'atomfs lock --help'\.\n$/);
+    });
+    assert.deepEqual(list(dir), []);
+  });
+});

@@ -23,9 +23,9 @@ function assertUsage(r: { code: number | null; stdout: string; stderr: string },
 }
 
 describe('atomfs help and version', () => {
-  it('prints the version from package.json with --version and -v, exit 0', async () => {
+  it('prints the version from package.json with --version, -V and -v, exit 0', async () => {
     const pkg = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { version: string };
-    for (const flag of ['--version', '-v']) {
+    for (const flag of ['--version', '-V', '-v']) {
       const r = await runCli([flag]);
       assert.equal(r.code, 0);
       assert.equal(r.stdout, `${pkg.version}\n`);
@@ -42,6 +42,24 @@ describe('atomfs help and version', () => {
       for (const v of VERBS) assert.match(r.stdout, new RegExp(`^  ${v} `, 'm'), v);
       assert.match(r.stdout, /Examples:\n {2}\S/);
     }
+  });
+
+  it("'atomfs help VERB' prints the same text as 'atomfs VERB --help', exit 0", async () => {
+    for (const verb of VERBS) {
+      const [viaHelp, viaFlag] = await Promise.all([runCli(['help', verb]), runCli([verb, '--help'])]);
+      assert.equal(viaHelp.code, 0, viaHelp.stderr);
+      assert.equal(viaHelp.stderr, '');
+      assert.match(viaHelp.stdout, new RegExp(`^Usage: atomfs ${verb} `));
+      assert.equal(viaHelp.stdout, viaFlag.stdout, verb);
+    }
+    const [helpHelp, overview] = await Promise.all([runCli(['help', 'help']), runCli(['--help'])]);
+    assert.equal(helpHelp.code, 0, helpHelp.stderr);
+    assert.equal(helpHelp.stdout, overview.stdout, "'atomfs help help' is the overview");
+  });
+
+  it("'atomfs help' with an unknown verb, or two, is bad usage; the closest verb is hinted", async () => {
+    assertUsage(await runCli(['help', 'verif']), undefined, /^atomfs: unknown command 'verif' \(did you mean 'verify'\?\)$/);
+    assertUsage(await runCli(['help', 'mv', 'lock']), undefined, /help takes at most one command/);
   });
 
   it('prints the overview on stderr and exits 2 when no verb is given', async () => {
@@ -67,8 +85,26 @@ describe('atomfs help and version', () => {
 });
 
 describe('atomfs bad usage exits 2 with a usage line', () => {
-  it('rejects an unknown verb', async () => {
-    assertUsage(await runCli(['frobnicate']), undefined, /unknown command 'frobnicate'/);
+  it('rejects an unknown verb, hinting the closest one when one is close', async () => {
+    assertUsage(await runCli(['frobnicate']), undefined, /^atomfs: unknown command 'frobnicate'$/);
+    const typos: [string, string][] = [
+      ['mvv', 'mv'],
+      ['verif', 'verify'],
+      ['clenaup', 'cleanup'],
+      ['Lock', 'lock'],
+      ['doctr', 'doctor'],
+      ['wirte', 'write'],
+    ];
+    const results = await Promise.all(typos.map(([typo]) => runCli([typo, 'x'])));
+    typos.forEach(([typo, verb], i) => assertUsage(results[i]!, undefined, new RegExp(`^atomfs: unknown command '${typo}' \\(did you mean '${verb}'\\?\\)$`)));
+  });
+
+  it("an option before the verb is an unknown option, not an unknown command ('atomfs --bogus'), hinting --version/--help", async () => {
+    const bogus = await runCli(['--bogus']);
+    assertUsage(bogus, undefined, /^atomfs: unknown option '--bogus': before a command, atomfs takes only --help and --version/);
+    assert.doesNotMatch(bogus.stderr, /unknown command/);
+    assertUsage(await runCli(['--verison']), undefined, /^atomfs: unknown option '--verison' \(did you mean '--version'\?\)$/);
+    assertUsage(await runCli(['--hlep', 'mv']), undefined, /^atomfs: unknown option '--hlep' \(did you mean '--help'\?\)$/);
   });
 
   it('rejects missing operands for every verb that needs them', async () => {
@@ -96,6 +132,12 @@ describe('atomfs bad usage exits 2 with a usage line', () => {
     assert.deepEqual(list(dir), []);
   });
 
+  it('rejects write --append with --no-clobber, writing nothing', async (t) => {
+    const dir = tmpDir(t);
+    assertUsage(await runCli(['write', '-a', '--no-clobber', path.join(dir, 'f')], { input: 'x' }), 'write', /--append and --no-clobber cannot be combined/);
+    assert.deepEqual(list(dir), []);
+  });
+
   it('rejects a bad duration for --older-than, --timeout and --stale', async (t) => {
     const dir = tmpDir(t);
     const bad = ['5x', 'ten', '-1s', '1.5.2m', '', '10 s'];
@@ -112,6 +154,10 @@ describe('atomfs bad usage exits 2 with a usage line', () => {
     assertUsage(await runCli(['mv', '--verify', 'sha1', path.join(dir, 'a'), path.join(dir, 'b')]), 'mv', /--verify takes size, checksum or none, got 'sha1'/);
     assertUsage(await runCli(['mv', '--strategy', 'teleport', path.join(dir, 'a'), path.join(dir, 'b')]), 'mv', /--strategy takes/);
     assertUsage(await runCli(['mv', '-T', path.join(dir, 'a'), path.join(dir, 'a'), path.join(dir, 'b')]), 'mv', /-T takes exactly one SRC/);
+    // GNU mv refuses -t with -T; neither is a negation of the other.
+    for (const args of [['-t', dir, '-T'], ['--no-target-directory', '--target-directory', dir], [`--target-directory=${dir}`, '-T']]) {
+      assertUsage(await runCli(['mv', ...args, path.join(dir, 'a')]), 'mv', /-t and -T cannot be combined/);
+    }
     assert.deepEqual(list(dir), ['a']);
   });
 
@@ -133,9 +179,43 @@ describe('atomfs bad usage exits 2 with a usage line', () => {
     assert.deepEqual(list(dir), [], 'no probe folder was made');
   });
 
-  it('rejects an unknown option as bad usage, naming it', async () => {
-    assertUsage(await runCli(['write', '--bogus', 'x']), 'write', /Unknown option '--bogus'/);
-    assertUsage(await runCli(['mv', '--force', 'a', 'b']), 'mv', /Unknown option '--force'/);
+  it('rejects an unknown option in plain words (quotes balanced, no parser jargon), hinting the closest flag of that verb', async () => {
+    // [args, the usage line's verb, the exact first line]
+    const cases: [string[], string, string][] = [
+      [['write', '--bogus', 'x'], 'write', "unknown option '--bogus'"],
+      [['write', '--apend', 'x'], 'write', "unknown option '--apend' (did you mean '--append'?)"],
+      [['write', '-json', 'x'], 'write', "unknown option '-json' (did you mean '--json'?)"],
+      [['mv', '--overwirte', 'a', 'b'], 'mv', "unknown option '--overwirte' (did you mean '--overwrite'?)"],
+      [['mv', '--no-clober', 'a', 'b'], 'mv', "unknown option '--no-clober' (did you mean '--no-clobber'?)"],
+      [['mv', '-fz', 'a', 'b'], 'mv', "unknown option '-z' in '-fz'"],
+      [['cleanup', '--older-then', '1h', '.'], 'cleanup', "unknown option '--older-then' (did you mean '--older-than'?)"],
+      [['cleanup', '--dryrun', '.'], 'cleanup', "unknown option '--dryrun' (did you mean '--dry-run'?)"],
+      [['lock', '--shard', '.', '-c', 'true'], 'lock', "unknown option '--shard' (did you mean '--shared'?)"],
+      [['lock', '-X', '.', '-c', 'true'], 'lock', "unknown option '-X' (did you mean '-x'?)"],
+      [['verify', '--sha265', 'a'.repeat(64), 'f'], 'verify', "unknown option '--sha265' (did you mean '--sha256'?)"],
+      [['verify', '--jsonparse', 'f'], 'verify', "unknown option '--jsonparse' (did you mean '--json-parse'?)"],
+      [['doctor', '--sample', '3'], 'doctor', "unknown option '--sample' (did you mean '--samples'?)"],
+    ];
+    const results = await Promise.all(cases.map(([args]) => runCli(args)));
+    cases.forEach(([args, verb, line], i) => {
+      const r = results[i]!;
+      assertUsage(r, verb, new RegExp(`^atomfs: ${line.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`));
+      const first = r.stderr.split('\n')[0]!;
+      assert.equal(first.split("'").length % 2, 1, `balanced quotes: ${first} (${args.join(' ')})`);
+      assert.doesNotMatch(first, /positional|To specify/);
+    });
+  });
+
+  it('says in plain words when an option lacks its value or gets one it does not take', async () => {
+    const cases: [string[], string, RegExp][] = [
+      [['mv', 'a', '-t'], 'mv', /^atomfs: option '-t' needs a value$/],
+      [['cleanup', '.', '--older-than'], 'cleanup', /^atomfs: option '--older-than' needs a value$/],
+      [['write', '--json=yes', 'f'], 'write', /^atomfs: option '--json' takes no value, got '--json=yes'$/],
+      [['verify', '--sha256', '--json', 'f'], 'verify', /^atomfs: option '--sha256' needs a value, got the option '--json' \(write --sha256=--json if that is the value\)$/],
+      [['lock', '-w', '-n', '.', '-c', 'true'], 'lock', /^atomfs: option '-w' needs a value, got the option '-n' \(write --timeout=-n if that is the value\)$/],
+    ];
+    const results = await Promise.all(cases.map(([args]) => runCli(args)));
+    cases.forEach(([, verb, what], i) => assertUsage(results[i]!, verb, what));
   });
 });
 

@@ -109,7 +109,7 @@ describe('atomfs write', () => {
     assert.equal(fs.readFileSync(f, 'utf8'), 'first');
     r = await runCli(['write', '--no-clobber', '--json', f], { input: 'second' });
     assert.equal(r.code, 1);
-    assert.equal(r.stdout, '', 'no JSON for a failed write');
+    assert.deepEqual(JSON.parse(r.stdout), { error: { code: 'EEXIST', message: r.stderr.replace(/^atomfs: |\n$/g, ''), path: f } }, 'the error as JSON, never a success line');
     assert.match(r.stderr, errorLine('EEXIST'));
     assert.ok(r.stderr.includes(f), r.stderr);
     assert.equal(fs.readFileSync(f, 'utf8'), 'first');

@@ -3,8 +3,8 @@
  *
  * @module
  */
-import { parseArgs } from 'node:util';
 import { cleanupOrphans } from '../../temp/cleanup-orphans.js';
+import { parseVerb } from '../args.js';
 import { envLogger, EXIT, parseDuration, printJson, UsageError, type CliIo } from '../util.js';
 
 export const HELP = `Usage: atomfs cleanup [options] DIR
@@ -18,7 +18,8 @@ Options:
   --recursive             also in sub-folders
   --dry-run               list what would be removed, remove nothing
   --json                  print {"removed": [...], "kept": N}
-                          (with --dry-run: {"wouldRemove": [...], "kept": N})
+                          (with --dry-run: {"wouldRemove": [...], "kept": N});
+                          an error as {"error": {"code", "message", "path"}}
   -h, --help              show this help
 
 Examples:
@@ -26,18 +27,17 @@ Examples:
   atomfs cleanup --recursive --older-than 10m --dry-run /srv/data
 `;
 
+/** The verb's options, for node:util parseArgs. */
+export const OPTIONS = {
+    'older-than': { type: 'string' },
+    recursive: { type: 'boolean' },
+    'dry-run': { type: 'boolean' },
+    json: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  } as const;
+
 export async function run(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      'older-than': { type: 'string' },
-      recursive: { type: 'boolean' },
-      'dry-run': { type: 'boolean' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
+  const { values, positionals } = parseVerb(args, OPTIONS);
   if (values.help) {
     io.stdout.write(HELP);
     return EXIT.ok;

@@ -18,11 +18,11 @@
  */
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
 import { toAtomfsError } from '../../errors.js';
 import { O, realOps, type SyncFsOps } from '../../internal/fs-ops.js';
 import { removeTree } from '../../internal/remove-tree.js';
 import { cryptoRandom, randomHex } from '../../internal/temp-name.js';
+import { parseVerb } from '../args.js';
 import { EXIT, formatBytes, parseCount, printJson, UsageError, type CliIo } from '../util.js';
 
 export const HELP = `Usage: atomfs doctor [options] [DIR]
@@ -39,7 +39,7 @@ as "not a data file system", and nothing is created there. Both exit 0.
 
 Options:
   --samples N   fsync latency samples (default 5)
-  --json        print the report as JSON
+  --json        print the report as JSON; an error as {"error": {"code", "message", "path"}}
   -h, --help    show this help
 
 Examples:
@@ -391,16 +391,15 @@ function exists(sys: SyncFsOps, p: string): boolean {
   }
 }
 
+/** The verb's options, for node:util parseArgs. */
+export const OPTIONS = {
+    samples: { type: 'string' },
+    json: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  } as const;
+
 export async function run(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      samples: { type: 'string' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
+  const { values, positionals } = parseVerb(args, OPTIONS);
   if (values.help) {
     io.stdout.write(HELP);
     return EXIT.ok;

@@ -1,16 +1,18 @@
 /**
- * `atomfs lock PATH -- COMMAND...`: run a command under a lock, like flock(1).
+ * `atomfs lock PATH -- COMMAND...` (or `-c CMD`): run a command under a lock, like flock(1).
  *
  * @module
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
-import { parseArgs } from 'node:util';
+import { isAtomfsError } from '../../errors.js';
 import { O, realOps } from '../../internal/fs-ops.js';
 import { lock } from '../../lock/lock.js';
-import { envLogger, EXIT, parseDuration, UsageError, type CliIo } from '../util.js';
+import { parseVerb } from '../args.js';
+import { envLogger, errorText, EXIT, parseCount, parseDuration, UsageError, type CliIo } from '../util.js';
 
 export const HELP = `Usage: atomfs lock [options] PATH -- COMMAND [ARGS...]
+       atomfs lock [options] PATH -c COMMAND-LINE
 
 Runs COMMAND while holding a lock on PATH (a folder: markers inside it; a file: markers
 beside it), then releases it. Works across processes and across hosts sharing a
@@ -24,40 +26,92 @@ descriptor open, even if atomfs itself is killed, and is free as soon as the las
 them has exited. A background child that outlives COMMAND keeps the lock until it
 exits; one that closes fd 3 does not hold it.
 
-Options:
-  --shared            a shared lock (many holders at once, never with an exclusive one)
-  --timeout DURATION  give up after this long (default 10s; 0 = try once; e.g. 500ms, 2m)
+Options (flock(1)'s short ones work as there; the last of -s and -x wins):
+  -s, --shared        a shared lock (many holders at once, never with an exclusive one)
+  -x, --exclusive     an exclusive lock (the default)
+  -n, --nonblock      fail at once if the lock is not free (the same as -w 0)
+  -w, --timeout, --wait DURATION
+                      give up after this long (default 10s; 0 = try once; a bare
+                      number is seconds, as for flock: -w 2.5; or 500ms, 2m)
+  -E, --conflict-exit-code CODE
+                      exit with CODE (0 to 255, default 1) when the lock could not
+                      be had, so a timeout can be told from the command's own failure
+  -c, --command CMD   run CMD through /bin/sh -c (instead of a COMMAND after --)
   --stale DURATION    lease of holders on other hosts (default 10s)
   -h, --help          show this help
 
-Exit codes: the command's own; 1 when the lock could not be had (ETIMEDOUT) or
-another error; 2 bad usage; 127 the command was not found; 128+N killed by signal N.
+Exit codes: the command's own; the -E code (default 1) when the lock could not be had
+(ETIMEDOUT); 1 another error; 2 bad usage; 126 the command could not be run, 127 not
+found; 128+N killed by signal N.
 
 Examples:
   atomfs lock /srv/data -- ./rebuild-index.sh
   atomfs lock --shared --timeout 1m /srv/data -- tar czf backup.tgz /srv/data
+  atomfs lock -n -E 75 /var/lock/cron-job -c 'backup && prune'
 `;
 
-export async function run(args: string[], io: CliIo): Promise<number> {
+/**
+ * The verb's options, for node:util parseArgs. A new option goes here and into
+ * {@link resolveLockCall}, which turns the parsed flags into the library's LockOptions.
+ */
+export const OPTIONS = {
+  shared: { type: 'boolean', short: 's' },
+  exclusive: { type: 'boolean', short: 'x' },
+  nonblock: { type: 'boolean', short: 'n' },
+  timeout: { type: 'string', short: 'w' },
+  wait: { type: 'string' },
+  'conflict-exit-code': { type: 'string', short: 'E' },
+  command: { type: 'string', short: 'c' },
+  stale: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** What one `atomfs lock` call asks for, checked before anything is touched. */
+interface LockCall {
+  readonly path: string;
+  readonly command: readonly string[];
+  readonly mode: 'shared' | 'exclusive';
+  readonly timeout: number | undefined;
+  readonly stale: number | undefined;
+  /** The exit code when the lock could not be had (flock's -E). */
+  readonly conflictExitCode: number;
+}
+
+/** The arguments (before and after `--`) as a {@link LockCall}, or `undefined` for --help. */
+function resolveLockCall(args: readonly string[]): LockCall | undefined {
   const sep = args.indexOf('--');
-  const own = sep === -1 ? args : args.slice(0, sep);
-  const command = sep === -1 ? [] : args.slice(sep + 1);
-  const { values, positionals } = parseArgs({
-    args: own,
-    allowPositionals: true,
-    options: {
-      shared: { type: 'boolean' },
-      timeout: { type: 'string' },
-      stale: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  if (values.help) {
+  const own = sep === -1 ? [...args] : args.slice(0, sep);
+  const after = sep === -1 ? [] : args.slice(sep + 1);
+  const { values, positionals, tokens } = parseVerb(own, OPTIONS);
+  if (values.help) return undefined;
+  if (positionals.length !== 1) throw new UsageError('lock takes exactly one PATH before --');
+  if (values.command !== undefined && after.length > 0) throw new UsageError('-c CMD and a COMMAND after -- cannot be combined');
+  const command = values.command !== undefined ? ['/bin/sh', '-c', values.command] : after;
+  if (command.length === 0) throw new UsageError('lock needs a COMMAND after -- (or -c CMD)');
+  // As for flock(1): the last of -s/-x wins, and so does the last of -w/--timeout/--wait.
+  const last = (...names: string[]) => tokens.filter((t) => t.kind === 'option' && names.includes(t.name)).at(-1) as { name: string; rawName: string; value?: string } | undefined;
+  const mode = last('shared', 'exclusive')?.name === 'shared' ? 'shared' : 'exclusive';
+  const wait = last('timeout', 'wait');
+  const timeout = values.nonblock ? 0 : wait === undefined ? undefined : parseDuration(wait.rawName, wait.value ?? '');
+  const e = last('conflict-exit-code');
+  const conflictExitCode = e === undefined ? EXIT.failed : parseCount(e.rawName, e.value ?? '');
+  if (conflictExitCode > 255) throw new UsageError(`${e!.rawName} takes an exit code from 0 to 255, got '${e!.value}'`);
+  return {
+    path: positionals[0]!,
+    command,
+    mode,
+    timeout,
+    stale: values.stale === undefined ? undefined : parseDuration('--stale', values.stale),
+    conflictExitCode,
+  };
+}
+
+export async function run(args: string[], io: CliIo): Promise<number> {
+  const call = resolveLockCall(args);
+  if (call === undefined) {
     io.stdout.write(HELP);
     return EXIT.ok;
   }
-  if (positionals.length !== 1) throw new UsageError('lock takes exactly one PATH before --');
-  if (command.length === 0) throw new UsageError('lock needs a COMMAND after --');
   // Signals are caught from now on: while waiting for the lock they abort the wait (no
   // marker is left behind); once the command runs they are forwarded to it. Installing
   // the handlers only after spawn() would leave a moment in which a signal kills atomfs
@@ -76,10 +130,10 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   try {
     let held;
     try {
-      held = await lock(positionals[0]!, {
-        mode: values.shared ? 'shared' : 'exclusive',
-        timeout: values.timeout === undefined ? undefined : parseDuration('--timeout', values.timeout),
-        stale: values.stale === undefined ? undefined : parseDuration('--stale', values.stale),
+      held = await lock(call.path, {
+        mode: call.mode,
+        timeout: call.timeout,
+        stale: call.stale,
         logger: envLogger(io),
         signal: ac.signal,
         onCompromised: (e) => void io.stderr.write(`atomfs: warning: ${e.message}\n`),
@@ -87,6 +141,11 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     } catch (e) {
       // Interrupted while waiting: exit as the signal would have made us exit.
       if (relay.first) return 128 + (osConstants.signals[relay.first] ?? 0);
+      // The lock was not had (taken by another): one line, and flock's -E code.
+      if (isAtomfsError(e, 'ETIMEDOUT')) {
+        io.stderr.write(errorText(e));
+        return call.conflictExitCode;
+      }
       throw e;
     }
     // The lock lives on a descriptor, as flock(1)'s does: one byte in the marker says so, and
@@ -97,7 +156,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
       // Without O_CLOEXEC: the point is that it is inherited.
       fd = realOps.sync.open(held._marker, O.WRONLY | O.APPEND | O.NOFOLLOW, 0);
       realOps.sync.write(fd, Buffer.from('t'), 0, 1);
-      return await runChild(command, held.token, io, relay, fd);
+      return await runChild(call.command, held.token, io, relay, fd);
     } finally {
       if (fd !== undefined) realOps.sync.close(fd);
       // Processes the command left running still hold the descriptor: the lock stays theirs
@@ -112,7 +171,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
 
-function runChild(command: string[], token: number | undefined, io: CliIo, relay: { child?: ChildProcess; pending: NodeJS.Signals[] }, lockFd: number): Promise<number> {
+function runChild(command: readonly string[], token: number | undefined, io: CliIo, relay: { child?: ChildProcess; pending: NodeJS.Signals[] }, lockFd: number): Promise<number> {
   return new Promise((resolve) => {
     const env = { ...io.env, ATOMFS_LOCK_FD: '3', ...(token === undefined ? {} : { ATOMFS_LOCK_TOKEN: String(token) }) };
     const child = spawn(command[0]!, command.slice(1), { stdio: ['inherit', 'inherit', 'inherit', lockFd], env });

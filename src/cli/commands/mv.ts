@@ -4,10 +4,10 @@
  * @module
  */
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
 import { AtomfsError } from '../../errors.js';
 import { realOps } from '../../internal/fs-ops.js';
 import { move, type MoveResult, type MoveStrategy, type MoveVerify } from '../../move/move.js';
+import { parseVerb } from '../args.js';
 import { progressBar } from '../progress.js';
 import { envLogger, EXIT, printJson, UsageError, type CliIo } from '../util.js';
 
@@ -23,7 +23,7 @@ As with mv(1): with several sources, or when DEST is an existing folder (or ends
 '/'), each SRC moves into it under its own name.
 
 Options:
-  -f, --overwrite          replace an existing destination (atomically for files);
+  -f, --overwrite, --force  replace an existing destination (atomically for files);
                            without it an existing destination fails with EEXIST
   -n, --no-clobber         skip a SRC whose destination exists (exit 0); the last of
                            -f and -n wins, as for mv(1)
@@ -38,7 +38,8 @@ Options:
   --no-progress            no progress bar (it is shown only on a terminal anyway)
   -v, --verbose            print renamed 'SRC' -> 'DEST' for each move
   --json                   print one JSON line per move: {src, dest, strategy, bytes, files},
-                           and sha256 for a single file copied with --verify checksum
+                           and sha256 for a single file copied with --verify checksum;
+                           an error as {"error": {"code", "message", "path"}}
   -h, --help               show this help
 
 Examples:
@@ -46,25 +47,24 @@ Examples:
   atomfs mv --verify checksum --json photos/ /backup/photos-2026
 `;
 
+/** The verb's options, for node:util parseArgs. */
+export const OPTIONS = {
+    overwrite: { type: 'boolean', short: 'f' },
+  force: { type: 'boolean' },
+    'no-clobber': { type: 'boolean', short: 'n' },
+    'target-directory': { type: 'string', short: 't' },
+    verbose: { type: 'boolean', short: 'v' },
+    verify: { type: 'string' },
+    strategy: { type: 'string' },
+    'no-target-directory': { type: 'boolean', short: 'T' },
+    'no-fsync': { type: 'boolean' },
+    'no-progress': { type: 'boolean' },
+    json: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  } as const;
+
 export async function run(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals, tokens } = parseArgs({
-    args,
-    allowPositionals: true,
-    tokens: true,
-    options: {
-      overwrite: { type: 'boolean', short: 'f' },
-      'no-clobber': { type: 'boolean', short: 'n' },
-      'target-directory': { type: 'string', short: 't' },
-      verbose: { type: 'boolean', short: 'v' },
-      verify: { type: 'string' },
-      strategy: { type: 'string' },
-      'no-target-directory': { type: 'boolean', short: 'T' },
-      'no-fsync': { type: 'boolean' },
-      'no-progress': { type: 'boolean' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
+  const { values, positionals, tokens } = parseVerb(args, OPTIONS);
   if (values.help) {
     io.stdout.write(HELP);
     return EXIT.ok;
@@ -73,8 +73,8 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   if (targetDir !== undefined && values['no-target-directory']) throw new UsageError('-t and -T cannot be combined');
   if (targetDir !== undefined ? positionals.length < 1 : positionals.length < 2) throw new UsageError('mv needs a SRC and a DEST');
   // -f and -n: the last one given wins, as for mv(1).
-  const clobber = tokens.filter((t) => t.kind === 'option' && (t.name === 'overwrite' || t.name === 'no-clobber')).at(-1);
-  const overwrite = clobber?.kind === 'option' && clobber.name === 'overwrite';
+  const clobber = tokens.filter((t) => t.kind === 'option' && (t.name === 'overwrite' || t.name === 'force' || t.name === 'no-clobber')).at(-1);
+  const overwrite = clobber?.kind === 'option' && (clobber.name === 'overwrite' || clobber.name === 'force');
   const noClobber = clobber?.kind === 'option' && clobber.name === 'no-clobber';
   const verify = values.verify ?? 'size';
   if (!['size', 'checksum', 'none'].includes(verify)) throw new UsageError(`--verify takes size, checksum or none, got '${verify}'`);
@@ -107,7 +107,9 @@ export async function run(args: string[], io: CliIo): Promise<number> {
       const dst = lstatOrUndefined(to);
       if (sst && dst && sst.dev === dst.dev && sst.ino === dst.ino) {
         // GNU mv: moving a file onto itself (or a hard link of it) is an error, exit 1.
-        io.stderr.write(`atomfs: mv: '${src}' and '${to}' are the same file\n`);
+        const message = `'${src}' and '${to}' are the same file`;
+        io.stderr.write(`atomfs: mv: ${message}\n`);
+        if (values.json) printJson(io, { error: { code: 'EINVAL', message, path: src } });
         failed = true;
         continue;
       }

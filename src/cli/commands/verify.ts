@@ -3,8 +3,8 @@
  *
  * @module
  */
-import { parseArgs } from 'node:util';
 import { validateFile } from '../../temp/validate-file.js';
+import { parseVerb } from '../args.js';
 import { EXIT, parseCount, printJson, UsageError, type CliIo } from '../util.js';
 
 export const HELP = `Usage: atomfs verify [options] FILE...
@@ -19,7 +19,8 @@ Options:
   --sha256 HEX        the content must have this SHA-256 (one FILE only)
   --min-size BYTES    smallest acceptable size
   --max-size BYTES    largest acceptable size
-  --json              print one JSON line per file: {path, valid, reason, size}
+  --json              print one JSON line per file: {path, valid, reason, size};
+                      an error as {"error": {"code", "message", "path"}}
   -h, --help          show this help
 
 Examples:
@@ -27,20 +28,19 @@ Examples:
   atomfs verify --binary --sha256 9f86d0... release.tar.gz
 `;
 
+/** The verb's options, for node:util parseArgs. */
+export const OPTIONS = {
+    'json-parse': { type: 'boolean' },
+    binary: { type: 'boolean' },
+    sha256: { type: 'string' },
+    'min-size': { type: 'string' },
+    'max-size': { type: 'string' },
+    json: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  } as const;
+
 export async function run(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      'json-parse': { type: 'boolean' },
-      binary: { type: 'boolean' },
-      sha256: { type: 'string' },
-      'min-size': { type: 'string' },
-      'max-size': { type: 'string' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
+  const { values, positionals } = parseVerb(args, OPTIONS);
   if (values.help) {
     io.stdout.write(HELP);
     return EXIT.ok;

@@ -3,9 +3,9 @@
  *
  * @module
  */
-import { parseArgs } from 'node:util';
 import { O, realOps } from '../../internal/fs-ops.js';
 import { writeFile } from '../../write/write-file.js';
+import { parseVerb } from '../args.js';
 import { envLogger, EXIT, printJson, UsageError, type CliIo } from '../util.js';
 
 export const HELP = `Usage: atomfs write [options] FILE
@@ -25,7 +25,8 @@ Options:
   --no-clobber      fail with EEXIST if FILE exists
   -a, --append      as sponge -a: FILE's old content then stdin, published atomically
                     as one new file (a missing FILE is created)
-  --json            print {"path", "bytes"} when done
+  --json            print {"path", "bytes"} when done; an error as
+                    {"error": {"code", "message", "path"}}
   -h, --help        show this help
 
 Examples:
@@ -33,19 +34,18 @@ Examples:
   printf 'ready\\n' | atomfs write --no-clobber --mode 600 /run/app/state
 `;
 
+/** The verb's options, for node:util parseArgs. */
+export const OPTIONS = {
+    mode: { type: 'string' },
+    'no-fsync': { type: 'boolean' },
+    'no-clobber': { type: 'boolean' },
+    append: { type: 'boolean', short: 'a' },
+    json: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  } as const;
+
 export async function run(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      mode: { type: 'string' },
-      'no-fsync': { type: 'boolean' },
-      'no-clobber': { type: 'boolean' },
-      append: { type: 'boolean', short: 'a' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
+  const { values, positionals } = parseVerb(args, OPTIONS);
   if (values.help) {
     io.stdout.write(HELP);
     return EXIT.ok;
