@@ -198,11 +198,17 @@ export class PostgresLockStore implements LockStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    const l = this.#listener;
-    this.#listener = undefined;
-    if (l !== undefined) await l.end().catch(() => undefined);
-    for (const set of this.#wakers.values()) for (const w of [...set.values()]) w();
-    if (this.#ownsPool) await this.#pool.end().catch(() => undefined);
+    // Ending unref'd connections must not let the program exit before close() resolves.
+    const alive = setInterval(() => undefined, 1 << 30);
+    try {
+      const l = this.#listener;
+      this.#listener = undefined;
+      if (l !== undefined) await l.end().catch(() => undefined);
+      for (const set of this.#wakers.values()) for (const w of [...set.values()]) w();
+      if (this.#ownsPool) await this.#pool.end().catch(() => undefined);
+    } finally {
+      clearInterval(alive);
+    }
   }
 
   /** Closes the store, for `await using`. */
@@ -212,6 +218,17 @@ export class PostgresLockStore implements LockStore {
 
   // One round trip, one statement (one transaction).
   async #run(key: 'try' | 'drop' | 'renew' | 'probe', values: readonly unknown[], deadline: number, operation: string, name: string, syscall: string): Promise<pg.QueryResult> {
+    // The pool's idle connections and the listener are unref'd (an idle program may exit);
+    // a call in flight must keep the program alive until it answers.
+    const alive = setInterval(() => undefined, 1 << 30);
+    try {
+      return await this.#runOn(key, values, deadline, operation, name, syscall);
+    } finally {
+      clearInterval(alive);
+    }
+  }
+
+  async #runOn(key: 'try' | 'drop' | 'renew' | 'probe', values: readonly unknown[], deadline: number, operation: string, name: string, syscall: string): Promise<pg.QueryResult> {
     await this.ready();
     let c: Sql;
     try {
@@ -260,6 +277,16 @@ export class PostgresLockStore implements LockStore {
   }
 
   async #acquire(req: StoreRequest): Promise<StoreHold> {
+    // Waiting on unref'd connections alone (a notification) must not let the program exit.
+    const alive = setInterval(() => undefined, 1 << 30);
+    try {
+      return await this.#acquireLoop(req);
+    } finally {
+      clearInterval(alive);
+    }
+  }
+
+  async #acquireLoop(req: StoreRequest): Promise<StoreHold> {
     const { name, mode, operation } = req;
     const ctx = { operation, path: name };
     const deadline = req.timeout === Infinity ? Infinity : Date.now() + req.timeout;

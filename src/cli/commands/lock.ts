@@ -37,7 +37,12 @@ Options (flock(1)'s short ones work as there; the last of -s and -x wins):
                       exit with CODE (0 to 255, default 1) when the lock could not
                       be had, so a timeout can be told from the command's own failure
   -c, --command CMD   run CMD through /bin/sh -c (instead of a COMMAND after --)
-  --stale DURATION    lease of holders on other hosts (default 10s)
+  --stale DURATION    lease of holders on other hosts (default 10s); with --store,
+                      the lease the server times
+  --store URL         keep the lock in PostgreSQL (postgres://user@host/db; needs the
+                      pg driver): PATH is then the lock's name, shared by every host
+                      that uses the same database; a killed atomfs frees it when its
+                      lease ends (no descriptor is handed to COMMAND)
   -h, --help          show this help
 
 Exit codes: the command's own; the -E code (default 1) when the lock could not be had
@@ -63,6 +68,7 @@ export const OPTIONS = {
   'conflict-exit-code': { type: 'string', short: 'E' },
   command: { type: 'string', short: 'c' },
   stale: { type: 'string' },
+  store: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -75,6 +81,8 @@ interface LockCall {
   readonly stale: number | undefined;
   /** The exit code when the lock could not be had (flock's -E). */
   readonly conflictExitCode: number;
+  /** A PostgreSQL URL: the lock lives in that database (`postgresLocks`). */
+  readonly store: string | undefined;
 }
 
 /** The arguments (before and after `--`) as a {@link LockCall}, or `undefined` for --help. */
@@ -96,6 +104,7 @@ function resolveLockCall(args: readonly string[]): LockCall | undefined {
   const e = last('conflict-exit-code');
   const conflictExitCode = e === undefined ? EXIT.failed : parseCount(e.rawName, e.value ?? '');
   if (conflictExitCode > 255) throw new UsageError(`${e!.rawName} takes an exit code from 0 to 255, got '${e!.value}'`);
+  if (values.store !== undefined && !/^postgres(ql)?:\/\//.test(values.store)) throw new UsageError(`--store takes a postgres:// URL, got '${values.store}'`);
   return {
     path: positionals[0]!,
     command,
@@ -103,6 +112,7 @@ function resolveLockCall(args: readonly string[]): LockCall | undefined {
     timeout,
     stale: values.stale === undefined ? undefined : parseDuration('--stale', values.stale),
     conflictExitCode,
+    store: values.store,
   };
 }
 
@@ -127,6 +137,10 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     }
   };
   for (const s of FORWARDED) process.on(s, onSignal);
+  // Loaded only for --store: the driver is an optional peer dependency.
+  const store = call.store === undefined ? undefined : (await import('../../postgres/index.js')).postgresLocks({ connectionString: call.store });
+  // The store's connections are unref'd: the verb keeps the process alive until it is done.
+  const alive = store === undefined ? undefined : setInterval(() => undefined, 1 << 30);
   try {
     let held;
     try {
@@ -134,6 +148,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
         mode: call.mode,
         timeout: call.timeout,
         stale: call.stale,
+        ...(store === undefined ? {} : { store }),
         logger: envLogger(io),
         signal: ac.signal,
         onCompromised: (e) => void io.stderr.write(`atomfs: warning: ${e.message}\n`),
@@ -147,6 +162,13 @@ export async function run(args: string[], io: CliIo): Promise<number> {
         return call.conflictExitCode;
       }
       throw e;
+    }
+    if (store !== undefined) {
+      try {
+        return await runChild(call.command, held.token, io, relay, undefined);
+      } finally {
+        await held.release().catch((e: unknown) => void io.stderr.write(`atomfs: warning: ${(e as Error).message}\n`));
+      }
     }
     // The lock lives on a descriptor, as flock(1)'s does: one byte in the marker says so, and
     // the command inherits a descriptor on it (fd 3), as does everything it starts. Killing
@@ -166,15 +188,17 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     }
   } finally {
     for (const s of FORWARDED) process.off(s, onSignal);
+    clearInterval(alive);
+    await store?.close();
   }
 }
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
 
-function runChild(command: readonly string[], token: number | undefined, io: CliIo, relay: { child?: ChildProcess; pending: NodeJS.Signals[] }, lockFd: number): Promise<number> {
+function runChild(command: readonly string[], token: number | undefined, io: CliIo, relay: { child?: ChildProcess; pending: NodeJS.Signals[] }, lockFd: number | undefined): Promise<number> {
   return new Promise((resolve) => {
-    const env = { ...io.env, ATOMFS_LOCK_FD: '3', ...(token === undefined ? {} : { ATOMFS_LOCK_TOKEN: String(token) }) };
-    const child = spawn(command[0]!, command.slice(1), { stdio: ['inherit', 'inherit', 'inherit', lockFd], env });
+    const env = { ...io.env, ...(lockFd === undefined ? {} : { ATOMFS_LOCK_FD: '3' }), ...(token === undefined ? {} : { ATOMFS_LOCK_TOKEN: String(token) }) };
+    const child = spawn(command[0]!, command.slice(1), { stdio: lockFd === undefined ? 'inherit' : ['inherit', 'inherit', 'inherit', lockFd], env });
     relay.child = child;
     // A signal that arrived between the lock and the spawn is delivered now.
     for (const s of relay.pending.splice(0)) child.kill(s);
