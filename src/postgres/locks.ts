@@ -46,13 +46,13 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { AtomfsError } from '../errors.js';
-import { checkOptionsObject, intOpt, optionNames } from '../options.js';
-import { isRevoked, textOf } from '../internal/paths.js';
+import { checkOptionsObject, optionNames } from '../options.js';
+import { textOf } from '../internal/paths.js';
 import { timerDelay } from '../internal/abort.js';
 import { STORE, type FenceToken, type LockStore, type StoreDriver, type StoreHold, type StoreRequest } from '../lock/store.js';
 import type { LockMode } from '../lock/markers.js';
-import { isSchemaName, migrate } from './schema.js';
-import { connectWithin, isRetryable, nodeCodeOf, sqlError, type Sql } from './sql.js';
+import { migrate } from './schema.js';
+import { connection, connectWithin, endPool, isRetryable, nodeCodeOf, sqlError, type Sql } from './sql.js';
 
 const OPTION_SET = optionNames(['connectionString', 'pool', 'schema', 'timeout', 'listen']);
 /** The one channel every atomfs lock store notifies on; the payload names schema and lock. */
@@ -78,9 +78,6 @@ export interface PostgresLocksOptions {
    */
   readonly listen?: boolean | undefined;
 }
-
-const isPool = (v: unknown): v is pg.Pool =>
-  typeof v === 'object' && v !== null && !isRevoked(v) && typeof (v as pg.Pool).connect === 'function' && typeof (v as pg.Pool).query === 'function';
 
 
 interface AttemptRow {
@@ -136,28 +133,15 @@ export class PostgresLockStore implements LockStore {
   constructor(options: PostgresLocksOptions) {
     const op = 'postgresLocks';
     const o = checkOptionsObject(op, options, undefined, OPTION_SET);
-    const cs = o['connectionString'];
-    const pool = o['pool'];
-    if ((cs === undefined) === (pool === undefined)) throw new AtomfsError('EINVAL', 'give exactly one of connectionString and pool', { operation: op });
-    if (cs !== undefined && (typeof cs !== 'string' || cs.length === 0)) throw new AtomfsError('EINVAL', `connectionString must be a non-empty string, got ${textOf(cs)}`, { operation: op });
-    if (pool !== undefined && !isPool(pool)) throw new AtomfsError('EINVAL', 'pool must be a pg.Pool', { operation: op });
-    const schema = o['schema'] ?? 'atomfs';
-    if (!isSchemaName(schema)) throw new AtomfsError('EINVAL', `schema must match [a-z_][a-z0-9_]{0,62}, got ${textOf(schema)}`, { operation: op });
-    const timeoutMs = intOpt(op, o, 'timeout', 10_000, undefined, 2 ** 31 - 1);
-    if (timeoutMs === 0) throw new AtomfsError('EINVAL', 'timeout must be at least 1 ms', { operation: op });
+    const c = connection(op, o, 10_000);
     const listen = o['listen'];
     if (listen !== undefined && typeof listen !== 'boolean') throw new AtomfsError('EINVAL', `listen must be a boolean, got ${textOf(listen)}`, { operation: op });
-    this.schema = schema;
-    this.#S = `"${schema}"`;
-    this.#timeoutMs = timeoutMs;
+    this.schema = c.schema;
+    this.#S = `"${c.schema}"`;
+    this.#timeoutMs = c.timeoutMs;
     this.#listen = listen ?? true;
-    this.#ownsPool = pool === undefined;
-    this.#pool =
-      pool === undefined
-        ? new pg.Pool({ connectionString: cs as string, connectionTimeoutMillis: timerDelay(timeoutMs), max: 10, allowExitOnIdle: true })
-        : (pool as pg.Pool);
-    // An idle pooled connection the server drops is reported as an 'error' event.
-    if (this.#ownsPool) this.#pool.on('error', () => undefined);
+    this.#ownsPool = c.ownsPool;
+    this.#pool = c.pool;
     this[STORE] = {
       acquire: (req) => this.#acquire(req),
       isLocked: (name, mode, operation) => this.#isLocked(name, mode, operation),
@@ -205,7 +189,7 @@ export class PostgresLockStore implements LockStore {
       this.#listener = undefined;
       if (l !== undefined) await l.end().catch(() => undefined);
       for (const set of this.#wakers.values()) for (const w of [...set.values()]) w();
-      if (this.#ownsPool) await this.#pool.end().catch(() => undefined);
+      if (this.#ownsPool) await endPool(this.#pool);
     } finally {
       clearInterval(alive);
     }

@@ -9,8 +9,7 @@
 import pg from 'pg';
 import { AtomfsError } from '../errors.js';
 import { checkOptionsObject, intOpt, optionNames } from '../options.js';
-import { isRevoked, textOf } from '../internal/paths.js';
-import { timerDelay } from '../internal/abort.js';
+import { isRevoked } from '../internal/paths.js';
 import {
   checkCreateOptions,
   checkFence,
@@ -33,7 +32,7 @@ import {
 } from '../vfs/mount.js';
 import { baseName, parentOf, segments } from '../vfs/vpath.js';
 import { CHUNK, ROOT_ID, isSchemaName, migrate } from './schema.js';
-import { sqlState, transaction, type CallPolicy, type Tx } from './sql.js';
+import { connection, endPool, sqlState, transaction, type CallPolicy, type Tx } from './sql.js';
 import type { FenceToken } from '../lock/store.js';
 
 const OPTION_SET = optionNames(['connectionString', 'pool', 'schema', 'timeout', 'retries']);
@@ -71,9 +70,6 @@ interface Found {
   readonly row: Row;
   readonly chain: readonly Row[];
 }
-
-const isPool = (v: unknown): v is pg.Pool =>
-  typeof v === 'object' && v !== null && !isRevoked(v) && typeof (v as pg.Pool).connect === 'function' && typeof (v as pg.Pool).query === 'function';
 
 /**
  * A {@link VirtualMount} on PostgreSQL, shared by every process and host that mounts the
@@ -127,26 +123,12 @@ export class PostgresMount implements VirtualMount {
   constructor(options: PostgresMountOptions) {
     const op = 'PostgresMount';
     const o = checkOptionsObject(op, options, undefined, OPTION_SET);
-    const cs = o['connectionString'];
-    const pool = o['pool'];
-    if ((cs === undefined) === (pool === undefined)) throw new AtomfsError('EINVAL', 'give exactly one of connectionString and pool', { operation: op });
-    if (cs !== undefined && (typeof cs !== 'string' || cs.length === 0)) throw new AtomfsError('EINVAL', `connectionString must be a non-empty string, got ${textOf(cs)}`, { operation: op });
-    if (pool !== undefined && !isPool(pool)) throw new AtomfsError('EINVAL', 'pool must be a pg.Pool', { operation: op });
-    const schema = o['schema'] ?? 'atomfs';
-    if (!isSchemaName(schema)) throw new AtomfsError('EINVAL', `schema must match [a-z_][a-z0-9_]{0,62}, got ${textOf(schema)}`, { operation: op });
-    const timeoutMs = intOpt(op, o, 'timeout', 30_000, undefined, 2 ** 31 - 1);
-    if (timeoutMs === 0) throw new AtomfsError('EINVAL', 'timeout must be at least 1 ms', { operation: op });
-    this.#policy = { timeoutMs, retries: intOpt(op, o, 'retries', 30, undefined, 1000) };
-    this.schema = schema;
-    this.#S = `"${schema}"`;
-    this.#ownsPool = pool === undefined;
-    this.#pool =
-      pool === undefined
-        ? new pg.Pool({ connectionString: cs as string, connectionTimeoutMillis: timerDelay(timeoutMs), max: 10, allowExitOnIdle: true })
-        : (pool as pg.Pool);
-    // An idle pooled connection that the server drops reports it as an 'error' event:
-    // the pool discards it; without a listener the process would crash.
-    if (this.#ownsPool) this.#pool.on('error', () => undefined);
+    const c = connection(op, o, 30_000);
+    this.#policy = { timeoutMs: c.timeoutMs, retries: intOpt(op, o, 'retries', 30, undefined, 1000) };
+    this.schema = c.schema;
+    this.#S = `"${c.schema}"`;
+    this.#ownsPool = c.ownsPool;
+    this.#pool = c.pool;
   }
 
   /**
@@ -183,7 +165,7 @@ export class PostgresMount implements VirtualMount {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#ownsPool) await this.#pool.end().catch(() => undefined);
+    if (this.#ownsPool) await endPool(this.#pool);
   }
 
   /** Ends the pool, for `await using`. */

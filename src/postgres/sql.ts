@@ -6,8 +6,12 @@
  *
  * @module
  */
-import type pg from 'pg';
+import pg from 'pg';
 import { AtomfsError, type AtomfsErrorCode } from '../errors.js';
+import { intOpt } from '../options.js';
+import { isRevoked, textOf } from '../internal/paths.js';
+import { timerDelay } from '../internal/abort.js';
+import { isSchemaName } from './schema.js';
 
 /** A connection a transaction runs on. @internal */
 export type Sql = pg.PoolClient;
@@ -183,5 +187,52 @@ export async function transaction<T>(
       c.off('error', onError);
       c.release(broken ? true : undefined);
     }
+  }
+}
+
+/** What the PostgreSQL parts of atomfs take to reach their server: validated, and the pool made. @internal */
+export interface Connection {
+  readonly pool: pg.Pool;
+  /** Whether the pool is ours to end at close (made from `connectionString`). */
+  readonly ownsPool: boolean;
+  readonly schema: string;
+  readonly timeoutMs: number;
+}
+
+const isPool = (v: unknown): v is pg.Pool =>
+  typeof v === 'object' && v !== null && !isRevoked(v) && typeof (v as pg.Pool).connect === 'function' && typeof (v as pg.Pool).query === 'function';
+
+/**
+ * Validates `connectionString` | `pool`, `schema` and `timeout` (EINVAL before anything
+ * connects) and makes the pool when given a URL: idle connections let the program exit,
+ * and an idle connection the server drops (reported as an 'error' event) is discarded
+ * instead of crashing the process. @internal
+ */
+export function connection(op: string, o: Readonly<Record<string, unknown>>, defaultTimeoutMs: number): Connection {
+  const cs = o['connectionString'];
+  const pool = o['pool'];
+  if ((cs === undefined) === (pool === undefined)) throw new AtomfsError('EINVAL', 'give exactly one of connectionString and pool', { operation: op });
+  if (cs !== undefined && (typeof cs !== 'string' || cs.length === 0)) throw new AtomfsError('EINVAL', `connectionString must be a non-empty string, got ${textOf(cs)}`, { operation: op });
+  if (pool !== undefined && !isPool(pool)) throw new AtomfsError('EINVAL', 'pool must be a pg.Pool', { operation: op });
+  const schema = o['schema'] ?? 'atomfs';
+  if (!isSchemaName(schema)) throw new AtomfsError('EINVAL', `schema must match [a-z_][a-z0-9_]{0,62}, got ${textOf(schema)}`, { operation: op });
+  const timeoutMs = intOpt(op, o, 'timeout', defaultTimeoutMs, undefined, 2 ** 31 - 1);
+  if (timeoutMs === 0) throw new AtomfsError('EINVAL', 'timeout must be at least 1 ms', { operation: op });
+  if (pool !== undefined) return { pool: pool as pg.Pool, ownsPool: false, schema, timeoutMs };
+  const made = new pg.Pool({ connectionString: cs as string, connectionTimeoutMillis: timerDelay(timeoutMs), max: 10, allowExitOnIdle: true });
+  made.on('error', () => undefined);
+  return { pool: made, ownsPool: true, schema, timeoutMs };
+}
+
+/**
+ * Ends a pool the caller owns. Its idle connections are unref'd, so without a timer of its
+ * own the program could exit (a top-level await: code 13) before this resolves. @internal
+ */
+export async function endPool(pool: pg.Pool): Promise<void> {
+  const alive = setInterval(() => undefined, 1 << 30);
+  try {
+    await pool.end().catch(() => undefined);
+  } finally {
+    clearInterval(alive);
   }
 }
