@@ -234,7 +234,7 @@ function* heldByTree(marker: string): Steps<boolean> {
   return true;
 }
 
-function* isDead(plan: LockPlan, where: { readonly dir: string }, m: Marker, myBoot: string): Steps<boolean> {
+function* isDead(plan: LockPlan, where: { readonly dir: string }, m: Marker, myBoot: string, fresh: boolean): Steps<boolean> {
   if (!plan.leaseOnly && m.hostName === thisHost()) {
     // Same host: the process decides, at once.
     if (m.boot !== myBoot && myBoot !== '0' && m.boot !== '0') return true;
@@ -243,7 +243,7 @@ function* isDead(plan: LockPlan, where: { readonly dir: string }, m: Marker, myB
     const key = `${m.pid} ${m.start}`;
     const now = Date.now();
     const seen = seenAlive.get(key);
-    if (seen !== undefined && now - seen <= ALIVE_MS) return false;
+    if (!fresh && seen !== undefined && now - seen <= ALIVE_MS) return false;
     const start = yield* call('processStart', m.pid);
     let dead = start === null || (start !== 0 && m.start !== 0 && start !== m.start);
     if (dead) dead = !(yield* heldByTree(path.join(where.dir, m.name)));
@@ -296,7 +296,7 @@ interface Scan {
 }
 
 /** Lists the markers of every place, reclaiming dead ones, and sorts the live ones. */
-function* scan(plan: LockPlan, where: Where, a: Attempt, myBoot: string): Steps<Scan> {
+function* scan(plan: LockPlan, where: Where, a: Attempt, myBoot: string, fresh = false): Steps<Scan> {
   const r: Scan = { mine: false, blockers: [], ahead: [] };
   for (const place of [where, ...where.also]) {
     let entries;
@@ -314,7 +314,7 @@ function* scan(plan: LockPlan, where: Where, a: Attempt, myBoot: string): Steps<
         continue;
       }
       if (plan.mode === 'shared' && m.mode === 'shared') continue;
-      if (yield* isDead(plan, place, m, myBoot)) {
+      if (yield* isDead(plan, place, m, myBoot, fresh)) {
         yield* reclaim(plan, place, m);
         continue;
       }
@@ -1022,7 +1022,9 @@ export async function isLocked(path: PathLike, options?: Pick<LockOptions, 'mode
     const where = yield* locate(plan);
     const myBoot = shortBoot(yield* call('bootId'));
     try {
-      return (yield* scan(plan, where, a, myBoot)).blockers.length > 0;
+      // Fresh: a one-off question deserves today's answer, not a verdict cached for waiters
+      // (a holder killed a moment after an earlier probe would still read as alive).
+      return (yield* scan(plan, where, a, myBoot, true)).blockers.length > 0;
     } catch (e) {
       // Nothing there to hold a lock in: not locked.
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DirectoryLocker, lock, type AtomfsError } from '../../src/index.js';
+import { DirectoryLocker, isLocked, lock, type AtomfsError } from '../../src/index.js';
 import { realOps } from '../../src/internal/fs-ops.js';
 import { markerName, orderKey, shortBoot, thisHost } from '../../src/lock/markers.js';
 import { markersIn, within } from '../helpers/lock-kit.js';
@@ -33,6 +33,31 @@ describe('liveness by start time and boot', () => {
       assert.deepEqual(markersIn(dir), []);
     });
   }
+});
+
+describe('isLocked asks afresh', () => {
+  it('a holder seen alive by one probe and dead by the next is no holder: the verdict is not cached', async (t) => {
+    const dir = tmpDir(t);
+    const myStart = realOps.sync.processStart(process.pid) ?? 0;
+    if (myStart === 0) return t.skip('no /proc: the start time of a process cannot be read here');
+    // A marker naming a pid whose life the seam decides: alive for the first probe, gone
+    // for the second. Waiters cache "alive" for a few ms; a one-off probe must not, or a
+    // holder killed just after an earlier probe still reads as a holder (seen in CI).
+    const pid = 4_000_000;
+    const marker = markerName('.lock-', { mode: 'exclusive', pid, hostName: thisHost(), boot: shortBoot(realOps.sync.bootId()), start: 777, order: orderKey(Date.now(), 'cafebabe') });
+    fs.writeFileSync(path.join(dir, marker), '');
+    let alive = true;
+    const asked: number[] = [];
+    const seam = {
+      async: realOps.async,
+      sync: { ...realOps.sync, processStart: (p: number) => (p === pid ? (asked.push(p), alive ? 777 : null) : realOps.sync.processStart(p)) },
+    };
+    assert.equal(await isLocked(dir, { fs: seam }), true);
+    alive = false;
+    assert.equal(await isLocked(dir, { fs: seam }), false, 'the dead holder holds nothing');
+    assert.equal(asked.length, 2, 'each probe read the process afresh');
+    assert.deepEqual(markersIn(dir), [], 'and its marker was reclaimed');
+  });
 });
 
 describe('a path locked while missing, then a folder', () => {
