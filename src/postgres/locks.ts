@@ -245,8 +245,12 @@ export class PostgresLockStore implements LockStore {
     const text = {
       try: `SELECT o_held, o_token::text AS o_token, o_next_ms FROM ${S}.lock_try($1, $2, $3, $4)`,
       drop: `SELECT ${S}.lock_drop($1, $2) AS n`,
-      renew: `UPDATE ${S}.lock_holder SET expires = clock_timestamp() + $2 * interval '1 millisecond' WHERE id = $1 AND NOT waiting`,
-      probe: `SELECT count(*)::int AS n FROM ${S}.lock_holder WHERE name = $1 AND NOT waiting AND expires >= clock_timestamp() AND ($2 = 'exclusive' OR mode = 'exclusive')`,
+      // A holder is a lock_holder row, or a writer kept in its name's row (schema.ts).
+      renew: `WITH h AS (UPDATE ${S}.lock_holder SET expires = clock_timestamp() + $2 * interval '1 millisecond' WHERE id = $1 AND NOT waiting RETURNING 1),
+                   x AS (UPDATE ${S}.lock_name SET x_expires = clock_timestamp() + $2 * interval '1 millisecond' WHERE name = $3 AND x_id = $1 RETURNING 1)
+              SELECT ((SELECT count(*) FROM h) + (SELECT count(*) FROM x))::int AS n`,
+      probe: `SELECT ((SELECT count(*) FROM ${S}.lock_holder WHERE name = $1 AND NOT waiting AND expires >= clock_timestamp() AND ($2 = 'exclusive' OR mode = 'exclusive'))
+                    + (SELECT count(*) FROM ${S}.lock_name WHERE name = $1 AND x_id IS NOT NULL AND x_expires >= clock_timestamp()))::int AS n`,
     }[key];
     return { name: `atomfs_${this.schema}_lock_${key}`, text };
   }
@@ -321,8 +325,8 @@ export class PostgresLockStore implements LockStore {
       token,
       fence,
       renew: async () => {
-        const r = await this.#run('renew', [id, req.lease], Date.now() + Math.min(this.#timeoutMs, Math.max(100, req.lease / 3)), 'lock', name, 'renew');
-        return (r.rowCount ?? 0) > 0;
+        const r = await this.#run('renew', [id, req.lease, name], Date.now() + Math.min(this.#timeoutMs, Math.max(100, req.lease / 3)), 'lock', name, 'renew');
+        return (r.rows[0] as { n: number }).n > 0;
       },
       release: async () => {
         const r = await this.#run('drop', [id, name], Date.now() + this.#timeoutMs, 'lock', name, 'release');

@@ -65,10 +65,18 @@ const STEPS: readonly ((s: string) => string[])[] = [
     // lock_holder by name at all. That matters beyond the saving of a statement: every
     // cycle of a busy name leaves a dead index entry there, and a scan by name walks them
     // all until VACUUM comes (the uncontended cycle slowed down run after run).
+    // x_id / x_expires: an exclusive holder kept in this row instead of in lock_holder,
+    // taken only when the name has no rows there (nobody holds or waits). The common
+    // uncontended cycle is then two updates of this one row (no index changes, so
+    // PostgreSQL updates it in place, HOT) instead of an insert and a delete in
+    // lock_holder with its two indexes. Its token is max_token, which nothing else can
+    // raise while it holds.
     `CREATE TABLE ${S}.lock_name (
        name text PRIMARY KEY CHECK (octet_length(name) BETWEEN 1 AND 1024),
        max_token bigint NOT NULL DEFAULT 0,
-       rows integer NOT NULL DEFAULT 0 CHECK (rows >= 0)
+       rows integer NOT NULL DEFAULT 0 CHECK (rows >= 0),
+       x_id text,
+       x_expires timestamptz
      )`,
     // Holders and waiters (waiting = true; ticket orders writers in line). Every row has
     // a lease the server computed; a row past it is dead, whoever's clock says otherwise.
@@ -100,26 +108,45 @@ const STEPS: readonly ((s: string) => string[])[] = [
        v_expires timestamptz;
        v_waiting boolean;
        v_gone integer;
+       v_xid text;
+       v_xexp timestamptz;
+       v_xtok bigint;
      BEGIN
        v_expires := clock_timestamp() + p_lease_ms * interval '1 millisecond';
-       -- Nobody holds or waits (no rows): take the name's row lock and count ourselves in,
-       -- in one statement. An UPDATE that waited for the row lock re-checks rows = 0 on
-       -- the version it then sees, so of two such attempts only one matches.
+       -- Nobody holds or waits (no rows, no live holder in the name's row): take the
+       -- name's row lock and the lock in one statement; a writer holds in that row, a
+       -- reader counts itself in. An UPDATE that waited for the row lock re-checks its
+       -- condition on the version it then sees, so of two such attempts only one matches.
        IF p_mode = 'exclusive' THEN
-         UPDATE ${S}.lock_name n SET rows = 1, max_token = nextval('${S}.lock_token_seq') WHERE n.name = p_name AND n.rows = 0 RETURNING n.max_token INTO v_token;
+         UPDATE ${S}.lock_name n SET x_id = p_id, x_expires = v_expires, max_token = nextval('${S}.lock_token_seq')
+           WHERE n.name = p_name AND n.rows = 0 AND (n.x_id IS NULL OR n.x_expires < clock_timestamp()) RETURNING n.max_token INTO v_token;
+         IF FOUND THEN
+           RETURN QUERY SELECT true, v_token, NULL::double precision;
+           RETURN;
+         END IF;
        ELSE
-         UPDATE ${S}.lock_name n SET rows = 1 WHERE n.name = p_name AND n.rows = 0;
-       END IF;
-       IF FOUND THEN
-         INSERT INTO ${S}.lock_holder (id, name, mode, waiting, ticket, token, lease_ms, expires) VALUES (p_id, p_name, p_mode, false, 0, v_token, p_lease_ms, v_expires);
-         RETURN QUERY SELECT true, v_token, NULL::double precision;
-         RETURN;
+         UPDATE ${S}.lock_name n SET rows = 1, x_id = NULL, x_expires = NULL
+           WHERE n.name = p_name AND n.rows = 0 AND (n.x_id IS NULL OR n.x_expires < clock_timestamp());
+         IF FOUND THEN
+           INSERT INTO ${S}.lock_holder (id, name, mode, waiting, ticket, token, lease_ms, expires) VALUES (p_id, p_name, p_mode, false, 0, NULL, p_lease_ms, v_expires);
+           RETURN QUERY SELECT true, NULL::bigint, NULL::double precision;
+           RETURN;
+         END IF;
        END IF;
        -- The name's row lock: attempts on one name run one at a time from here to COMMIT.
-       PERFORM 1 FROM ${S}.lock_name n WHERE n.name = p_name FOR UPDATE;
+       SELECT n.x_id, n.x_expires, n.max_token INTO v_xid, v_xexp, v_xtok FROM ${S}.lock_name n WHERE n.name = p_name FOR UPDATE;
        IF NOT FOUND THEN
          INSERT INTO ${S}.lock_name (name) VALUES (p_name) ON CONFLICT (name) DO NOTHING;
-         PERFORM 1 FROM ${S}.lock_name n WHERE n.name = p_name FOR UPDATE;
+         SELECT n.x_id, n.x_expires, n.max_token INTO v_xid, v_xexp, v_xtok FROM ${S}.lock_name n WHERE n.name = p_name FOR UPDATE;
+       END IF;
+       IF v_xid IS NOT NULL AND v_xexp < clock_timestamp() THEN
+         UPDATE ${S}.lock_name n SET x_id = NULL, x_expires = NULL WHERE n.name = p_name;
+         v_xid := NULL;
+       END IF;
+       -- An attempt that took the lock in the name's row, tried again (its answer was lost).
+       IF v_xid = p_id THEN
+         RETURN QUERY SELECT true, v_xtok, NULL::double precision;
+         RETURN;
        END IF;
        DELETE FROM ${S}.lock_holder h WHERE h.name = p_name AND h.expires < clock_timestamp();
        GET DIAGNOSTICS v_gone = ROW_COUNT;
@@ -137,6 +164,10 @@ const STEPS: readonly ((s: string) => string[])[] = [
               extract(epoch FROM min(h.expires) FILTER (WHERE NOT h.waiting AND (p_mode = 'exclusive' OR h.mode = 'exclusive')) - clock_timestamp()) * 1000
          INTO v_blocking, v_ahead, v_next
          FROM ${S}.lock_holder h WHERE h.name = p_name AND h.id <> p_id;
+       IF v_xid IS NOT NULL THEN
+         v_blocking := v_blocking + 1;
+         v_next := LEAST(v_next, extract(epoch FROM v_xexp - clock_timestamp()) * 1000);
+       END IF;
        IF v_blocking = 0 AND v_ahead = 0 THEN
          IF p_mode = 'exclusive' THEN
            v_token := nextval('${S}.lock_token_seq');
@@ -176,18 +207,33 @@ const STEPS: readonly ((s: string) => string[])[] = [
        v_next text;
        v_lease double precision;
        v_token bigint;
+       v_xid text;
+       v_xexp timestamptz;
      BEGIN
-       -- The name's row lock, taken by counting our row out before we delete it (one
-       -- statement fewer than locking, deleting, then counting); put back if it was gone.
-       UPDATE ${S}.lock_name n SET rows = n.rows - 1 WHERE n.name = p_name AND n.rows > 0 RETURNING n.rows INTO v_rows;
-       IF NOT FOUND THEN
-         RETURN 0; -- no rows for this name: ours was reclaimed as expired, and nobody waits
-       END IF;
-       DELETE FROM ${S}.lock_holder h WHERE h.id = p_id;
-       GET DIAGNOSTICS v_n = ROW_COUNT;
-       IF v_n = 0 THEN
-         v_rows := v_rows + 1;
-         UPDATE ${S}.lock_name n SET rows = v_rows WHERE n.name = p_name;
+       -- Held in the name's row: that row's lock and the release in one statement.
+       UPDATE ${S}.lock_name n SET x_id = NULL, x_expires = NULL WHERE n.name = p_name AND n.x_id = p_id RETURNING n.rows INTO v_rows;
+       IF FOUND THEN
+         v_n := 1;
+       ELSE
+         -- The name's row lock, taken by counting our row out before we delete it (one
+         -- statement fewer than locking, deleting, then counting); put back if it was gone.
+         UPDATE ${S}.lock_name n SET rows = n.rows - 1 WHERE n.name = p_name AND n.rows > 0 RETURNING n.rows, n.x_id, n.x_expires INTO v_rows, v_xid, v_xexp;
+         IF NOT FOUND THEN
+           RETURN 0; -- no rows for this name: ours was reclaimed as expired, and nobody waits
+         END IF;
+         DELETE FROM ${S}.lock_holder h WHERE h.id = p_id;
+         GET DIAGNOSTICS v_n = ROW_COUNT;
+         IF v_n = 0 THEN
+           v_rows := v_rows + 1;
+           UPDATE ${S}.lock_name n SET rows = v_rows WHERE n.name = p_name;
+         END IF;
+         -- A waiter withdrawing while a writer holds in the name's row: nothing to hand over.
+         IF v_xid IS NOT NULL AND v_xexp >= clock_timestamp() THEN
+           RETURN v_n;
+         END IF;
+         IF v_xid IS NOT NULL THEN
+           UPDATE ${S}.lock_name n SET x_id = NULL, x_expires = NULL WHERE n.name = p_name;
+         END IF;
        END IF;
        IF v_rows = 0 OR NOT EXISTS (SELECT 1 FROM ${S}.lock_holder h WHERE h.name = p_name AND h.waiting) THEN
          -- Nobody is handed anything: this COMMIT need not wait for the disk. Were it lost
