@@ -96,8 +96,8 @@ const STEPS: readonly ((s: string) => string[])[] = [
     // One attempt to acquire, as one function so that it is one round trip with plans the
     // server keeps (see locks.ts for why each step is safe). Returns whether the lock is
     // held, its token, and, when a lease blocks us, how long that lease has left (ms).
-    `CREATE FUNCTION ${S}.lock_try(p_id text, p_name text, p_mode text, p_lease_ms double precision)
-     RETURNS TABLE (o_held boolean, o_token bigint, o_next_ms double precision)
+    `CREATE FUNCTION ${S}.lock_try(p_id text, p_name text, p_mode text, p_lease_ms double precision,
+       OUT o_held boolean, OUT o_token bigint, OUT o_next_ms double precision)
      LANGUAGE plpgsql AS $fn$
      DECLARE
        v_ticket bigint;
@@ -121,7 +121,7 @@ const STEPS: readonly ((s: string) => string[])[] = [
          UPDATE ${S}.lock_name n SET x_id = p_id, x_expires = v_expires, max_token = nextval('${S}.lock_token_seq')
            WHERE n.name = p_name AND n.rows = 0 AND (n.x_id IS NULL OR n.x_expires < clock_timestamp()) RETURNING n.max_token INTO v_token;
          IF FOUND THEN
-           RETURN QUERY SELECT true, v_token, NULL::double precision;
+           o_held := true; o_token := v_token; o_next_ms := NULL::double precision;
            RETURN;
          END IF;
        ELSE
@@ -129,7 +129,7 @@ const STEPS: readonly ((s: string) => string[])[] = [
            WHERE n.name = p_name AND n.rows = 0 AND (n.x_id IS NULL OR n.x_expires < clock_timestamp());
          IF FOUND THEN
            INSERT INTO ${S}.lock_holder (id, name, mode, waiting, ticket, token, lease_ms, expires) VALUES (p_id, p_name, p_mode, false, 0, NULL, p_lease_ms, v_expires);
-           RETURN QUERY SELECT true, NULL::bigint, NULL::double precision;
+           o_held := true; o_token := NULL::bigint; o_next_ms := NULL::double precision;
            RETURN;
          END IF;
        END IF;
@@ -145,7 +145,7 @@ const STEPS: readonly ((s: string) => string[])[] = [
        END IF;
        -- An attempt that took the lock in the name's row, tried again (its answer was lost).
        IF v_xid = p_id THEN
-         RETURN QUERY SELECT true, v_xtok, NULL::double precision;
+         o_held := true; o_token := v_xtok; o_next_ms := NULL::double precision;
          RETURN;
        END IF;
        DELETE FROM ${S}.lock_holder h WHERE h.name = p_name AND h.expires < clock_timestamp();
@@ -156,7 +156,7 @@ const STEPS: readonly ((s: string) => string[])[] = [
        SELECT h.ticket, h.waiting, h.token INTO v_ticket, v_waiting, v_token FROM ${S}.lock_holder h WHERE h.id = p_id;
        -- Handed over by a release (lock_drop) whose notification we did not get.
        IF v_waiting = false THEN
-         RETURN QUERY SELECT true, v_token, NULL::double precision;
+         o_held := true; o_token := v_token; o_next_ms := NULL::double precision;
          RETURN;
        END IF;
        SELECT count(*) FILTER (WHERE NOT h.waiting AND (p_mode = 'exclusive' OR h.mode = 'exclusive')),
@@ -179,7 +179,7 @@ const STEPS: readonly ((s: string) => string[])[] = [
          ELSE
            UPDATE ${S}.lock_holder h SET waiting = false, token = v_token, expires = v_expires WHERE h.id = p_id;
          END IF;
-         RETURN QUERY SELECT true, v_token, NULL::double precision;
+         o_held := true; o_token := v_token; o_next_ms := NULL::double precision;
        ELSE
          IF v_ticket IS NULL THEN
            INSERT INTO ${S}.lock_holder (id, name, mode, waiting, ticket, token, lease_ms, expires)
@@ -188,7 +188,7 @@ const STEPS: readonly ((s: string) => string[])[] = [
          ELSE
            UPDATE ${S}.lock_holder h SET expires = v_expires WHERE h.id = p_id;
          END IF;
-         RETURN QUERY SELECT false, NULL::bigint, v_next;
+         o_held := false; o_token := NULL::bigint; o_next_ms := v_next;
        END IF;
      END
      $fn$`,
