@@ -11,9 +11,11 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as net from 'node:net';
 import { describe, it } from 'node:test';
 import * as api from '../../src/index.js';
 import * as testing from '../../src/testing/index.js';
+import * as postgres from '../../src/postgres/index.js';
 import { FaultOps } from '../helpers/fault-ops.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { seeded } from '../helpers/xorshift.js';
@@ -150,6 +152,46 @@ function targetsOf(sandbox: string): Target[] {
   return out;
 }
 
+/** A 127.0.0.1 port nobody listens on (taken, then given back). */
+function refusedPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * The exports of `atomfs/postgres`, and the methods of a mount and a lock store whose
+ * server refuses connections: a call with a malformed argument is EINVAL before anything
+ * connects, a well-formed one ECONNREFUSED (or EINVAL once closed), never a TypeError.
+ */
+function pgTargetsOf(url: string): { targets: Target[]; made: { close(): Promise<void> }[] } {
+  const out: Target[] = [];
+  const isClass = (v: unknown): boolean => typeof v === 'function' && /^class\b/.test(Function.prototype.toString.call(v));
+  const add = (name: string, fn: unknown, cls: boolean, self?: object, first?: string): void => {
+    if (typeof fn !== 'function') return;
+    const f = fn as (...a: unknown[]) => unknown;
+    out.push({ name, arity: Math.max(1, f.length + 1), ...(first !== undefined ? { first } : {}), call: cls ? (args) => Reflect.construct(f, args) : (args) => Reflect.apply(f, self, args) });
+  };
+  for (const [k, v] of Object.entries(postgres)) add(`postgres.${k}`, v, isClass(v));
+  const mount = new postgres.PostgresMount({ connectionString: url, timeout: 2_000 });
+  const store = postgres.postgresLocks({ connectionString: url, timeout: 2_000 });
+  for (const [label, obj, first] of [['PostgresMount', mount, '/f'], ['PostgresLockStore', store, undefined]] as const) {
+    const proto = Object.getPrototypeOf(obj) as object;
+    for (const key of Object.getOwnPropertyNames(proto)) {
+      // close() last, by the test: closing first would make every other call EINVAL.
+      if (key === 'constructor' || key === 'close' || key === 'ready') continue;
+      const d = Object.getOwnPropertyDescriptor(proto, key);
+      if (typeof d?.value === 'function') add(`${label}.${key}`, d.value, false, obj, first);
+    }
+  }
+  return { targets: out, made: [mount, store] };
+}
+
 /**
  * A stream reports a failure as an 'error' event, not a throw: the first event of a new
  * stream (an error, or ready/finish/close) within the bound, as an outcome.
@@ -198,6 +240,74 @@ function listAll(dir: string): string[] {
   }
 }
 
+/**
+ * Calls every target PER_TARGET times with seeded argument lists, at least one argument
+ * malformed each time; returns how the calls ended.
+ */
+async function fuzz(targets: readonly Target[], values: ReturnType<typeof malformedValues>, sandbox: string, seed: number): Promise<{ calls: number; valid: number; failures: string[] }> {
+  const rand = seeded(seed);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
+  const failures: string[] = [];
+  let calls = 0;
+  let valid = 0;
+  for (const target of targets) {
+    for (let round = 0; round < PER_TARGET; round++) {
+      // Each position is a malformed value or a plausible one (a fresh path in the
+      // sandbox first, undefined after); at least one is malformed.
+      const bad = Math.floor(rand() * target.arity);
+      const labels: string[] = [];
+      const args: unknown[] = [];
+      for (let i = 0; i < target.arity; i++) {
+        if (i === bad || rand() < 0.3) {
+          const v = pick(values);
+          labels.push(v.label);
+          args.push(v.make());
+        } else {
+          labels.push(i === 0 ? 'a path' : 'undefined');
+          args.push(i === 0 ? (target.first ?? path.join(sandbox, `p${calls}`)) : undefined);
+        }
+      }
+      calls++;
+      const what = `${target.name}(${labels.join(', ')})`;
+      let outcome: unknown;
+      let threw = false;
+      try {
+        let r = target.call(args);
+        if (r !== null && typeof r === 'object' && typeof (r as { then?: unknown }).then === 'function') {
+          let timer: NodeJS.Timeout | undefined;
+          r = await Promise.race([
+            r as Promise<unknown>,
+            new Promise((_, reject) => {
+              timer = setTimeout(() => reject(new Error(`HANG: no answer in ${CALL_LIMIT_MS} ms`)), CALL_LIMIT_MS);
+            }),
+          ]).finally(() => clearTimeout(timer));
+        }
+        outcome = r;
+      } catch (e) {
+        threw = true;
+        outcome = e;
+      }
+      if (!threw) {
+        const s = await streamOutcome(outcome);
+        if (s) {
+          threw = true;
+          outcome = s.error;
+        }
+      }
+      if (!threw) {
+        valid++;
+        await putAway(outcome);
+        continue;
+      }
+      if (outcome === CALLER) continue;
+      if (outcome instanceof api.AtomfsError && typeof outcome.code === 'string' && outcome.code.length > 0) continue;
+      const e = outcome as Error | undefined;
+      failures.push(`${what}: ${e?.constructor?.name ?? typeof e} ${String(e?.message ?? e).split('\n')[0]}`);
+    }
+  }
+  return { calls, valid, failures };
+}
+
 describe('every export and constructor, given malformed arguments', () => {
   it(`ends each call as an AtomfsError with a code or the caller's own error, creates nothing outside the sandbox, and never hangs (>= 500 calls)`, { timeout: 300_000 }, async (t) => {
     // The sandbox sits alone in a folder of its own: anything beside it was made outside.
@@ -212,69 +322,10 @@ describe('every export and constructor, given malformed arguments', () => {
     const values = malformedValues(sandbox);
     const targets = targetsOf(sandbox);
     await Promise.all(readyAll);
-    const rand = seeded(0x5eed16);
-    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
-    const failures: string[] = [];
-    let calls = 0;
-    let valid = 0;
     // Relative paths land in the sandbox.
     process.chdir(sandbox);
     t.after(() => process.chdir(home));
-    for (const target of targets) {
-      for (let round = 0; round < PER_TARGET; round++) {
-        // Each position is a malformed value or a plausible one (a fresh path in the
-        // sandbox first, undefined after); at least one is malformed.
-        const bad = Math.floor(rand() * target.arity);
-        const labels: string[] = [];
-        const args: unknown[] = [];
-        for (let i = 0; i < target.arity; i++) {
-          if (i === bad || rand() < 0.3) {
-            const v = pick(values);
-            labels.push(v.label);
-            args.push(v.make());
-          } else {
-            labels.push(i === 0 ? 'a path' : 'undefined');
-            args.push(i === 0 ? (target.first ?? path.join(sandbox, `p${calls}`)) : undefined);
-          }
-        }
-        calls++;
-        const what = `${target.name}(${labels.join(', ')})`;
-        let outcome: unknown;
-        let threw = false;
-        try {
-          let r = target.call(args);
-          if (r !== null && typeof r === 'object' && typeof (r as { then?: unknown }).then === 'function') {
-            let timer: NodeJS.Timeout | undefined;
-            r = await Promise.race([
-              r as Promise<unknown>,
-              new Promise((_, reject) => {
-                timer = setTimeout(() => reject(new Error(`HANG: no answer in ${CALL_LIMIT_MS} ms`)), CALL_LIMIT_MS);
-              }),
-            ]).finally(() => clearTimeout(timer));
-          }
-          outcome = r;
-        } catch (e) {
-          threw = true;
-          outcome = e;
-        }
-        if (!threw) {
-          const s = await streamOutcome(outcome);
-          if (s) {
-            threw = true;
-            outcome = s.error;
-          }
-        }
-        if (!threw) {
-          valid++;
-          await putAway(outcome);
-          continue;
-        }
-        if (outcome === CALLER) continue;
-        if (outcome instanceof api.AtomfsError && typeof outcome.code === 'string' && outcome.code.length > 0) continue;
-        const e = outcome as Error | undefined;
-        failures.push(`${what}: ${e?.constructor?.name ?? typeof e} ${String(e?.message ?? e).split('\n')[0]}`);
-      }
-    }
+    const { calls, valid, failures } = await fuzz(targets, values, sandbox, 0x5eed16);
     process.chdir(home);
     if (process.env['ATOMFS_FUZZ_OUT']) fs.writeFileSync(process.env['ATOMFS_FUZZ_OUT'], failures.join('\n'));
     t.diagnostic(`${calls} calls over ${targets.length} functions, constructors and methods; ${valid} happened to be valid`);
@@ -282,6 +333,31 @@ describe('every export and constructor, given malformed arguments', () => {
     assert.deepEqual(failures, [], `${failures.length} calls ended otherwise:\n${failures.slice(0, 80).join('\n')}`);
     assert.deepEqual(listAll(fence), ['sandbox'], 'something was created beside the sandbox');
     assert.deepEqual(listAll(home), cwdBefore, 'something was created in the working folder');
+  });
+
+  it(`atomfs/postgres: its exports, and a mount's and a lock store's methods, end as an AtomfsError with a code and never hang`, { timeout: 300_000 }, async (t) => {
+    const fence = tmpDir(t);
+    const sandbox = path.join(fence, 'sandbox');
+    fs.mkdirSync(sandbox);
+    fs.writeFileSync(path.join(sandbox, 'a-file'), 'x');
+    const url = `postgres://atomfs@127.0.0.1:${await refusedPort()}/atomfs`;
+    const { targets, made } = pgTargetsOf(url);
+    const home = process.cwd();
+    process.chdir(sandbox);
+    t.after(() => process.chdir(home));
+    let result;
+    try {
+      result = await fuzz(targets, malformedValues(sandbox), sandbox, 0x9057);
+    } finally {
+      process.chdir(home);
+      for (const m of made) await m.close();
+    }
+    const { calls, valid, failures } = result;
+    t.diagnostic(`${calls} calls over ${targets.length} functions, constructors and methods; ${valid} happened to be valid`);
+    assert.ok(targets.some((x) => x.name === 'PostgresMount.rename') && targets.some((x) => x.name === 'postgres.postgresLocks'), targets.map((x) => x.name).join(', '));
+    assert.ok(calls >= 200, `only ${calls} calls`);
+    assert.deepEqual(failures, [], `${failures.length} calls ended otherwise:\n${failures.slice(0, 80).join('\n')}`);
+    assert.deepEqual(listAll(fence), ['sandbox'], 'something was created beside the sandbox');
   });
 
   it('a huge but valid delay (stale, retryInterval, cleanupInterval of 2**40 ms) never becomes a 1 ms timer', async (t) => {
