@@ -13,8 +13,9 @@
  *   <!-- fragment: TS -->           the same, with TS (imports, `declare const x: T;` for its
  *                                   free identifiers, typed as the surrounding prose says)
  *                                   put before the block for the type-check;
- *   <!-- needs: postgres -->        a whole program that needs a PostgreSQL server, or
- *   <!-- needs: root -->            one that needs root (it changes the machine): both
+ *   <!-- needs: postgres -->        a whole program that needs a PostgreSQL server: run on
+ *                                   a throwaway server of the harness (DATABASE_URL);
+ *   <!-- needs: root -->            one that needs root (it changes the machine):
  *                                   type-checked only.
  *
  * Any other HTML comment just before a ts/js fence is an error (a typo in a marker must not
@@ -35,6 +36,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { REPO, runProcess, type RunResult } from '../helpers/cli.js';
+import { pgMissing, startPg } from '../helpers/pg.js';
 
 const TSC = path.join(REPO, 'node_modules', 'typescript', 'bin', 'tsc');
 
@@ -299,12 +301,12 @@ describe('README.md code blocks', { timeout: 150_000 }, () => {
   }
 
   /** Runs a compiled source with node in a fresh folder of its own as the working folder. */
-  async function run(s: Source): Promise<RunResult> {
+  async function run(s: Source, env?: Record<string, string>): Promise<RunResult> {
     const js = path.join(work, 'out', s.file.replace(/\.ts$/, '.js'));
     assert.ok(fs.existsSync(js), js);
     const cwd = path.join(work, 'run', s.file.replace(/\.[jt]s$/, ''));
     fs.mkdirSync(cwd, { recursive: true });
-    return runProcess(process.execPath, [js], { cwd, timeoutMs: 30_000 });
+    return runProcess(process.execPath, [js], { cwd, timeoutMs: 30_000, ...(env !== undefined ? { env } : {}) });
   }
 
   it('reads the blocks and their markers', () => {
@@ -407,9 +409,25 @@ describe('README.md code blocks', { timeout: 150_000 }, () => {
 
     it(`${label} runs`, async (t) => {
       if (b.kind === 'fragment') return t.skip('a fragment (marked): type-checked only');
-      if (b.kind !== 'program') return t.skip(`needs ${b.kind} (marked): type-checked only`);
+      if (b.kind === 'root') return t.skip('needs root (marked): it changes the machine, so type-checked only');
       assert.equal(errorsOf(s).length, 0, 'it does not type-check (see the type-check test)');
-      const r = await run(s);
+      let r: RunResult;
+      if (b.kind === 'postgres') {
+        // On a throwaway server of its own (DATABASE_URL, as the block reads it); on your own
+        // server (ATOMFS_TEST_PG_URL) it would leave the schema it names there: not run.
+        const why = pgMissing();
+        if (why !== undefined) return t.skip(why);
+        const srv = await startPg();
+        if (typeof srv === 'string') return t.skip(srv);
+        try {
+          if (!srv.own) return t.skip('ATOMFS_TEST_PG_URL is a server of your own: the block would leave its schema there');
+          r = await run(s, { DATABASE_URL: srv.url });
+        } finally {
+          await srv.stop();
+        }
+      } else {
+        r = await run(s);
+      }
       assert.equal(r.code, 0, `README.md:${b.line} ${describeRun(r)}`);
     });
   }
