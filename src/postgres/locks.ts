@@ -18,6 +18,10 @@
  *   nobody else can hold the lock while it exists: so a renewal that finds its row
  *   (UPDATE … WHERE id) proves that no one else held the lock in between, even after a
  *   pause past the lease; a renewal that finds none tells the holder it was compromised.
+ * - A writer that finds nobody holding or waiting holds in its name's row itself (x_id,
+ *   x_expires) instead of a lock_holder row: the same rules with one row fewer to write,
+ *   so the uncontended cycle is two in-place updates of one row (schema.ts). "Its row"
+ *   below is whichever of the two it holds in.
  * - Fencing tokens are `nextval` of one sequence, recorded as the name's `max_token` in
  *   the same transaction, and handed to the caller only after COMMIT (a committed
  *   sequence advance survives a crash; an uncommitted one may be handed out again).
