@@ -31,7 +31,7 @@ const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'pg-lock-c
 let server: Promise<PgServer | string> | undefined;
 
 /** One server for every PostgreSQL case of the run, stopped at exit. */
-function pgServer(ctx: Context): Promise<PgServer> {
+export function pgServer(ctx: Context): Promise<PgServer> {
   if (server === undefined) {
     server = startPg();
     const s = server;

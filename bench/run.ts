@@ -10,8 +10,9 @@
  *
  * Case ids: durable-c1, durable-c64, nofsync-c1, nofsync-c64, hot-fsync, hot-nofsync,
  * stream, move-same, move-xdev (two tables: to and from a tmpfs), lock-uncontended,
- * lock-contended, pg-lock-uncontended, pg-lock-contended-4, pg-lock-contended-16 (these start
- * a throwaway PostgreSQL server: Debian's postgresql package). BENCH_DIR overrides the bench folder (default: <repo>/.bench-tmp, on the
+ * lock-contended, pg-lock-uncontended, pg-lock-contended-4, pg-lock-contended-16,
+ * pg-mount-rename, pg-mount-small, pg-mount-stream (the pg- cases start a throwaway
+ * PostgreSQL server: Debian's postgresql package). BENCH_DIR overrides the bench folder (default: <repo>/.bench-tmp, on the
  * repo's own file system, never tmpfs, so fsync costs what it costs on real disk).
  * move-xdev mounts a tmpfs for itself (root; otherwise it uses /dev/shm) and unmounts it
  * on every exit path.
@@ -30,6 +31,8 @@ import { compileFloor } from './floor.js';
 import { lockContendedCase, lockUncontendedCase } from './locks.js';
 import { moveSameCase, moveXdevCase } from './moves.js';
 import { pgLockContendedCase, pgLockUncontendedCase, stopPgServer } from './pg-locks.js';
+import { pgMountRenameCase, pgMountSmallCase, pgMountStreamCase } from './pg-mount.js';
+import { CHUNK } from '../src/postgres/schema.js';
 import { caseTable, evaluateTargets, targetTable } from './report.js';
 import { machineFacts } from './util.js';
 
@@ -77,6 +80,10 @@ function plans(quick: boolean): Plan[] {
     { id: 'pg-lock-uncontended', run: (c) => pgLockUncontendedCase(c, { id: 'pg-lock-uncontended', cycles: q(1000, 100) }) },
     { id: 'pg-lock-contended-4', run: (c) => pgLockContendedCase(c, { id: 'pg-lock-contended-4', children: 4, cycles: q(200, 30) }) },
     { id: 'pg-lock-contended-16', run: (c) => pgLockContendedCase(c, { id: 'pg-lock-contended-16', children: 16, cycles: q(50, 10) }) },
+    // The same sizes in a quick run (the targets name them); only the reps and counts shrink.
+    { id: 'pg-mount-rename', run: (c) => pgMountRenameCase(c, { id: 'pg-mount-rename', pgSizes: [10, 1_000, 100_000], copySizes: [10, 100, 1_000], renames: q(50, 10) }) },
+    { id: 'pg-mount-small', run: (c) => pgMountSmallCase(c, { id: 'pg-mount-small', clients: 8, filesPerClient: q(100, 20) }) },
+    { id: 'pg-mount-stream', run: (c) => pgMountStreamCase(c, { id: 'pg-mount-stream', totalBytes: q(1024, 64) * MIB, chunkBytes: CHUNK }) },
   ];
 }
 
