@@ -8,7 +8,8 @@
  *   npm run bench -- hot            only the cases whose id contains "hot"
  *   npm run bench -- move lock      only the move and lock cases (about 2-2.5 minutes; they add as much to the full run)
  *
- * Case ids: durable-c1, durable-c64, nofsync-c1, nofsync-c64, hot-fsync, hot-nofsync,
+ * Case ids: durable-c1, durable-c64, durable-new-c1, durable-new-c64, durable-sync-c1,
+ * durable-sync-new-c1, big-buffer, nofsync-c1, nofsync-c64, hot-fsync, hot-nofsync,
  * stream, move-same, move-xdev (two tables: to and from a tmpfs), lock-uncontended,
  * lock-contended, pg-lock-uncontended, pg-lock-contended-4, pg-lock-contended-16,
  * pg-mount-rename, pg-mount-small, pg-mount-stream (the pg- cases start a throwaway
@@ -31,6 +32,7 @@ import { compileFloor } from './floor.js';
 import { lockContendedCase, lockUncontendedCase } from './locks.js';
 import { moveSameCase, moveXdevCase } from './moves.js';
 import { pgLockContendedCase, pgLockUncontendedCase, stopPgServer } from './pg-locks.js';
+import { bigBufferCase, smallWorkloadCase } from './workloads.js';
 import { pgMountRenameCase, pgMountSmallCase, pgMountStreamCase } from './pg-mount.js';
 import { CHUNK } from '../src/postgres/schema.js';
 import { caseTable, evaluateTargets, targetTable } from './report.js';
@@ -58,6 +60,12 @@ function plans(quick: boolean): Plan[] {
     { id: 'durable-c64', run: (c) => smallCase(c, { id: 'durable-c64', fsync: true, concurrency: 64, count: q(1000, 128) }) },
     { id: 'nofsync-c1', run: (c) => smallCase(c, { id: 'nofsync-c1', fsync: false, concurrency: 1, count: q(1000, 200) }) },
     { id: 'nofsync-c64', run: (c) => smallCase(c, { id: 'nofsync-c64', fsync: false, concurrency: 64, count: q(2000, 400) }) },
+    // The workloads the cases above were not tuned to (new files, sync calls, one big buffer).
+    { id: 'durable-new-c1', run: (c) => smallWorkloadCase(c, { id: 'durable-new-c1', fresh: true, sync: false, concurrency: 1, count: q(300, 40) }) },
+    { id: 'durable-new-c64', run: (c) => smallWorkloadCase(c, { id: 'durable-new-c64', fresh: true, sync: false, concurrency: 64, count: q(1000, 128) }) },
+    { id: 'durable-sync-c1', run: (c) => smallWorkloadCase(c, { id: 'durable-sync-c1', fresh: false, sync: true, concurrency: 1, count: q(300, 40) }) },
+    { id: 'durable-sync-new-c1', run: (c) => smallWorkloadCase(c, { id: 'durable-sync-new-c1', fresh: true, sync: true, concurrency: 1, count: q(300, 40) }) },
+    { id: 'big-buffer', run: (c) => bigBufferCase(c, { id: 'big-buffer', totalBytes: q(512, 64) * MIB }) },
     { id: 'hot-fsync', run: (c) => hotCase(c, { id: 'hot-fsync', fsync: true, writes: q(1000, 200) }) },
     // Without fsync a round lasts 1-10 ms, so it measures microseconds of per-call work and
     // the scheduler's noise: three times the reps steady the median (same for every writer).
