@@ -65,7 +65,7 @@ function setTime(p: string, ms: number): void {
   else fs.utimesSync(p, ms / 1000, ms / 1000);
 }
 
-for (const { name: driver, move } of MOVE_DRIVERS) describe(`${driver} resumes only onto exactly what it would have made`, () => {
+for (const { name: driver, sync, move } of MOVE_DRIVERS) describe(`${driver} resumes only onto exactly what it would have made`, () => {
   it('a single file: bytes, mode, modification time (a second, 10 µs) and kind each alone are EEXIST; the exact copy resumes', async (t) => {
     const at = places(t);
     if (!at) return;
@@ -208,7 +208,7 @@ for (const { name: driver, move } of MOVE_DRIVERS) describe(`${driver} resumes o
     await resumes(move, path.join(at.from, 'g'), path.join(at.to, 'g'), 'the exact copy of a file of another user');
   });
 
-  it('the real resume: a move SIGKILLed between its publish and the source removal, run again, completes (a file, a tree, a symlink)', { timeout: 60_000 }, async (t) => {
+  it(`the real resume: a ${driver} SIGKILLed between its publish and the source removal, run again, completes (a file, a tree, a symlink)`, { timeout: 60_000 }, async (t) => {
     const at = places(t);
     if (!at) return;
     fs.writeFileSync(path.join(at.from, 'f'), Buffer.alloc(70_000, 5));
@@ -219,7 +219,7 @@ for (const { name: driver, move } of MOVE_DRIVERS) describe(`${driver} resumes o
       const src = path.join(at.from, item);
       const dest = path.join(at.to, item);
       const before = snapshot(src, SNAP);
-      const child = spawnNode(t, KILLER, [src, dest]);
+      const child = spawnNode(t, KILLER, [src, dest, ...(sync ? ['sync'] : [])]);
       const end = await within(exited(child), 30_000, `the mover of ${item} to be killed`);
       assert.equal(end.signal, 'SIGKILL', `${item}: the mover was killed at the source's removal`);
       assert.deepEqual(snapshot(src, SNAP), before, `${item}: the source is whole`);
