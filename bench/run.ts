@@ -18,8 +18,11 @@
  * move-xdev mounts a tmpfs for itself (root; otherwise it uses /dev/shm) and unmounts it
  * on every exit path.
  *
- * Tables go to stdout, progress to stderr. Exit code 0 unless the bench itself failed
- * (a MISS is a result, not an error).
+ * Tables go to stdout, progress to stderr. Every result is also written as JSON
+ * (`BENCH_OUT`, default <repo>/.bench-results: `<start time>.json` and `latest.json`) and
+ * drawn as SVG charts into `charts/` there (bench/charts.ts); `npm run bench:report -- FILE
+ * [DIR]` draws them again from a saved file (into docs/bench for the report). Exit code 0
+ * unless the bench itself failed (a MISS is a result, not an error).
  *
  * @module
  */
@@ -35,6 +38,8 @@ import { pgLockContendedCase, pgLockUncontendedCase, stopPgServer } from './pg-l
 import { bigBufferCase, smallWorkloadCase } from './workloads.js';
 import { pgMountRenameCase, pgMountSmallCase, pgMountStreamCase } from './pg-mount.js';
 import { CHUNK } from '../src/postgres/schema.js';
+import type { BenchResults } from './charts.js';
+import { writeCharts } from './render.js';
 import { caseTable, evaluateTargets, targetTable } from './report.js';
 import { machineFacts } from './util.js';
 
@@ -164,7 +169,8 @@ async function main(): Promise<number> {
     console.log(`- bench folder: ${path.relative(REPO, root) || root} on ${m.fsType}`);
     console.log(`- node ${m.node}, UV_THREADPOOL_SIZE ${m.uvThreadpool}; C floor built with cc -O2 -pthread`);
     // Another busy process on a 2-CPU machine moves these numbers a lot: say so.
-    console.log(`- load average at start: ${os.loadavg().map((l) => l.toFixed(2)).join(', ')}`);
+    const loadStart = os.loadavg();
+    console.log(`- load average at start: ${loadStart.map((l) => l.toFixed(2)).join(', ')}`);
     console.log(`- ${reps} timed reps per writer (${reps + 2} for the stream) after one warm-up, interleaved; medians shown`);
     console.log('');
 
@@ -183,10 +189,20 @@ async function main(): Promise<number> {
     }
     await stopPgServer();
 
+    const targets = evaluateTargets(results);
     console.log('### Targets');
     console.log('');
-    console.log(targetTable(evaluateTargets(results)));
+    console.log(targetTable(targets));
     console.log('');
+    const command = `${quick ? 'BENCH_QUICK=1 ' : ''}npm run bench${filters.length > 0 ? ` -- ${filters.join(' ')}` : ''}`;
+    const json: BenchResults = { version: 1, started: started.toISOString(), quick, command, machine: { ...m, loadStart }, reps, cases: [...results.values()], targets };
+    const out = path.resolve(process.env['BENCH_OUT'] ?? path.join(REPO, '.bench-results'));
+    fs.mkdirSync(out, { recursive: true });
+    const text = `${JSON.stringify(json, null, 1)}\n`;
+    fs.writeFileSync(path.join(out, `${started.toISOString().replace(/[:.]/g, '-')}.json`), text);
+    fs.writeFileSync(path.join(out, 'latest.json'), text);
+    const charts = writeCharts(json, path.join(out, 'charts'));
+    progress(`results: ${path.join(out, 'latest.json')}; ${charts.length} charts in ${path.join(out, 'charts')}`);
     console.log(`Total time ${((Date.now() - started.getTime()) / 1000).toFixed(0)} s; load average at end: ${os.loadavg().map((l) => l.toFixed(2)).join(', ')}.`);
     return 0;
   } finally {

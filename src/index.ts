@@ -19,7 +19,7 @@ export { readFile, type ReadFileOptions } from './write/read-file.js';
 export { tempPath, isTempFile, type TempPathOptions } from './temp/temp-path.js';
 export { cleanupOrphans, type CleanupOptions, type CleanupResult } from './temp/cleanup-orphans.js';
 export { rename, renameSync, type RenameOptions } from './move/rename.js';
-export { move, type MoveOptions, type MoveResult, type MoveProgress, type MoveStrategy, type MoveVerify } from './move/move.js';
+export { move, moveSync, type MoveOptions, type MoveResult, type MoveProgress, type MoveStrategy, type MoveVerify } from './move/move.js';
 export { validateFile, type ValidateFileOptions, type ValidationResult } from './temp/validate-file.js';
 export {
   createStagingArea,

@@ -1,12 +1,14 @@
 /**
- * Recursive removal through the seam.
+ * Recursive removal through the seam, as step lists (see steps.ts): one description for
+ * the blocking and the asynchronous callers.
  *
  * @module
  */
 import * as path from 'node:path';
 import { attachSuppressed, codeOf } from '../errors.js';
 import { LOG_EVENTS, type Logger } from '../logger.js';
-import type { AsyncFsOps, FileStat } from './fs-ops.js';
+import type { FileStat, FsOps } from './fs-ops.js';
+import { call, callSlow, runAsync, type Steps } from './steps.js';
 
 /** Options of {@link removeTree}. */
 export interface RemoveTreeOptions {
@@ -18,38 +20,51 @@ export interface RemoveTreeOptions {
    */
   readonly makeWritable?: boolean | undefined;
   /**
-   * Unlink files of `minSize` bytes and more that have no other name through `ops` (the
-   * thread pool): freeing a big file's blocks and cached pages is no cheap call (a 1 GiB
-   * unlink on ext4: 0.24 s), and it must not block the event loop when `sys` is synchronous.
+   * Unlink files of this many bytes and more that have no other name as slow calls (the
+   * async driver sends them to the thread pool even when it makes cheap calls blocking):
+   * freeing a big file's blocks and cached pages is no cheap call (a 1 GiB unlink on ext4:
+   * 0.24 s), and it must not block the event loop.
    */
-  readonly bigFiles?: { readonly ops: AsyncFsOps; readonly minSize: number } | undefined;
+  readonly bigFileMin?: number | undefined;
 }
 
 /** rm -r through the seam, never following symlinks (a symlink is unlinked, not entered). */
-export async function removeTree(sys: AsyncFsOps, target: string, options: RemoveTreeOptions = {}): Promise<void> {
+export function* removeTreeSteps(target: string, options: RemoveTreeOptions = {}): Steps<void> {
   let st: FileStat;
   try {
-    st = await sys.lstat(target);
+    st = yield* call('lstat', target);
   } catch (e) {
     if (codeOf(e) === 'ENOENT') return;
     throw e;
   }
   if (!st.isDirectory()) {
-    await unlinkFile(sys, target, st, options.bigFiles);
+    yield* unlinkFile(target, st, options.bigFileMin);
     return;
   }
-  if (options.makeWritable && (st.mode & 0o700) !== 0o700) await sys.chmod(target, (st.mode & 0o7777) | 0o700).catch(() => {});
-  for (const d of await sys.readdir(target)) await removeTree(sys, path.join(target, d.name), options);
-  await sys.rmdir(target);
+  if (options.makeWritable && (st.mode & 0o700) !== 0o700) {
+    try {
+      yield* call('chmod', target, (st.mode & 0o7777) | 0o700);
+    } catch {
+      // The removal below says what is wrong, if anything is.
+    }
+  }
+  for (const d of yield* call('readdir', target)) yield* removeTreeSteps(path.join(target, d.name), options);
+  yield* call('rmdir', target);
+}
+
+/** {@link removeTreeSteps} under the async driver. */
+export function removeTree(ops: FsOps, target: string, options: RemoveTreeOptions = {}): Promise<void> {
+  return runAsync(removeTreeSteps(target, options), ops);
 }
 
 /**
- * Unlinks `target` (lstat `st`, not a folder): through `big.ops` (the thread pool) when it is
- * a file of `big.minSize` bytes and more with no other name, whose blocks and cached pages
- * the unlink frees; through `sys` otherwise.
+ * Unlinks `target` (lstat `st`, not a folder): as a slow call when it is a file of
+ * `bigFileMin` bytes and more with no other name, whose blocks and cached pages the unlink
+ * frees.
  */
-export async function unlinkFile(sys: AsyncFsOps, target: string, st: FileStat, big: RemoveTreeOptions['bigFiles']): Promise<void> {
-  await (big && st.isFile() && st.nlink === 1 && st.size >= big.minSize ? big.ops : sys).unlink(target);
+export function* unlinkFile(target: string, st: FileStat, bigFileMin: number | undefined): Steps<void> {
+  if (bigFileMin !== undefined && st.isFile() && st.nlink === 1 && st.size >= bigFileMin) yield* callSlow('unlink', target);
+  else yield* call('unlink', target);
 }
 
 /**
@@ -58,11 +73,16 @@ export async function unlinkFile(sys: AsyncFsOps, target: string, st: FileStat, 
  * A removal that still fails never hides `err`: it is logged (`Failed to clean up temp
  * file`) and attached to `err` as `suppressed`. Never throws.
  */
-export async function discardTemp(sys: AsyncFsOps, temp: string, log: { readonly logger: Logger; readonly operation: string }, err: Error): Promise<void> {
+export function* discardTempSteps(temp: string, log: { readonly logger: Logger; readonly operation: string }, err: Error): Steps<void> {
   try {
-    await removeTree(sys, temp, { makeWritable: true });
+    yield* removeTreeSteps(temp, { makeWritable: true });
   } catch (e) {
     log.logger.warn({ tempPath: temp, cleanupErrorCode: codeOf(e), operation: log.operation }, LOG_EVENTS.tempCleanupFailed);
     attachSuppressed(err, e);
   }
+}
+
+/** {@link discardTempSteps} under the async driver. Never throws. */
+export function discardTemp(ops: FsOps, temp: string, log: { readonly logger: Logger; readonly operation: string }, err: Error): Promise<void> {
+  return runAsync(discardTempSteps(temp, log, err), ops);
 }

@@ -26,7 +26,9 @@ export type Step =
   | { readonly kind: 'fs'; readonly name: OpName; readonly args: readonly unknown[]; readonly slow?: true }
   | { readonly kind: 'pull'; readonly source: ChunkSource; readonly signal: AbortSignal | undefined }
   | { readonly kind: 'dirsync'; readonly dir: string }
-  | { readonly kind: 'dirsyncs'; readonly dirs: readonly string[] };
+  | { readonly kind: 'dirsyncs'; readonly dirs: readonly string[] }
+  | { readonly kind: 'driver' }
+  | { readonly kind: 'await'; readonly run: () => Promise<unknown> };
 
 /** A step list: a generator of steps that returns `T`. */
 export type Steps<T> = Generator<Step, T, unknown>;
@@ -65,6 +67,24 @@ export function* dirSyncs(dirs: readonly string[]): Steps<void> {
   yield { kind: 'dirsyncs', dirs };
 }
 
+/**
+ * Asks which driver runs the step list: `true` under {@link runSync}. For the rare step
+ * whose best form differs between a blocking call and one that may overlap its I/O (a
+ * pipelined copy of a big file): everything else is one step list for both.
+ */
+export function* isSyncDriver(): Steps<boolean> {
+  return (yield { kind: 'driver' }) as boolean;
+}
+
+/**
+ * Asks the async driver to run a piece of work that only exists asynchronously (work with
+ * several calls in flight at once) and hand back its result. The sync driver refuses it:
+ * a step list yields it only on its async branch (see {@link isSyncDriver}).
+ */
+export function* awaitTask<T>(run: () => Promise<T>): Steps<T> {
+  return (yield { kind: 'await', run }) as T;
+}
+
 /** Runs a step list synchronously. */
 export function runSync<T>(steps: Steps<T>, ops: FsOps): T {
   const sys = ops.sync;
@@ -97,6 +117,10 @@ function execSync(step: Step, sys: SyncFsOps): unknown {
     case 'dirsyncs':
       for (const d of step.dirs) fsyncDirSync(sys, d);
       return undefined;
+    case 'driver':
+      return true;
+    case 'await':
+      throw new TypeError('this step can only be run asynchronously');
   }
 }
 
@@ -170,6 +194,12 @@ export async function runAsync<T>(steps: Steps<T>, ops: FsOps, blocking = false)
         case 'dirsyncs':
           await Promise.all(step.dirs.map((d) => groupDirSync(ops, d, blocking)));
           input = undefined;
+          break;
+        case 'driver':
+          input = false;
+          break;
+        case 'await':
+          input = await step.run();
           break;
       }
     } catch (e) {

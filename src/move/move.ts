@@ -16,14 +16,14 @@ import * as path from 'node:path';
 import { AtomfsError, codeOf, toAtomfsError } from '../errors.js';
 import { throwIfAborted } from '../internal/abort.js';
 import { mkdirpDurable } from '../internal/durable.js';
-import { ACCESS, MODE_REFUSED, NO_HARDLINKS, O, type AsyncFsOps, type FileStat } from '../internal/fs-ops.js';
+import { ACCESS, MODE_REFUSED, NO_HARDLINKS, O, type FileStat, type FsOps } from '../internal/fs-ops.js';
 import { describe, type PathLike } from '../internal/paths.js';
-import { discardTemp, removeTree, unlinkFile } from '../internal/remove-tree.js';
-import { groupDirSync, runAsync } from '../internal/steps.js';
+import { discardTempSteps, removeTreeSteps, unlinkFile } from '../internal/remove-tree.js';
+import { awaitTask, call, dirSync, isSyncDriver, runAsync, runSync, type Steps } from '../internal/steps.js';
 import { randomHex, tempNameFor } from '../internal/temp-name.js';
 import { LOG_EVENTS } from '../logger.js';
 import { type BaseOptions, boolOpt, type DurabilityOptions, enumOpt, optionNames } from '../options.js';
-import { CHUNK, closing, CopyMismatch, directIoFits, fsTypeOf, HASH_THREAD_MIN, keptInMemory, STREAM_MIN, streamCopy } from './stream-copy.js';
+import { CHUNK, closingSteps, copySequential, CopyMismatch, directIoFits, fsTypeOf, HASH_THREAD_MIN, keptInMemory, STREAM_MIN, streamCopy, type StreamCopyResult } from './stream-copy.js';
 import { entryRelation, isEmptyDir, isInside, pairCtx, publishNoReplace, RENAME_NAMES, renameNoReplace, resolvePair, sameFile, syncBoth, type PathPair } from './rename.js';
 import { trackTemp, untrackTemp } from '../internal/live-temps.js';
 
@@ -105,6 +105,10 @@ interface MovePlan extends PathPair {
   readonly preserveTimestamps: boolean;
   readonly cleanupOnExit: boolean;
   readonly onProgress: ((p: MoveProgress) => void) | undefined;
+  /** The seam itself (not the blocking view in `ops`), which the drivers run the step list over. */
+  readonly seam: FsOps;
+  /** Whether the async driver makes cheap calls synchronously. */
+  readonly blocking: boolean;
 }
 
 /** One entry of a source tree, in pre-order (a folder before its contents). */
@@ -117,21 +121,35 @@ interface Entry {
 
 const euid = (): number => process.geteuid?.() ?? -1;
 
-function resolveMove(src: unknown, dest: unknown, options: unknown): MovePlan {
-  const p = resolvePair('move', src, dest, options, false, MOVE_SET);
+function resolveMove(operation: 'move' | 'moveSync', src: unknown, dest: unknown, options: unknown): MovePlan {
+  const p = resolvePair(operation, src, dest, options, false, MOVE_SET);
   const o = p.raw;
   const onProgress = o['onProgress'];
   if (onProgress !== undefined && typeof onProgress !== 'function') {
     throw new AtomfsError('EINVAL', `onProgress must be a function, got ${describe(onProgress)}`, pairCtx(p));
   }
+  if (operation === 'moveSync' && isAsyncFunction(onProgress)) {
+    // Nothing an async callback awaits could run before moveSync returns: every report
+    // would reach it after the move is over.
+    throw new AtomfsError('EINVAL', 'onProgress of moveSync must be a synchronous function (an async one would only run after the move)', pairCtx(p));
+  }
+  // resolvePair gives a view of the seam that makes cheap calls blocking; the step lists
+  // are driven over the seam itself, with the driver's `blocking`, so that a call marked
+  // slow (the unlink of a big file) still goes to the thread pool.
+  const blocking = p.ops.async !== p.pool;
+  const seam: FsOps = blocking ? { sync: p.ops.sync, async: p.pool, watchFile: p.ops.watchFile } : p.ops;
   return Object.assign(p, {
-    strategy: enumOpt<MoveStrategy>('move', o, 'strategy', ['auto', 'hardlink', 'copy'], 'auto', p.srcGiven),
-    verify: enumOpt<MoveVerify>('move', o, 'verify', ['size', 'checksum', 'none'], 'size', p.srcGiven),
-    preserveTimestamps: boolOpt('move', o, 'preserveTimestamps', true, p.srcGiven),
-    cleanupOnExit: boolOpt('move', o, 'cleanupOnExit', true, p.srcGiven),
+    strategy: enumOpt<MoveStrategy>(operation, o, 'strategy', ['auto', 'hardlink', 'copy'], 'auto', p.srcGiven),
+    verify: enumOpt<MoveVerify>(operation, o, 'verify', ['size', 'checksum', 'none'], 'size', p.srcGiven),
+    preserveTimestamps: boolOpt(operation, o, 'preserveTimestamps', true, p.srcGiven),
+    cleanupOnExit: boolOpt(operation, o, 'cleanupOnExit', true, p.srcGiven),
     onProgress: onProgress as MovePlan['onProgress'],
+    seam,
+    blocking,
   });
 }
+
+const isAsyncFunction = (f: unknown): boolean => typeof f === 'function' && f.constructor.name === 'AsyncFunction';
 
 /**
  * Moves a file, a folder tree or a symlink so that no data is ever lost: on one device by
@@ -167,22 +185,73 @@ function resolveMove(src: unknown, dest: unknown, options: unknown): MovePlan {
  * ```
  */
 export async function move(src: PathLike, dest: PathLike, options?: MoveOptions): Promise<MoveResult> {
-  const p = resolveMove(src, dest, options);
+  const p = resolveMove('move', src, dest, options);
   try {
-    return await moveInner(p);
+    return await runAsync(moveSteps(p), p.seam, p.blocking);
   } catch (e) {
-    const err = toAtomfsError(e, pairCtx(p));
-    p.logger.error({ targetPath: p.destGiven, sourcePath: p.srcGiven, errorCode: err.code, operation: 'move' }, 'Move failed');
-    throw err;
+    throw failedMove(p, e);
   }
 }
 
-async function moveInner(p: MovePlan): Promise<MoveResult> {
-  const sys = p.ops.async;
+/**
+ * {@link move}, blocking: the same step list under the synchronous driver, for fs-extra's
+ * and move-file's `moveSync` users. On one device one rename; across devices the same
+ * verified copy into a temp in the destination folder, fsynced, published without replacing
+ * (or over the destination with `overwrite`), the folders fsynced, and only then is the
+ * source removed; a rerun after a crash resumes as {@link move} does.
+ *
+ * @param src - The file, folder or symlink to move.
+ * @param dest - Its new path (not a folder to move into).
+ * @param options - As {@link MoveOptions}, with these differences, since the call holds the
+ *   thread until it returns: `onProgress` is called synchronously as for {@link move}, but
+ *   must not be an `async` function (`EINVAL`: nothing it awaits could run before the move
+ *   is over); `signal` is checked before each step, so an abort made before the call or from
+ *   inside `onProgress` stops the move (`ABORT_ERR`), while a timer (`AbortSignal.timeout`)
+ *   cannot fire during it; `blocking` has no effect. A big file is copied by the kernel
+ *   (`copy_file_range`/`sendfile`) in one call, or with `verify: 'checksum'` chunk by chunk
+ *   (read, hash, write, read back, compare); no direct I/O and no hashing thread. With
+ *   `cleanupOnExit` (default), SIGINT, SIGTERM and SIGHUP are held while the move runs (Node
+ *   delivers a signal that has a listener between calls, not during one): the process ends
+ *   after the move has finished or failed and removed its temp (at the next turn of the event
+ *   loop), never mid-copy.
+ * @returns What was done: {@link MoveResult}.
+ * @throws {@link AtomfsError} Every code of {@link move}: `ENOENT`, `EEXIST`, `EISDIR`,
+ *   `ENOTDIR`, `ENOTEMPTY`, `EINVAL` (also an `async` `onProgress`), `EACCES`, `EPERM`,
+ *   `EROFS`, `ENOSPC`, `EIO`, `ABORT_ERR`. Across devices a copy is made, as by {@link move}.
+ * @example
+ * ```ts
+ * const r = moveSync('/tmp/upload.bin', '/srv/files/upload.bin', { overwrite: true });
+ * console.log(r.strategy); // 'rename' on one device, 'copy' across devices
+ * ```
+ */
+export function moveSync(src: PathLike, dest: PathLike, options?: MoveOptions): MoveResult {
+  const p = resolveMove('moveSync', src, dest, options);
+  try {
+    return runSync(moveSteps(p), p.seam);
+  } catch (e) {
+    throw failedMove(p, e);
+  }
+}
+
+function failedMove(p: MovePlan, e: unknown): AtomfsError {
+  const err = toAtomfsError(e, pairCtx(p));
+  p.logger.error({ targetPath: p.destGiven, sourcePath: p.srcGiven, errorCode: err.code, operation: p.operation }, 'Move failed');
+  return err;
+}
+
+/** Rethrows `e` as an AtomfsError of the move, named after its own syscall or `syscall`. */
+function moveError(p: MovePlan, e: unknown, syscall?: string): AtomfsError {
+  return toAtomfsError(e, pairCtx(p, (e as NodeJS.ErrnoException).syscall ?? syscall));
+}
+
+function* moveSteps(p: MovePlan): Steps<MoveResult> {
   throwIfAborted(p.signal, pairCtx(p));
-  const sst = await sys.lstat(p.src).catch((e: unknown) => {
+  let sst: FileStat;
+  try {
+    sst = yield* call('lstat', p.src);
+  } catch (e) {
     throw toAtomfsError(e, pairCtx(p, 'lstat'));
-  });
+  }
   const isDir = sst.isDirectory();
   if (p.src === p.dest) return { strategy: 'rename', bytes: 0, files: 0 };
   if (isDir && isInside(p.src, p.dest)) throw new AtomfsError('EINVAL', 'cannot move a folder into its own subtree', pairCtx(p, 'rename'));
@@ -192,27 +261,29 @@ async function moveInner(p: MovePlan): Promise<MoveResult> {
 
   let dst: FileStat | undefined;
   try {
-    dst = await sys.lstat(p.dest);
+    dst = yield* call('lstat', p.dest);
   } catch (e) {
     if (codeOf(e) !== 'ENOENT') throw toAtomfsError(e, pairCtx(p, 'lstat'));
   }
   if (dst) {
     if (sameFile(dst, sst)) {
-      return await sameInode(p, sst).catch((e: unknown) => {
-        throw toAtomfsError(e, pairCtx(p, (e as NodeJS.ErrnoException).syscall ?? 'stat'));
-      });
+      try {
+        return yield* sameInode(p, sst);
+      } catch (e) {
+        throw moveError(p, e, 'stat');
+      }
     }
     if (isDir && !dst.isDirectory()) throw new AtomfsError('ENOTDIR', undefined, pairCtx(p, 'rename'));
     if (!isDir && dst.isDirectory()) throw new AtomfsError('EISDIR', undefined, pairCtx(p, 'rename'));
     // A complete copy from an interrupted move: only the source is left to remove.
-    if (await identical(sys, p.src, p.dest, sst, dst, p)) {
-      await removeSource(p, sst);
-      return { strategy: 'copy', bytes: 0, files: await countFiles(sys, p.dest, dst), resumed: true };
+    if (yield* identical(p.src, p.dest, sst, dst, p)) {
+      yield* removeSource(p, sst);
+      return { strategy: 'copy', bytes: 0, files: yield* countFiles(p.dest, dst), resumed: true };
     }
     // An empty folder is free for a folder (see renameNoReplace); anything else is taken.
     // With overwrite, a folder still replaces only an empty folder (as rename(2)): say so
     // now, before anything is copied.
-    if (!(isDir && (await runAsync(isEmptyDir(p.dest, dst), p.ops)))) {
+    if (!(isDir && (yield* isEmptyDir(p.dest, dst)))) {
       if (!p.overwrite) throw new AtomfsError('EEXIST', undefined, pairCtx(p, 'rename'));
       if (isDir) throw new AtomfsError('ENOTEMPTY', undefined, pairCtx(p, 'rename'));
     }
@@ -220,25 +291,25 @@ async function moveInner(p: MovePlan): Promise<MoveResult> {
 
   const files = isDir ? -1 : sst.isFile() ? 1 : 0;
   if (p.strategy === 'hardlink' && sst.isFile()) {
-    const r = await tryHardlink(p, sst);
+    const r = yield* tryHardlink(p, sst);
     if (r) return r;
   }
-  if (p.strategy === 'copy') return copyMove(p, sst, { dev: undefined, exists: false });
-  const where = await destFolder(p);
+  if (p.strategy === 'copy') return yield* copyMove(p, sst, { dev: undefined, exists: false });
+  const where = yield* destFolder(p);
   if (where.dev === undefined || where.dev === sst.dev) {
     try {
-      await ensureParent(p, where.exists);
+      yield* ensureParent(p, where.exists);
       let linked = false;
-      if (p.overwrite) await sys.rename(p.src, p.dest);
-      else linked = (await runAsync(renameNoReplace(p, p.src, p.dest, sst), p.ops)) === 'linked';
-      await runAsync(syncBoth(p, p.src, p.dest, linked), p.ops);
-      return { strategy: 'rename', bytes: 0, files: files >= 0 ? files : await countFiles(sys, p.dest, sst) };
+      if (p.overwrite) yield* call('rename', p.src, p.dest);
+      else linked = (yield* renameNoReplace(p, p.src, p.dest, sst)) === 'linked';
+      yield* syncBoth(p, p.src, p.dest, linked);
+      return { strategy: 'rename', bytes: 0, files: files >= 0 ? files : yield* countFiles(p.dest, sst) };
     } catch (e) {
-      if (codeOf(e) !== 'EXDEV') throw toAtomfsError(e, pairCtx(p, (e as NodeJS.ErrnoException).syscall ?? 'rename'));
+      if (codeOf(e) !== 'EXDEV') throw moveError(p, e, 'rename');
     }
-    return copyMove(p, sst, { dev: where.dev, exists: true });
+    return yield* copyMove(p, sst, { dev: where.dev, exists: true });
   }
-  return copyMove(p, sst, where);
+  return yield* copyMove(p, sst, where);
 }
 
 /**
@@ -249,20 +320,20 @@ async function moveInner(p: MovePlan): Promise<MoveResult> {
  * removed. Anything else (a folder, a file with one link: a bind mount) is refused, for
  * removing the "source" would delete the only copy.
  */
-async function sameInode(p: MovePlan, sst: FileStat): Promise<MoveResult> {
+function* sameInode(p: MovePlan, sst: FileStat): Steps<MoveResult> {
   const isDir = sst.isDirectory();
-  const rel = await runAsync(entryRelation(p.src, p.dest), p.ops);
+  const rel = yield* entryRelation(p.src, p.dest);
   if (rel === 'same') return { strategy: 'rename', bytes: 0, files: 0 };
   if (rel === 'respell') {
-    await p.ops.async.rename(p.src, p.dest);
-    await runAsync(syncBoth(p, p.src, p.dest), p.ops);
+    yield* call('rename', p.src, p.dest);
+    yield* syncBoth(p, p.src, p.dest);
     return { strategy: 'rename', bytes: 0, files: isDir ? 0 : 1 };
   }
   if (!sst.isFile() || sst.nlink < 2) {
     throw new AtomfsError('EINVAL', 'the destination is the source itself under another name', pairCtx(p, 'rename'));
   }
   // Two names of one file: a hard-link move that was interrupted. Finish it.
-  await removeSource(p, sst);
+  yield* removeSource(p, sst);
   return { strategy: 'hardlink', bytes: 0, files: 1, resumed: true };
 }
 
@@ -272,11 +343,11 @@ async function sameInode(p: MovePlan, sst: FileStat): Promise<MoveResult> {
  * folder. Another device means a rename cannot work (and trying it first would only leave
  * a claimed name behind for a moment).
  */
-async function destFolder(p: MovePlan): Promise<{ dev: number | undefined; exists: boolean }> {
+function* destFolder(p: MovePlan): Steps<{ dev: number | undefined; exists: boolean }> {
   const parent = path.dirname(p.dest);
   for (let dir = parent; ; dir = path.dirname(dir)) {
     try {
-      const st = await p.ops.async.stat(dir);
+      const st = yield* call('stat', dir);
       return { dev: st.dev, exists: dir === parent && st.isDirectory() };
     } catch (e) {
       if (codeOf(e) !== 'ENOENT' || dir === path.dirname(dir)) return { dev: undefined, exists: false };
@@ -285,44 +356,50 @@ async function destFolder(p: MovePlan): Promise<{ dev: number | undefined; exist
 }
 
 /** Creates the destination's folder (durably) when `mkdirp` and it is missing; `known` skips the look. */
-async function ensureParent(p: MovePlan, known = false): Promise<void> {
+function* ensureParent(p: MovePlan, known = false): Steps<void> {
   if (!p.mkdirp || known) return;
   const parent = path.dirname(p.dest);
   try {
-    const st = await p.ops.async.stat(parent);
+    const st = yield* call('stat', parent);
     if (st.isDirectory()) return;
   } catch (e) {
     if (codeOf(e) !== 'ENOENT') throw e;
   }
-  await runAsync(mkdirpDurable(parent, p.fsync), p.ops);
+  yield* mkdirpDurable(parent, p.fsync);
+}
+
+/** {@link ensureParent}, its failure named as the move's mkdir. */
+function* ensureParentOrFail(p: MovePlan, known = false): Steps<void> {
+  try {
+    yield* ensureParent(p, known);
+  } catch (e) {
+    throw toAtomfsError(e, pairCtx(p, 'mkdir'));
+  }
 }
 
 /** Link to the new name, then unlink the old: the content always has at least one name. */
-async function tryHardlink(p: MovePlan, sst: FileStat): Promise<MoveResult | undefined> {
-  const sys = p.ops.async;
-  await ensureParent(p).catch((e: unknown) => {
-    throw toAtomfsError(e, pairCtx(p, 'mkdir'));
-  });
+function* tryHardlink(p: MovePlan, sst: FileStat): Steps<MoveResult | undefined> {
+  yield* ensureParentOrFail(p);
   const destDir = path.dirname(p.dest);
   // With overwrite, link to a temp name first and rename it over the destination, so the
   // destination exists (old or new) at every instant.
   const linkName = p.overwrite ? path.join(destDir, tempNameFor(path.basename(p.dest), randomHex(p.random))) : p.dest;
   try {
-    await sys.link(p.src, linkName);
+    yield* call('link', p.src, linkName);
   } catch (e) {
     // No hard links here, or another device: fall back as auto.
     if (NO_HARDLINKS.has(codeOf(e) ?? '') || codeOf(e) === 'EXDEV') return undefined;
     throw toAtomfsError(e, pairCtx(p, 'link'));
   }
   try {
-    if (p.overwrite) await sys.rename(linkName, p.dest);
+    if (p.overwrite) yield* call('rename', linkName, p.dest);
   } catch (e) {
     const err = toAtomfsError(e, pairCtx(p, 'rename'));
-    await discardTemp(sys, linkName, p, err);
+    yield* discardTempSteps(linkName, p, err);
     throw err;
   }
-  if (p.fsync) await groupDirSync(p.ops, destDir);
-  await removeSource(p, sst);
+  if (p.fsync) yield* dirSync(destDir);
+  yield* removeSource(p, sst);
   return { strategy: 'hardlink', bytes: 0, files: 1 };
 }
 
@@ -332,42 +409,41 @@ async function tryHardlink(p: MovePlan, sst: FileStat): Promise<MoveResult | und
  * inside the source and deleted with it. Compares real paths (the destination's nearest
  * existing folder against the source).
  */
-async function refuseOwnSubtree(p: MovePlan): Promise<void> {
-  const sys = p.ops.async;
+function* refuseOwnSubtree(p: MovePlan): Steps<void> {
   let destReal: string | undefined;
   for (let dir = path.dirname(p.dest); destReal === undefined; dir = path.dirname(dir)) {
     try {
-      destReal = await sys.realpath(dir);
+      destReal = yield* call('realpath', dir);
     } catch (e) {
       if (codeOf(e) !== 'ENOENT') throw e;
       if (dir === path.dirname(dir)) return;
     }
   }
-  const srcReal = await sys.realpath(p.src);
+  const srcReal = yield* call('realpath', p.src);
   if (destReal === srcReal || isInside(srcReal, destReal)) {
     throw new AtomfsError('EINVAL', 'cannot move a folder into its own subtree', pairCtx(p, 'rename'));
   }
 }
 
 /** Walks a tree in pre-order, never following symlinks. Special files are refused. */
-async function walk(sys: AsyncFsOps, root: string, rootStat: FileStat, p: MovePlan): Promise<Entry[]> {
+function* walk(root: string, rootStat: FileStat, p: MovePlan): Steps<Entry[]> {
   const out: Entry[] = [];
-  const visit = async (rel: string, st: FileStat): Promise<void> => {
+  function* visit(rel: string, st: FileStat): Steps<void> {
     const full = rel === '' ? root : path.join(root, rel);
-    if (st.isSymbolicLink()) out.push({ rel, kind: 'symlink', stat: st, link: await sys.readlink(full) });
+    if (st.isSymbolicLink()) out.push({ rel, kind: 'symlink', stat: st, link: yield* call('readlink', full) });
     else if (st.isFile()) out.push({ rel, kind: 'file', stat: st });
     else if (st.isDirectory()) {
       out.push({ rel, kind: 'dir', stat: st });
-      const names = (await sys.readdir(full)).map((d) => d.name).sort();
+      const names = (yield* call('readdir', full)).map((d) => d.name).sort();
       for (const name of names) {
         const childRel = rel === '' ? name : path.join(rel, name);
-        await visit(childRel, await sys.lstat(path.join(root, childRel)));
+        yield* visit(childRel, yield* call('lstat', path.join(root, childRel)));
       }
     } else {
       throw new AtomfsError('EINVAL', 'cannot copy a special file (FIFO, socket or device)', { ...pairCtx(p, 'lstat'), path: full });
     }
-  };
-  await visit('', rootStat);
+  }
+  yield* visit('', rootStat);
   return out;
 }
 
@@ -383,36 +459,35 @@ async function walk(sys: AsyncFsOps, root: string, rootStat: FileStat, p: MovePl
  */
 const { W_OK, X_OK } = ACCESS;
 
-async function checkRemovable(p: MovePlan, entries: readonly Entry[]): Promise<void> {
-  const sys = p.ops.async;
+function* checkRemovable(p: MovePlan, entries: readonly Entry[]): Steps<void> {
   const me = euid();
   // The caller's paths stay the error's paths; the entry in the way is named in the message.
   const refuse = (code: string, what: string, at: string, cause?: unknown): never => {
     throw new AtomfsError(code, `the source cannot be removed after the copy (${what}: '${at}'): nothing was copied`, pairCtx(p, code === 'EPERM' ? 'unlink' : 'access'), cause === undefined ? { reason: 'source-not-removable' } : { cause, reason: 'source-not-removable' });
   };
   const dirStats = new Map<string, FileStat>();
-  const canEmpty = async (dir: string, st?: FileStat): Promise<FileStat> => {
+  function* canEmpty(dir: string, st?: FileStat): Steps<FileStat> {
     const known = dirStats.get(dir);
     if (known) return known;
     try {
-      await sys.access(dir, W_OK | X_OK);
+      yield* call('access', dir, W_OK | X_OK);
     } catch (e) {
       const code = codeOf(e) ?? 'EACCES';
       refuse(code, code === 'EROFS' ? 'a read-only file system' : 'its folder is not writable', dir, e);
     }
-    const s = st ?? (await sys.stat(dir));
+    const s = st ?? (yield* call('stat', dir));
     dirStats.set(dir, s);
     return s;
-  };
+  }
   for (const e of entries) {
     const full = e.rel === '' ? p.src : path.join(p.src, e.rel);
     const parent = path.dirname(full);
-    const parentSt = await canEmpty(parent);
+    const parentSt = yield* canEmpty(parent);
     if (parentSt.mode & 0o1000 && me !== 0 && me !== e.stat.uid && me !== parentSt.uid) refuse('EPERM', 'another user’s entry in a sticky folder', full);
-    if (e.kind === 'dir') await canEmpty(full, e.stat);
+    if (e.kind === 'dir') yield* canEmpty(full, e.stat);
     else if (e.kind === 'file' && me === 0) {
       try {
-        await sys.access(full, W_OK);
+        yield* call('access', full, W_OK);
       } catch (err) {
         const code = codeOf(err);
         if (code === 'EPERM' || code === 'EACCES') refuse('EPERM', 'an immutable file', full, err);
@@ -422,12 +497,12 @@ async function checkRemovable(p: MovePlan, entries: readonly Entry[]): Promise<v
   }
 }
 
-async function countFiles(sys: AsyncFsOps, p: string, st: FileStat): Promise<number> {
+function* countFiles(p: string, st: FileStat): Steps<number> {
   if (!st.isDirectory()) return st.isFile() ? 1 : 0;
   let n = 0;
-  for (const d of await sys.readdir(p)) {
+  for (const d of yield* call('readdir', p)) {
     const child = path.join(p, d.name);
-    n += await countFiles(sys, child, await sys.lstat(child));
+    n += yield* countFiles(child, yield* call('lstat', child));
   }
   return n;
 }
@@ -437,13 +512,15 @@ async function countFiles(sys: AsyncFsOps, p: string, st: FileStat): Promise<num
  * remove the source. `where`: what {@link destFolder} found (the destination folder's device,
  * or its nearest existing ancestor's, and whether the folder exists), or nothing known yet.
  */
-async function copyMove(p: MovePlan, sst: FileStat, where: { readonly dev: number | undefined; readonly exists: boolean }): Promise<MoveResult> {
-  const sys = p.ops.async;
-  if (sst.isDirectory()) await refuseOwnSubtree(p);
-  const entries = await walk(sys, p.src, sst, p).catch((e: unknown) => {
-    throw toAtomfsError(e, pairCtx(p, (e as NodeJS.ErrnoException).syscall ?? 'scandir'));
-  });
-  await checkRemovable(p, entries);
+function* copyMove(p: MovePlan, sst: FileStat, where: { readonly dev: number | undefined; readonly exists: boolean }): Steps<MoveResult> {
+  if (sst.isDirectory()) yield* refuseOwnSubtree(p);
+  let entries: Entry[];
+  try {
+    entries = yield* walk(p.src, sst, p);
+  } catch (e) {
+    throw moveError(p, e, 'scandir');
+  }
+  yield* checkRemovable(p, entries);
   const totalBytes = entries.reduce((n, e) => n + (e.kind === 'file' ? e.stat.size : 0), 0);
   const totalFiles = entries.filter((e) => e.kind === 'file').length;
   const progress = { bytes: 0, totalBytes, files: 0, totalFiles };
@@ -455,9 +532,7 @@ async function copyMove(p: MovePlan, sst: FileStat, where: { readonly dev: numbe
     }
   };
 
-  await ensureParent(p, where.exists).catch((e: unknown) => {
-    throw toAtomfsError(e, pairCtx(p, 'mkdir'));
-  });
+  yield* ensureParentOrFail(p, where.exists);
   const destDir = path.dirname(p.dest);
   const temp = path.join(destDir, tempNameFor(path.basename(p.dest), randomHex(p.random)));
   let published = false;
@@ -467,16 +542,23 @@ async function copyMove(p: MovePlan, sst: FileStat, where: { readonly dev: numbe
   try {
     // On one file system (strategy 'copy') the kernel copies best: a reflink or an
     // in-kernel copy_file_range. Across file systems big files are streamed (STREAM_MIN).
-    const sameDevice = (where.dev ?? (await sys.stat(destDir)).dev) === sst.dev;
+    const sameDevice = (where.dev ?? (yield* call('stat', destDir)).dev) === sst.dev;
     // The destination's file system: whether a durable streamed copy goes by direct I/O
     // there, whether it keeps files in memory (see stream-copy.ts). One statfs, made only
     // when a big file is copied.
-    let typeMemo: Promise<number | undefined> | undefined;
-    const fsType = (): Promise<number | undefined> => (typeMemo ??= fsTypeOf(sys, destDir));
+    let typeMemo: { type: number | undefined } | undefined;
+    function* fsType(): Steps<number | undefined> {
+      return (typeMemo ??= { type: yield* fsTypeOf(destDir) }).type;
+    }
     const target: CopyTarget = {
       sameDevice,
-      direct: async () => p.fsync && directIoFits(await fsType()),
-      inMemory: async () => keptInMemory(await fsType()),
+      sync: yield* isSyncDriver(),
+      *direct() {
+        return p.fsync && directIoFits(yield* fsType());
+      },
+      *inMemory() {
+        return keptInMemory(yield* fsType());
+      },
     };
     // Build the whole copy under the temp name. Folders are created owner-only and get
     // their real mode and times after their contents.
@@ -484,14 +566,14 @@ async function copyMove(p: MovePlan, sst: FileStat, where: { readonly dev: numbe
       throwIfAborted(p.signal, pairCtx(p));
       const to = e.rel === '' ? temp : path.join(temp, e.rel);
       const from = e.rel === '' ? p.src : path.join(p.src, e.rel);
-      if (e.kind === 'dir') await sys.mkdir(to, 0o700);
-      else if (e.kind === 'symlink') await sys.symlink(e.link!, to);
-      else sha256 = await copyOneFile(p, from, to, e.stat, target, progress, report);
+      if (e.kind === 'dir') yield* call('mkdir', to, 0o700);
+      else if (e.kind === 'symlink') yield* call('symlink', e.link!, to);
+      else sha256 = yield* copyOneFile(p, from, to, e.stat, target, progress, report);
       // A file's owner is set inside copyOneFile, before its fsync. A link keeps its time
       // too: a rerun tells a complete copy by it (see identical).
       if (e.kind === 'symlink') {
-        await keepOwner(sys, to, e.stat);
-        if (p.preserveTimestamps) await sys.lutimes(to, e.stat.atimeMs, e.stat.mtimeMs);
+        yield* keepOwner(to, e.stat);
+        if (p.preserveTimestamps) yield* call('lutimes', to, e.stat.atimeMs, e.stat.mtimeMs);
       }
       if (e.kind === 'file') {
         progress.files++;
@@ -502,11 +584,11 @@ async function copyMove(p: MovePlan, sst: FileStat, where: { readonly dev: numbe
     for (const e of [...entries].reverse()) {
       if (e.kind !== 'dir') continue;
       const to = e.rel === '' ? temp : path.join(temp, e.rel);
-      if (p.fsync) await groupDirSync(p.ops, to);
+      if (p.fsync) yield* dirSync(to);
       // A folder root could not give its owner keeps no set-gid (or set-uid) bit either.
-      const owned = await keepOwner(sys, to, e.stat);
-      await chmodKept(sys, to, e.stat.mode & (owned ? 0o7777 : 0o1777));
-      if (p.preserveTimestamps) await sys.utimes(to, e.stat.atimeMs, e.stat.mtimeMs);
+      const owned = yield* keepOwner(to, e.stat);
+      yield* chmodKept(to, e.stat.mode & (owned ? 0o7777 : 0o1777));
+      if (p.preserveTimestamps) yield* call('utimes', to, e.stat.atimeMs, e.stat.mtimeMs);
     }
     // The last moment to abort: after this the copy is published.
     throwIfAborted(p.signal, pairCtx(p));
@@ -514,31 +596,33 @@ async function copyMove(p: MovePlan, sst: FileStat, where: { readonly dev: numbe
       // Never over anything (see renameNoReplace): a file by link (EEXIST atomically if
       // taken; where there are no hard links, over an exclusive placeholder), a folder by
       // rename(2), which can only replace an empty folder.
-      const how = await runAsync(publishNoReplace(p, temp, p.dest, await sys.lstat(temp)), p.ops);
+      const how = yield* publishNoReplace(p, temp, p.dest, yield* call('lstat', temp));
       published = true;
       if (how === 'linked') {
         // The copy is published; the temp is only its second name now. Both names are in
         // one folder: the fsync below makes the link and the unlink durable together.
-        await sys.unlink(temp).catch((e: unknown) => {
+        try {
+          yield* call('unlink', temp);
+        } catch (e) {
           p.logger.warn({ tempPath: temp, cleanupErrorCode: codeOf(e), operation: p.operation }, LOG_EVENTS.tempCleanupFailed);
-        });
+        }
       }
     } else {
-      await sys.rename(temp, p.dest);
+      yield* call('rename', temp, p.dest);
       published = true;
     }
-    if (p.fsync) await groupDirSync(p.ops, destDir);
+    if (p.fsync) yield* dirSync(destDir);
   } catch (e) {
     // Whatever step failed (even inside the copy of the first file), the temp goes; a
     // temp that was never created is simply not found.
-    const err = toAtomfsError(e, pairCtx(p, (e as NodeJS.ErrnoException).syscall));
-    if (!published) await discardTemp(sys, temp, p, err);
+    const err = moveError(p, e);
+    if (!published) yield* discardTempSteps(temp, p, err);
     throw err;
   } finally {
     untrackTemp(temp);
   }
-  p.logger.debug({ targetPath: p.destGiven, sourcePath: p.srcGiven, size: progress.bytes, operation: 'move' }, 'Copied and published');
-  await removeSource(p, sst);
+  p.logger.debug({ targetPath: p.destGiven, sourcePath: p.srcGiven, size: progress.bytes, operation: p.operation }, 'Copied and published');
+  yield* removeSource(p, sst);
   // The SHA-256 is reported for a single file only (a tree has one per file).
   return sst.isFile() && sha256 !== undefined ? { strategy: 'copy', bytes: progress.bytes, files: totalFiles, sha256 } : { strategy: 'copy', bytes: progress.bytes, files: totalFiles };
 }
@@ -547,10 +631,10 @@ async function copyMove(p: MovePlan, sst: FileStat, where: { readonly dev: numbe
  * Root keeps the owner of what it copies; others cannot and do not try. Returns false when
  * root could not give the copy its owner (the caller then leaves set-id bits off).
  */
-async function keepOwner(sys: AsyncFsOps, to: string, st: FileStat): Promise<boolean> {
+function* keepOwner(to: string, st: FileStat): Steps<boolean> {
   if (euid() !== 0 || (st.uid === 0 && st.gid === 0)) return true;
   try {
-    await sys.lchown(to, st.uid, st.gid);
+    yield* call('lchown', to, st.uid, st.gid);
   } catch (e) {
     // Only a file system that has no owners at all (FAT through FUSE: ENOSYS): the copy
     // stays root's, and so without its set-id bits (a set-id file of root's is never made
@@ -560,7 +644,7 @@ async function keepOwner(sys: AsyncFsOps, to: string, st: FileStat): Promise<boo
     throw e;
   }
   // chown clears set-id bits; put them back (symlinks have no mode of their own).
-  if (st.isFile() && st.mode & 0o6000) await chmodKept(sys, to, st.mode & 0o7777);
+  if (st.isFile() && st.mode & 0o6000) yield* chmodKept(to, st.mode & 0o7777);
   return true;
 }
 
@@ -568,9 +652,9 @@ async function keepOwner(sys: AsyncFsOps, to: string, st: FileStat): Promise<boo
 const OWNER_REFUSED: ReadonlySet<string> = new Set(['ENOSYS', 'ENOTSUP', 'EOPNOTSUPP']);
 
 /** chmod, where a file system that keeps no modes (FAT) may refuse it: the copy keeps the mode it has there. */
-async function chmodKept(sys: AsyncFsOps, to: string, mode: number): Promise<void> {
+function* chmodKept(to: string, mode: number): Steps<void> {
   try {
-    await sys.chmod(to, mode);
+    yield* call('chmod', to, mode);
   } catch (e) {
     if (!MODE_REFUSED.has(codeOf(e) ?? '')) throw e;
   }
@@ -580,13 +664,15 @@ async function chmodKept(sys: AsyncFsOps, to: string, mode: number): Promise<voi
 interface CopyTarget {
   /** The destination is on the source's device (strategy 'copy'). */
   readonly sameDevice: boolean;
+  /** The step list runs under the blocking driver (see {@link copyOneFile}). */
+  readonly sync: boolean;
   /** Whether a durable streamed copy goes by direct I/O there. */
-  direct(): Promise<boolean>;
+  direct(): Steps<boolean>;
   /** Whether the destination keeps its files in memory (tmpfs). */
-  inMemory(): Promise<boolean>;
+  inMemory(): Steps<boolean>;
 }
 
-async function copyOneFile(
+function* copyOneFile(
   p: MovePlan,
   from: string,
   to: string,
@@ -594,8 +680,7 @@ async function copyOneFile(
   target: CopyTarget,
   progress: { bytes: number },
   report: () => void,
-): Promise<string | undefined> {
-  const sys = p.ops.async;
+): Steps<string | undefined> {
   const before = progress.bytes;
   let sha256: string | undefined;
   // Root copying someone else's set-uid/set-gid file: the copy is root's until keepOwner
@@ -604,35 +689,50 @@ async function copyOneFile(
   // it goes through our own copy (the kernel's copyFile gives the new file the full mode).
   const setIdLater = euid() === 0 && (st.mode & 0o6000) !== 0 && !(st.uid === 0 && st.gid === 0);
   // Owner (root only) and times, before the file's fsync so that it covers them too.
-  const settle = async (): Promise<void> => {
-    await keepOwner(sys, to, st);
-    if (p.preserveTimestamps) await sys.utimes(to, st.atimeMs, st.mtimeMs);
-  };
-  const streamed = async (): Promise<void> => {
-    // One pipelined pass of our own (see streamCopy). For 'checksum' the source is hashed
-    // as read and every chunk is read back from the copy and compared with its bytes.
+  function* settle(): Steps<void> {
+    yield* keepOwner(to, st);
+    if (p.preserveTimestamps) yield* call('utimes', to, st.atimeMs, st.mtimeMs);
+  }
+  function* streamed(): Steps<void> {
+    // One pass of our own. For 'checksum' the source is hashed as read and every chunk is
+    // read back from the copy and compared with its bytes.
     const check = p.verify === 'checksum';
     const abortPoint = (): void => throwIfAborted(p.signal, pairCtx(p));
-    const direct = st.size >= STREAM_MIN && (await target.direct());
     const mode = st.mode & (setIdLater ? 0o1777 : 0o7777);
-    const hashThread = st.size >= HASH_THREAD_MIN;
-    const r = await streamCopy(sys, from, to, { fsync: p.fsync, check, hashThread, mode, direct, abortPoint, progress, report, beforeSync: settle }).catch((e: unknown) => {
+    let r: StreamCopyResult;
+    try {
+      if (target.sync) {
+        // A blocking call cannot overlap reads and writes: one chunk after another.
+        r = yield* copySequential(from, to, { fsync: p.fsync, check, mode, abortPoint, progress, report, beforeSync: settle });
+      } else {
+        // Pipelined (see streamCopy), by direct I/O where it fits; its own calls go through
+        // the seam's async view, and the owner and times through the same step list.
+        const direct = st.size >= STREAM_MIN && (yield* target.direct());
+        const hashThread = st.size >= HASH_THREAD_MIN;
+        const sys = p.ops.async;
+        const beforeSync = (): Promise<void> => runAsync(settle(), p.seam, p.blocking);
+        r = yield* awaitTask(() => streamCopy(sys, from, to, { fsync: p.fsync, check, hashThread, mode, direct, abortPoint, progress, report, beforeSync }));
+      }
+    } catch (e) {
       throw e instanceof CopyMismatch ? verifyError(p, from, e.message) : e;
-    });
+    }
     if (p.verify !== 'none' && (r.bytes !== st.size || r.size !== st.size)) throw verifyError(p, from, `size ${r.size} != ${st.size}`);
     sha256 = r.sha256;
-  };
+  }
   // A small file: one kernel copy (copy_file_range, or sendfile across file systems) in one
   // thread-pool call, fewer round trips than any loop. A big one too on the same file system
   // (a reflink or an in-kernel copy), and into a tmpfs (no disk to keep writing behind the
   // copy; see keptInMemory) when nobody waits for progress or may cancel between chunks. A
-  // big file into a disk is streamed (see STREAM_MIN).
+  // big file into a disk is streamed (see STREAM_MIN), except by a blocking call, which
+  // cannot keep the disk writing behind its reads: one kernel copy is its fastest pass.
   const quiet = p.signal === undefined && p.onProgress === undefined;
   let kernelCopy =
-    p.verify !== 'checksum' && !setIdLater && (st.size < STREAM_MIN || target.sameDevice || (quiet && (await target.inMemory())));
+    p.verify !== 'checksum' &&
+    !setIdLater &&
+    (target.sync || st.size < STREAM_MIN || target.sameDevice || (quiet && (yield* target.inMemory())));
   if (kernelCopy) {
     try {
-      await sys.copyFile(from, to);
+      yield* call('copyFile', from, to);
     } catch (e) {
       // libuv's copy gives the copy the source's mode and fails where the file system keeps
       // none (FAT through FUSE: ENOSYS; vfat: EPERM for a mode it cannot hold), after
@@ -642,18 +742,18 @@ async function copyOneFile(
     }
   }
   if (!kernelCopy) {
-    await streamed();
+    yield* streamed();
   } else {
-    if (!p.fsync) await settle();
+    if (!p.fsync) yield* settle();
     if (p.fsync || p.verify !== 'none') {
-      const fd = await sys.open(to, O.RDONLY | O.CLOEXEC, 0);
-      await closing(sys, fd, async () => {
+      const fd = yield* call('open', to, O.RDONLY | O.CLOEXEC, 0);
+      yield* closingSteps(fd, function* () {
         if (p.fsync) {
-          await settle();
-          await sys.fsync(fd);
+          yield* settle();
+          yield* call('fsync', fd);
         }
         if (p.verify !== 'none') {
-          const size = (await sys.fstat(fd)).size;
+          const size = (yield* call('fstat', fd)).size;
           if (size !== st.size) throw verifyError(p, from, `size ${size} != ${st.size}`);
         }
       });
@@ -676,18 +776,18 @@ function verifyError(p: MovePlan, file: string, what: string): AtomfsError {
  * licence to delete. Without `preserveTimestamps` a copy's times are new, so no destination
  * can be told from an unrelated one: the answer is always no (`EEXIST`).
  */
-async function identical(sys: AsyncFsOps, a: string, b: string, sa: FileStat, sb: FileStat, p: MovePlan): Promise<boolean> {
+function* identical(a: string, b: string, sa: FileStat, sb: FileStat, p: MovePlan): Steps<boolean> {
   if (!p.preserveTimestamps || !sameMeta(sa, sb)) return false;
-  if (sa.isSymbolicLink()) return (await sys.readlink(a)) === (await sys.readlink(b));
-  if (sa.isFile()) return sa.size === sb.size && sameBytes(sys, a, b);
+  if (sa.isSymbolicLink()) return (yield* call('readlink', a)) === (yield* call('readlink', b));
+  if (sa.isFile()) return sa.size === sb.size && (yield* sameBytes(a, b));
   if (!sa.isDirectory()) return false;
-  const na = (await sys.readdir(a)).map((d) => d.name).sort();
-  const nb = (await sys.readdir(b)).map((d) => d.name).sort();
+  const na = (yield* call('readdir', a)).map((d) => d.name).sort();
+  const nb = (yield* call('readdir', b)).map((d) => d.name).sort();
   if (na.length !== nb.length || na.some((n, i) => n !== nb[i])) return false;
   for (const n of na) {
     const ca = path.join(a, n);
     const cb = path.join(b, n);
-    if (!(await identical(sys, ca, cb, await sys.lstat(ca), await sys.lstat(cb), p))) return false;
+    if (!(yield* identical(ca, cb, yield* call('lstat', ca), yield* call('lstat', cb), p))) return false;
   }
   return true;
 }
@@ -707,21 +807,18 @@ function sameMeta(sa: FileStat, sb: FileStat): boolean {
   return Math.abs(sa.mtimeMs - sb.mtimeMs) * 1000 < 1.5;
 }
 
-async function sameBytes(sys: AsyncFsOps, a: string, b: string): Promise<boolean> {
-  const fa = await sys.open(a, O.RDONLY | O.CLOEXEC, 0);
-  return closing(sys, fa, async () => {
-    const fb = await sys.open(b, O.RDONLY | O.CLOEXEC, 0);
-    return closing(sys, fb, async () => {
+/** Whether two files hold the same bytes, compared chunk by chunk. */
+function* sameBytes(a: string, b: string): Steps<boolean> {
+  const fa = yield* call('open', a, O.RDONLY | O.CLOEXEC, 0);
+  return yield* closingSteps(fa, function* () {
+    const fb = yield* call('open', b, O.RDONLY | O.CLOEXEC, 0);
+    return yield* closingSteps(fb, function* () {
       const ba = Buffer.allocUnsafe(CHUNK);
       const bb = Buffer.allocUnsafe(CHUNK);
       for (let pos = 0; ; ) {
-        // Both reads settle before either result is used: no read is left in flight on a
-        // descriptor about to be closed.
-        const [ra, rb] = await Promise.allSettled([sys.read(fa, ba, 0, ba.length, pos), sys.read(fb, bb, 0, bb.length, pos)]);
-        if (ra.status === 'rejected') throw ra.reason;
-        if (rb.status === 'rejected') throw rb.reason;
-        const na = ra.value;
-        if (na !== rb.value || !ba.subarray(0, na).equals(bb.subarray(0, na))) return false;
+        const na = yield* call('read', fa, ba, 0, ba.length, pos);
+        const nb = yield* call('read', fb, bb, 0, bb.length, pos);
+        if (na !== nb || !ba.subarray(0, na).equals(bb.subarray(0, na))) return false;
         if (na === 0) return true;
         pos += na;
       }
@@ -734,22 +831,21 @@ async function sameBytes(sys: AsyncFsOps, a: string, b: string): Promise<boolean
  * renamed to a temp name beside it (one atomic step), so a crash during the recursive
  * delete leaves a recognisable leftover, not a half-deleted source that looks real.
  */
-async function removeSource(p: MovePlan, sst: FileStat): Promise<void> {
-  const sys = p.ops.async;
+function* removeSource(p: MovePlan, sst: FileStat): Steps<void> {
   // Freeing a big file's blocks and cached pages is no cheap call (a 1 GiB unlink on ext4:
   // 0.24 s): it goes to the thread pool, never blocking the event loop. In a tree, file by
   // file (the small ones and the folders stay synchronous with `blocking`).
-  const bigFiles = { ops: p.pool, minSize: STREAM_MIN };
+  const bigFileMin = STREAM_MIN;
   const srcDir = path.dirname(p.src);
   try {
     if (sst.isDirectory()) {
       const trash = path.join(srcDir, tempNameFor(path.basename(p.src), randomHex(p.random)));
-      await sys.rename(p.src, trash);
-      if (p.fsync) await groupDirSync(p.ops, srcDir);
-      await removeTree(sys, trash, { bigFiles });
+      yield* call('rename', p.src, trash);
+      if (p.fsync) yield* dirSync(srcDir);
+      yield* removeTreeSteps(trash, { bigFileMin });
     } else {
-      await unlinkFile(sys, p.src, sst, bigFiles);
-      if (p.fsync) await groupDirSync(p.ops, srcDir);
+      yield* unlinkFile(p.src, sst, bigFileMin);
+      if (p.fsync) yield* dirSync(srcDir);
     }
   } catch (e) {
     throw new AtomfsError(

@@ -16,6 +16,7 @@
 import { createHash } from 'node:crypto';
 import { codeOf } from '../errors.js';
 import { MODE_REFUSED, O, type AsyncFsOps } from '../internal/fs-ops.js';
+import { call, type Steps } from '../internal/steps.js';
 import { ThreadedSha256 } from './sha256-thread.js';
 
 /** Chunk of a streamed copy through the page cache (and of other chunked reads). */
@@ -97,9 +98,9 @@ export interface StreamCopyResult {
 }
 
 /** What kind of file system `dir` is on (its statfs magic number), or `undefined` if it cannot be told. */
-export async function fsTypeOf(sys: AsyncFsOps, dir: string): Promise<number | undefined> {
+export function* fsTypeOf(dir: string): Steps<number | undefined> {
   try {
-    return (await sys.statfs(dir)).type;
+    return (yield* call('statfs', dir)).type;
   } catch {
     return undefined;
   }
@@ -378,6 +379,85 @@ function sourceHash(shared: SharedArrayBuffer | undefined): SourceHash {
     digest: () => Promise.resolve(h.digest('hex')),
     close: () => {},
   };
+}
+
+/**
+ * The copy of {@link streamCopy} for a blocking caller, one chunk after another: read,
+ * (hash,) write every byte, (read back and compare,) with `fsync` flushed once at the end.
+ * A blocking call cannot overlap its reads and writes, so the pipeline has nothing to win
+ * there; the guarantees are the same: exclusive create, no short write taken for done
+ * (ENOSPC), the mode after the last write, `beforeSync` and the fsync before the close, and
+ * with `check` every chunk read back and compared byte for byte.
+ * @throws CopyMismatch when a chunk read back differs or is short.
+ */
+export function* copySequential(
+  from: string,
+  to: string,
+  o: Omit<StreamCopyOptions, 'beforeSync' | 'direct' | 'hashThread'> & { readonly beforeSync?: (() => Steps<void>) | undefined },
+): Steps<StreamCopyResult> {
+  const rfd = yield* call('open', from, O.RDONLY | O.CLOEXEC, 0);
+  return yield* closingSteps(rfd, function* () {
+    const fd = yield* call('open', to, (o.check ? O.RDWR : O.WRONLY) | O.CREAT | O.EXCL | O.NOFOLLOW | O.CLOEXEC, 0o600);
+    return yield* closingSteps(fd, function* () {
+      const buf = Buffer.allocUnsafe(CHUNK);
+      const back = o.check ? Buffer.allocUnsafe(CHUNK) : undefined;
+      const hash = o.check ? createHash('sha256') : undefined;
+      let pos = 0;
+      for (;;) {
+        o.abortPoint();
+        const n = yield* call('read', rfd, buf, 0, CHUNK, null);
+        if (n === 0) break;
+        hash?.update(buf.subarray(0, n));
+        for (let off = 0; off < n; ) {
+          const w = yield* call('write', fd, buf, off, n - off);
+          if (w <= 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC', syscall: 'write' });
+          off += w;
+        }
+        if (back) {
+          for (let got = 0; got < n; ) {
+            const r = yield* call('read', fd, back, got, n - got, pos + got);
+            if (r <= 0) throw new CopyMismatch(`the copy is shorter than what was written to it (${pos + got} bytes)`);
+            got += r;
+          }
+          if (!back.subarray(0, n).equals(buf.subarray(0, n))) {
+            let i = 0;
+            while (back[i] === buf[i]) i++;
+            throw new CopyMismatch(`the copy read back differs from the source at byte ${pos + i}`);
+          }
+        }
+        pos += n;
+        o.progress.bytes += n;
+        o.report();
+      }
+      try {
+        yield* call('fchmod', fd, o.mode);
+      } catch (e) {
+        // A file system that keeps no modes (FAT): the copy keeps the one it has there.
+        if (!MODE_REFUSED.has(codeOf(e) ?? '')) throw e;
+      }
+      if (o.beforeSync) yield* o.beforeSync();
+      // Never retried (see `seal` in write/core.ts).
+      if (o.fsync) yield* call('fsync', fd);
+      return { bytes: pos, size: (yield* call('fstat', fd)).size, sha256: hash?.digest('hex') };
+    });
+  });
+}
+
+/** {@link closing} as a step list. */
+export function* closingSteps<T>(fd: number, fn: () => Steps<T>): Steps<T> {
+  let r: T;
+  try {
+    r = yield* fn();
+  } catch (e) {
+    try {
+      yield* call('close', fd);
+    } catch {
+      // Never hides fn's error.
+    }
+    throw e;
+  }
+  yield* call('close', fd);
+  return r;
 }
 
 /** Runs `fn`, then closes `fd`. A close that fails after `fn` failed never hides `fn`'s error. */

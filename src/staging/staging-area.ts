@@ -442,7 +442,7 @@ export class StagingArea implements AsyncDisposable {
       if (how === 'linked') await dropName(finalTemp);
     } catch (e) {
       const err = toAtomfsError(e, { operation: plan.operation, path: path.basename(finalPath) });
-      await discardTemp(sys, finalTemp, plan, err);
+      await discardTemp(c.ops, finalTemp, plan, err);
       throw err;
     } finally {
       this.#live.delete(finalTemp);

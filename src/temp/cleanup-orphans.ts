@@ -122,7 +122,7 @@ export async function cleanupDir(
         // Already lstat'ed: a file or symlink is unlinked at once; only a folder needs the
         // walk (which lstats it again). A move killed after it gave the copy's folders their
         // modes leaves read-only folders in its temp tree: they are made writable first.
-        if (st.isDirectory()) await removeTree(sys, full, { makeWritable: true });
+        if (st.isDirectory()) await removeTree(base.ops, full, { makeWritable: true });
         else await sys.unlink(full);
         removed.push(full);
         base.logger.debug({ tempPath: full, operation: 'cleanup' }, LOG_EVENTS.tempCleaned);

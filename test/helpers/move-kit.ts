@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { move as moveAsync, moveSync, type MoveOptions, type MoveResult } from '../../src/index.js';
 import { realOps, type AsyncFsOps, type FsOps, type SyncFsOps } from '../../src/internal/fs-ops.js';
 import { spawnNode } from './child.js';
 import { IS_ROOT, isMountPoint, mountPoint, mountTmpfs, unmount, type HasAfter } from './root.js';
@@ -429,6 +430,8 @@ export interface MoveAsRequest {
   readonly src: string;
   readonly dest: string;
   readonly options?: Record<string, unknown>;
+  /** Run moveSync rather than move. */
+  readonly sync?: boolean;
 }
 
 const MOVE_AS = fileURLToPath(new URL('../move/fixtures/move-as.js', import.meta.url));
@@ -498,3 +501,24 @@ export function gatedRename(match: (from: string, to: string) => boolean): { ops
   };
   return { ops: { sync: syncOps, async: asyncOps }, reached, release };
 }
+
+// ---------------------------------------------------------------------------------------
+// One suite, two drivers
+
+/** How a move suite calls the move under test: `move`, or its blocking twin wrapped in a promise. */
+export interface MoveDriver {
+  /** `'move'` or `'moveSync'`: the operation its errors name. */
+  readonly name: 'move' | 'moveSync';
+  readonly sync: boolean;
+  readonly move: (src: string, dest: string, options?: MoveOptions) => Promise<MoveResult>;
+}
+
+/** Both drivers of the move step list: every move suite runs once per driver. */
+export const MOVE_DRIVERS: readonly MoveDriver[] = [
+  { name: 'move', sync: false, move: (src, dest, options) => moveAsync(src, dest, options) },
+  {
+    name: 'moveSync',
+    sync: true,
+    move: async (src, dest, options) => moveSync(src, dest, options),
+  },
+];

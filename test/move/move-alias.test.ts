@@ -12,8 +12,8 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
-import { move, rename } from '../../src/index.js';
-import { exists, makeTree, snapshot, tempsUnder } from '../helpers/move-kit.js';
+import { rename } from '../../src/index.js';
+import { exists, makeTree, MOVE_DRIVERS, snapshot, tempsUnder } from '../helpers/move-kit.js';
 import { mountPoint, requireRoot } from '../helpers/root.js';
 import { list, tmpDir } from '../helpers/tmp.js';
 
@@ -34,7 +34,7 @@ const spellings = (dir: string, name: string): Record<string, string> => ({
   "a symlinked parent and '..'": `${dir}/ln/x/../${name}`,
 });
 
-describe('move and rename onto another spelling of the source itself', () => {
+for (const { name: driver, move } of MOVE_DRIVERS) describe(`${driver} and rename onto another spelling of the source itself`, () => {
   it('move of a file or a folder tree is a no-op with every strategy and overwrite: the source stays whole', async (t) => {
     const dir = aliasDir(t);
     const before = snapshot(dir, { times: true });

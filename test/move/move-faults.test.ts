@@ -21,9 +21,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AtomfsError, cleanupOrphans, move, type MoveOptions } from '../../src/index.js';
+import { AtomfsError, cleanupOrphans, type MoveOptions } from '../../src/index.js';
 import { FaultOps } from '../helpers/fault-ops.js';
-import { exists, OLD_MS, snapshot, tempsUnder } from '../helpers/move-kit.js';
+import { exists, MOVE_DRIVERS, OLD_MS, snapshot, tempsUnder, type MoveDriver } from '../helpers/move-kit.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 interface Scenario {
@@ -45,7 +45,7 @@ const SCENARIOS: readonly Scenario[] = [
 
 const CODES = ['EIO', 'ENOSPC'] as const;
 
-async function stepThrough(t: { after(fn: () => void): void }, sc: Scenario): Promise<{ cases: number; violations: string[]; outcomes: Map<string, number> }> {
+async function stepThrough(t: { after(fn: () => void): void }, sc: Scenario, { name: driver, move }: MoveDriver): Promise<{ cases: number; violations: string[]; outcomes: Map<string, number> }> {
   const root = tmpDir(t);
   const srcDir = path.join(root, 'from');
   const destDir = path.join(root, 'to');
@@ -99,7 +99,7 @@ async function stepThrough(t: { after(fn: () => void): void }, sc: Scenario): Pr
         else {
           if (error.code !== code) bad(`code ${error.code}, expected ${code} (${error.message})`);
           if (error.path !== src || error.dest !== dest) bad(`paths ${error.path} -> ${error.dest}`);
-          if (error.operation !== 'move') bad(`operation ${error.operation}`);
+          if (error.operation !== driver) bad(`operation ${error.operation}`);
         }
       }
       const srcState = !exists(src) ? 'absent' : snapshotOr(src) === want.join('\n') ? 'intact' : 'CHANGED';
@@ -174,10 +174,10 @@ function snapshotOr(p: string): string {
   }
 }
 
-describe('a copy move with every system call failed in turn', () => {
+for (const d of MOVE_DRIVERS) describe(`a copy ${d.name} with every system call failed in turn`, () => {
   for (const sc of SCENARIOS) {
     it(`${sc.name}: rejects cleanly at every step, the item always complete somewhere, never partial at the destination, and a re-run completes it`, async (t) => {
-      const { cases, violations, outcomes } = await stepThrough(t, sc);
+      const { cases, violations, outcomes } = await stepThrough(t, sc, d);
       t.diagnostic(`${cases} cases; outcomes: ${[...outcomes].map(([k, v]) => `${v}x ${k}`).join('; ')}`);
       assert.ok(cases >= 20, `${cases} cases`);
       assert.deepEqual(violations, [], `${violations.length} violation(s):\n${violations.join('\n')}`);

@@ -10,10 +10,10 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
-import { move, type LogFields, type Logger } from '../../src/index.js';
+import { type LogFields, type Logger } from '../../src/index.js';
 import { spawnNode } from '../helpers/child.js';
 import { FaultOps } from '../helpers/fault-ops.js';
-import { closed, collectText, exists, makeTree, otherDeviceOrSkip, reap, snapshot, tempsUnder } from '../helpers/move-kit.js';
+import { closed, collectText, exists, makeTree, otherDeviceOrSkip, reap, snapshot, tempsUnder, MOVE_DRIVERS } from '../helpers/move-kit.js';
 import { requireRoot } from '../helpers/root.js';
 import { list, tmpDir } from '../helpers/tmp.js';
 
@@ -28,7 +28,8 @@ function recordingLogger(): Logger & { warns: { fields: LogFields; msg: string }
   return { warns, debug: () => {}, error: () => {}, warn: (fields, msg) => void warns.push({ fields, msg }) };
 }
 
-describe('move across devices: publishing', () => {
+for (const { name: driver, sync, move } of MOVE_DRIVERS) {
+describe(`${driver} across devices: publishing`, () => {
   it('overwrite: false publishes a file where link(2) is refused (no hard links: EPERM), over an exclusive placeholder', async (t) => {
     const pair = crossPair(t);
     if (!pair) return;
@@ -89,16 +90,18 @@ describe('move across devices: publishing', () => {
 // failing the publish (the rename of the temp), and report what happened.
 const CHILD = `
 const [lib, faults, root, req] = process.argv.slice(1);
-const { move } = await import(lib);
+const { move, moveSync } = await import(lib);
 const { FaultOps } = await import(faults);
 const { dropPrivileges } = await import(root);
-const { src, dest } = JSON.parse(req);
+const { src, dest, sync } = JSON.parse(req);
 dropPrivileges(65534, 65534);
 const warns = [];
 const logger = { debug() {}, error() {}, warn: (f, m) => warns.push({ f, m }) };
 const ops = new FaultOps().failOn('rename', 'EIO', { pathMatch: /\\.tmp$/ });
 try {
-  await move(src, dest, { fs: ops, logger, overwrite: true });
+  const options = { fs: ops, logger, overwrite: true };
+  if (sync) moveSync(src, dest, options);
+  else await move(src, dest, options);
   console.log('RESULT ' + JSON.stringify({ ok: true, uid: process.getuid() }));
 } catch (e) {
   console.log('RESULT ' + JSON.stringify({ ok: false, uid: process.getuid(), code: e.code, suppressed: e.suppressed?.code, warns }));
@@ -107,7 +110,7 @@ try {
 
 const here = (rel: string): string => new URL(rel, import.meta.url).href;
 
-describe('move across devices: the temp copy after a failed publish', () => {
+describe(`${driver} across devices: the temp copy after a failed publish`, () => {
   it('is removed by a process that is not root, even with a read-only folder inside it', async (t) => {
     if (!requireRoot(t)) return;
     const pair = crossPair(t);
@@ -129,7 +132,7 @@ describe('move across devices: the temp copy after a failed publish', () => {
       here('../../src/index.js'),
       here('../helpers/fault-ops.js'),
       here('../helpers/root.js'),
-      JSON.stringify({ src: path.join(from, 'tree'), dest: path.join(to, 'tree') }),
+      JSON.stringify({ src: path.join(from, 'tree'), dest: path.join(to, 'tree'), sync }),
     ]);
     const done = closed(child);
     const out = collectText(child.stdout);
@@ -171,6 +174,7 @@ describe('move across devices: the temp copy after a failed publish', () => {
     fs.rmSync(temps[0]!, { recursive: true });
   });
 });
+}
 
 /** Gives a tree to `uid` (so the unprivileged child may read all of it). */
 function chownTree(root: string, uid: number): void {

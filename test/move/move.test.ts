@@ -13,12 +13,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { AtomfsError, cleanupOrphans, isTempFile, move, type MoveProgress } from '../../src/index.js';
+import { AtomfsError, cleanupOrphans, isTempFile, move as moveAsync, moveSync, type MoveProgress } from '../../src/index.js';
 import { realOps, type FsOps } from '../../src/internal/fs-ops.js';
 import { IDLE_MS, stopSha256Thread } from '../../src/move/sha256-thread.js';
 import { HASH_THREAD_MIN } from '../../src/move/stream-copy.js';
 import { FaultOps } from '../helpers/fault-ops.js';
-import { exists, gatedRename, makeTree, matchTimes, NO_OTHER_DEVICE, OLD_MS, otherDevices, runMoveAs, snapshot, tempsUnder } from '../helpers/move-kit.js';
+import { exists, gatedRename, makeTree, matchTimes, MOVE_DRIVERS, NO_OTHER_DEVICE, OLD_MS, otherDevices, runMoveAs, snapshot, tempsUnder } from '../helpers/move-kit.js';
 import { requireRoot } from '../helpers/root.js';
 import { list, tmpDir } from '../helpers/tmp.js';
 
@@ -43,7 +43,8 @@ function skipWithoutOtherDevice(t: TestContext, pairs: unknown[]): boolean {
   return false;
 }
 
-describe('move on one device', () => {
+for (const { name: driver, sync, move } of MOVE_DRIVERS) {
+describe(`${driver} on one device`, () => {
   it('moves a file by one rename: same inode, MoveResult { strategy: rename, bytes: 0, files: 1 }', async (t) => {
     const dir = tmpDir(t);
     const src = path.join(dir, 'a');
@@ -199,7 +200,7 @@ describe('move on one device', () => {
         // Errors about the options are raised before the paths are paired: no dest needed there.
         const badOption = ['fast', 'md5', 'yes', 1].includes(Object.values(opts)[0] as never);
         if (!badOption) assert.equal(e.dest, j(d), label);
-        assert.equal(e.operation, 'move', label);
+        assert.equal(e.operation, driver, label);
         return true;
       });
     }
@@ -239,7 +240,7 @@ describe('move on one device', () => {
   });
 });
 
-describe('move across devices', () => {
+describe(`${driver} across devices`, () => {
   it('copies a file, keeping bytes, mode and times: { strategy: copy, bytes: size, files: 1 }, source removed, no temp', async (t) => {
     const pairs = crossPairs(t);
     if (skipWithoutOtherDevice(t, pairs)) return;
@@ -521,8 +522,9 @@ describe('move across devices', () => {
     // copy onto it; mover b finds the name free (or just claimed, empty), publishes and
     // finishes; then a goes on.
     const gate = gatedRename((_from, target) => target === dest);
-    // blocking: false: a must pause inside its rename, and only an async call can wait.
-    const aSettled = move(path.join(from, 'a'), dest, { fs: gate.ops, blocking: false }).then(
+    // blocking: false: a must pause inside its rename, and only an async call can wait (b is
+    // the driver under test).
+    const aSettled = moveAsync(path.join(from, 'a'), dest, { fs: gate.ops, blocking: false }).then(
       () => undefined,
       (e: unknown) => e,
     );
@@ -663,15 +665,18 @@ describe('move across devices', () => {
     const { from, to } = pairs[0]!;
     const size = 12 * 1024 * 1024 + 5; // 13 chunks of 1 MiB, above the streaming threshold (8 MiB)
     const data = Buffer.alloc(size, 'd');
-    for (const [verify, why] of [
+    // moveSync streams only for checksum (a blocking call copies a big file by one kernel
+    // copy otherwise: see the next test).
+    const cases = [
       ['size', /size/],
       ['checksum', /shorter/],
-    ] as const) {
+    ] as const;
+    for (const [verify, why] of cases.filter(([v]) => !sync || v === 'checksum')) {
       fs.writeFileSync(path.join(from, 'big'), data);
       let writes = 0;
       // The third write says it wrote everything and writes nothing.
       const dropping: FsOps = {
-        sync: realOps.sync,
+        sync: { ...realOps.sync, write: (fd, buf, off, len) => (++writes === 3 ? len : realOps.sync.write(fd, buf, off, len)) },
         async: { ...realOps.async, write: async (fd, buf, off, len) => (++writes === 3 ? len : realOps.async.write(fd, buf, off, len)) },
       };
       // With onProgress: streamed into a tmpfs too (without, it is one kernel copy: below).
@@ -691,7 +696,7 @@ describe('move across devices', () => {
     }
   });
 
-  it('a big file into a tmpfs is one kernel copy when the move has neither onProgress nor signal; with either, or into a disk, it is streamed', async (t) => {
+  it(sync ? 'a big file is one kernel copy whatever the destination, onProgress or signal (a blocking call has no I/O to overlap), and no statfs is made' : 'a big file into a tmpfs is one kernel copy when the move has neither onProgress nor signal; with either, or into a disk, it is streamed', async (t) => {
     const pairs = crossPairs(t);
     if (skipWithoutOtherDevice(t, pairs)) return;
     const size = 9 * 1024 * 1024 + 7;
@@ -703,7 +708,12 @@ describe('move across devices', () => {
         fs.writeFileSync(path.join(from, 'big'), data);
         const calls = { copyFile: 0, write: 0, statfs: 0 };
         const counting: FsOps = {
-          sync: realOps.sync,
+          sync: {
+            ...realOps.sync,
+            copyFile: (a, b) => (calls.copyFile++, realOps.sync.copyFile(a, b)),
+            write: (fd, buf, off, len) => (calls.write++, realOps.sync.write(fd, buf, off, len)),
+            statfs: (d) => (calls.statfs++, realOps.sync.statfs(d)),
+          },
           async: {
             ...realOps.async,
             copyFile: (a, b) => (calls.copyFile++, realOps.async.copyFile(a, b)),
@@ -716,15 +726,16 @@ describe('move across devices', () => {
         assert.ok(fs.readFileSync(path.join(to, 'big')).equals(data), `${what}: the copy is exact`);
         assert.ok(!fs.existsSync(path.join(from, 'big')), `${what}: source removed`);
         // Streamed: 1 MiB writes through the page cache, or 4 MiB ones by direct I/O.
-        const kernel = intoMemory && Object.keys(extra).length === 0;
+        const kernel = sync || (intoMemory && Object.keys(extra).length === 0);
         assert.deepEqual(calls.copyFile > 0 ? 'kernel' : calls.write >= 3 ? 'streamed' : 'neither', kernel ? 'kernel' : 'streamed', `${what}: ${JSON.stringify(calls)}`);
-        assert.equal(calls.statfs, 1, `${what}: the destination's file system is asked once`);
+        assert.equal(calls.statfs, sync ? 0 : 1, `${what}: the destination's file system is asked ${sync ? 'never' : 'once'}`);
         fs.rmSync(path.join(to, 'big'));
       }
     }
   });
 
   it('checksum of a file of HASH_THREAD_MIN and more, hashed on the SHA-256 thread: the right SHA-256 both ways, a flipped bit caught, and a thread that dies midway fails the move cleanly', async (t) => {
+    if (sync) return void t.skip('moveSync hashes on its own thread: no SHA-256 worker to lose (its checksum copy is tested with a big file below)');
     const pairs = crossPairs(t);
     if (skipWithoutOtherDevice(t, pairs)) return;
     const size = HASH_THREAD_MIN + 3 * 1024 * 1024 + 777;
@@ -783,6 +794,7 @@ describe('move across devices', () => {
   });
 
   it('a process whose checksum move used the SHA-256 thread exits by itself once the move is done (the idle thread keeps nothing alive)', (t) => {
+    if (sync) return void t.skip('moveSync uses no SHA-256 worker');
     const dir = tmpDir(t);
     const data = Buffer.alloc(HASH_THREAD_MIN + 1024 * 1024, 'h');
     fs.writeFileSync(path.join(dir, 'big'), data);
@@ -817,7 +829,10 @@ describe('move across devices', () => {
         },
       });
       await assert.rejects(p, { code: 'ABORT_ERR' }, verify);
-      assert.ok(last < data.length, `${verify}: stopped midway (${last} bytes)`);
+      // moveSync copies a big file by one kernel copy without checksum: its one report comes
+      // after the copy, and the abort is seen before the publish.
+      if (sync && verify === 'size') assert.equal(last, data.length, `${verify}: one report, after the kernel copy`);
+      else assert.ok(last < data.length, `${verify}: stopped midway (${last} bytes)`);
       assert.deepEqual(list(to), [], `${verify}: no temp left`);
       assert.ok(fs.readFileSync(path.join(from, 'big')).equals(data), `${verify}: source intact`);
     }
@@ -953,7 +968,7 @@ describe('move across devices', () => {
   });
 });
 
-describe('move of an unreadable source by an unprivileged process', () => {
+describe(`${driver} of an unreadable source by an unprivileged process`, () => {
   it('fails with EACCES across devices and moves nothing', async (t) => {
     if (!requireRoot(t)) return;
     const pairs = crossPairs(t).filter((p) => p.label.startsWith('repo fs ->'));
@@ -968,7 +983,7 @@ describe('move of an unreadable source by an unprivileged process', () => {
     fs.chmodSync(path.join(from, 'tree', 'a', 'b', 'secret'), 0o600);
     const before = snapshot(from, { times: true, owner: true });
     for (const item of ['secret', 'tree']) {
-      const res = await runMoveAs(t, { uid: 65534, gid: 65534, src: path.join(from, item), dest: path.join(to, item) });
+      const res = await runMoveAs(t, { uid: 65534, gid: 65534, src: path.join(from, item), dest: path.join(to, item), sync });
       assert.equal(res.uid, 65534, 'the child really dropped to nobody');
       assert.equal(res.ok, false, `${item}: ${JSON.stringify(res)}`);
       assert.equal(res.code, 'EACCES', `${item}: ${JSON.stringify(res)}`);
@@ -977,5 +992,27 @@ describe('move of an unreadable source by an unprivileged process', () => {
       assert.deepEqual(snapshot(from, { times: true, owner: true }), before, `${item}: source intact`);
       assert.deepEqual(list(to), [], `${item}: nothing moved, no temp`);
     }
+  });
+});
+}
+
+describe('moveSync options that only an event loop could serve', () => {
+  it('an async onProgress is EINVAL before anything is touched (it would only run after the move); move takes it', async (t) => {
+    const dir = tmpDir(t);
+    fs.writeFileSync(path.join(dir, 'a'), 'x');
+    const onProgress = async (): Promise<void> => {};
+    assert.throws(() => moveSync(path.join(dir, 'a'), path.join(dir, 'b'), { onProgress }), { name: 'AtomfsError', code: 'EINVAL', operation: 'moveSync', path: path.join(dir, 'a') });
+    assert.deepEqual(list(dir), ['a']);
+    assert.deepEqual(await moveAsync(path.join(dir, 'a'), path.join(dir, 'b'), { onProgress }), { strategy: 'rename', bytes: 0, files: 1 });
+  });
+
+  it('an already aborted signal is ABORT_ERR before anything is touched; blocking is accepted and changes nothing', (t) => {
+    const dir = tmpDir(t);
+    fs.writeFileSync(path.join(dir, 'a'), 'x');
+    const ops = new FaultOps();
+    assert.throws(() => moveSync(path.join(dir, 'a'), path.join(dir, 'b'), { signal: AbortSignal.abort(), fs: ops }), { code: 'ABORT_ERR', operation: 'moveSync' });
+    assert.deepEqual(ops.names(), []);
+    assert.deepEqual(moveSync(path.join(dir, 'a'), path.join(dir, 'b'), { blocking: false }), { strategy: 'rename', bytes: 0, files: 1 });
+    assert.deepEqual(list(dir), ['b']);
   });
 });

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
-import { makeTree, otherDeviceOrSkip, runMoveAs, snapshot, tempsUnder } from '../helpers/move-kit.js';
+import { makeTree, MOVE_DRIVERS, otherDeviceOrSkip, runMoveAs, snapshot, tempsUnder } from '../helpers/move-kit.js';
 import { requireRoot } from '../helpers/root.js';
 import { list, tmpDir } from '../helpers/tmp.js';
 
@@ -27,9 +27,9 @@ function places(t: TestContext): { base: string; to: string } | undefined {
   return { base, to };
 }
 
-async function refused(t: TestContext, src: string, to: string, code: string): Promise<void> {
+async function refused(t: TestContext, src: string, to: string, code: string, sync: boolean): Promise<void> {
   const before = snapshot(path.dirname(src), { exactTimes: true, owner: true });
-  const res = await runMoveAs(t, { uid: NOBODY, gid: NOBODY, src, dest: path.join(to, path.basename(src)) });
+  const res = await runMoveAs(t, { uid: NOBODY, gid: NOBODY, src, dest: path.join(to, path.basename(src)), sync });
   assert.equal(res.uid, NOBODY, 'the child really dropped its privileges');
   assert.equal(res.ok, false, JSON.stringify(res));
   assert.equal(res.code, code, JSON.stringify(res));
@@ -40,7 +40,7 @@ async function refused(t: TestContext, src: string, to: string, code: string): P
   assert.deepEqual(tempsUnder(to), []);
 }
 
-describe('a cross-device move that could not remove its source fails before it copies', () => {
+for (const { name: driver, sync } of MOVE_DRIVERS) describe(`a cross-device ${driver} that could not remove its source fails before it copies`, () => {
   it('a file in a read-only folder: EACCES, nothing copied', async (t) => {
     const at = places(t);
     if (!at) return;
@@ -50,7 +50,7 @@ describe('a cross-device move that could not remove its source fails before it c
     fs.chownSync(ro, NOBODY, NOBODY);
     fs.chownSync(path.join(ro, 'f'), NOBODY, NOBODY);
     fs.chmodSync(ro, 0o555);
-    await refused(t, path.join(ro, 'f'), at.to, 'EACCES');
+    await refused(t, path.join(ro, 'f'), at.to, 'EACCES', sync);
   });
 
   it('a tree with a read-only folder deep inside: EACCES, nothing copied', async (t) => {
@@ -61,7 +61,7 @@ describe('a cross-device move that could not remove its source fails before it c
     for (const rel of ['', 'a', 'a/b', 'a/b/c', 'a/empty-too', 'empty']) fs.chmodSync(path.join(tree, rel), 0o777);
     for (const p of [tree, ...fs.readdirSync(tree, { recursive: true }).map((r) => path.join(tree, String(r)))]) fs.lchownSync(p, NOBODY, NOBODY);
     fs.chmodSync(path.join(tree, 'a', 'b', 'c'), 0o555);
-    await refused(t, tree, at.to, 'EACCES');
+    await refused(t, tree, at.to, 'EACCES', sync);
   });
 
   it("another user's file in a sticky folder: EPERM (as unlink says), nothing copied", async (t) => {
@@ -73,11 +73,11 @@ describe('a cross-device move that could not remove its source fails before it c
     fs.writeFileSync(path.join(sticky, 'theirs'), 'not yours to remove');
     fs.chownSync(path.join(sticky, 'theirs'), OTHER_USER, OTHER_USER);
     fs.chmodSync(path.join(sticky, 'theirs'), 0o644);
-    await refused(t, path.join(sticky, 'theirs'), at.to, 'EPERM');
+    await refused(t, path.join(sticky, 'theirs'), at.to, 'EPERM', sync);
     // One's own file in the same sticky folder moves.
     fs.writeFileSync(path.join(sticky, 'mine'), 'mine');
     fs.chownSync(path.join(sticky, 'mine'), NOBODY, NOBODY);
-    const res = await runMoveAs(t, { uid: NOBODY, gid: NOBODY, src: path.join(sticky, 'mine'), dest: path.join(at.to, 'mine') });
+    const res = await runMoveAs(t, { uid: NOBODY, gid: NOBODY, src: path.join(sticky, 'mine'), dest: path.join(at.to, 'mine'), sync });
     assert.equal(res.ok, true, JSON.stringify(res));
     assert.equal(fs.readFileSync(path.join(at.to, 'mine'), 'utf8'), 'mine');
     assert.equal(fs.existsSync(path.join(sticky, 'mine')), false);
@@ -90,7 +90,7 @@ describe('a cross-device move that could not remove its source fails before it c
     fs.mkdirSync(ro);
     fs.writeFileSync(path.join(ro, 'f'), 'x');
     fs.chmodSync(ro, 0o555);
-    const res = await runMoveAs(t, { uid: NOBODY, gid: NOBODY, src: path.join(ro, 'f'), dest: path.join(at.base, 'g') });
+    const res = await runMoveAs(t, { uid: NOBODY, gid: NOBODY, src: path.join(ro, 'f'), dest: path.join(at.base, 'g'), sync });
     assert.equal(res.ok, false, JSON.stringify(res));
     assert.equal(res.code, 'EACCES');
     assert.equal((res as { syscall?: string }).syscall, 'rename', JSON.stringify(res));

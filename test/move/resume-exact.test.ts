@@ -11,9 +11,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { move } from '../../src/index.js';
 import { exited, spawnNode } from '../helpers/child.js';
-import { exists, listTree, makeTree, matchTimes, OLD_MS, otherDeviceOrSkip, snapshot, tempsUnder } from '../helpers/move-kit.js';
+import { exists, listTree, makeTree, matchTimes, OLD_MS, otherDeviceOrSkip, snapshot, tempsUnder, MOVE_DRIVERS, type MoveDriver } from '../helpers/move-kit.js';
 import { IS_ROOT, NEED_ROOT } from '../helpers/root.js';
 import { within } from '../helpers/wait.js';
 import { tmpDir } from '../helpers/tmp.js';
@@ -43,7 +42,7 @@ function exactCopy(src: string, dest: string): void {
 }
 
 /** `move(src, dest)` must fail with EEXIST and leave both exactly as they were. */
-async function refuses(src: string, dest: string, what: string, options = {}): Promise<void> {
+async function refuses(move: MoveDriver['move'], src: string, dest: string, what: string, options = {}): Promise<void> {
   const a = snapshot(src, SNAP);
   const b = snapshot(dest, SNAP);
   await assert.rejects(move(src, dest, options), { code: 'EEXIST' }, `${what}: resumed onto a destination that differs`);
@@ -52,7 +51,7 @@ async function refuses(src: string, dest: string, what: string, options = {}): P
 }
 
 /** `move(src, dest)` must resume: source removed, destination as it was. */
-async function resumes(src: string, dest: string, what: string): Promise<void> {
+async function resumes(move: MoveDriver['move'], src: string, dest: string, what: string): Promise<void> {
   const b = snapshot(dest, SNAP);
   const r = await move(src, dest);
   assert.equal(r.resumed, true, what);
@@ -66,7 +65,7 @@ function setTime(p: string, ms: number): void {
   else fs.utimesSync(p, ms / 1000, ms / 1000);
 }
 
-describe('a move resumes only onto exactly what it would have made', () => {
+for (const { name: driver, sync, move } of MOVE_DRIVERS) describe(`${driver} resumes only onto exactly what it would have made`, () => {
   it('a single file: bytes, mode, modification time (a second, 10 µs) and kind each alone are EEXIST; the exact copy resumes', async (t) => {
     const at = places(t);
     if (!at) return;
@@ -85,36 +84,36 @@ describe('a move resumes only onto exactly what it would have made', () => {
       buf[5_000] = 8;
       fs.writeFileSync(dest, buf);
       setTime(dest, OLD_MS + 123.456);
-      await refuses(src, dest, 'one byte');
+      await refuses(move, src, dest, 'one byte');
     }
     {
       const { src, dest } = fresh('mode');
       fs.chmodSync(dest, 0o600);
-      await refuses(src, dest, 'mode 0644 vs 0600');
+      await refuses(move, src, dest, 'mode 0644 vs 0600');
     }
     {
       const { src, dest } = fresh('second');
       setTime(dest, OLD_MS + 1123.456);
-      await refuses(src, dest, 'a second later');
+      await refuses(move, src, dest, 'a second later');
     }
     {
       const { src, dest } = fresh('micro');
       setTime(dest, OLD_MS + 123.466);
-      await refuses(src, dest, '10 µs later');
+      await refuses(move, src, dest, '10 µs later');
     }
     {
       const { src, dest } = fresh('kind');
       fs.rmSync(dest);
       fs.symlinkSync('x'.repeat(10), dest);
-      await refuses(src, dest, 'a symlink where the file was');
+      await refuses(move, src, dest, 'a symlink where the file was');
     }
     {
       const { src, dest } = fresh('same');
-      await resumes(src, dest, 'the exact copy');
+      await resumes(move, src, dest, 'the exact copy');
     }
     {
       const { src, dest } = fresh('untimed');
-      await refuses(src, dest, 'preserveTimestamps: false', { preserveTimestamps: false });
+      await refuses(move, src, dest, 'preserveTimestamps: false', { preserveTimestamps: false });
     }
   });
 
@@ -132,18 +131,18 @@ describe('a move resumes only onto exactly what it would have made', () => {
     {
       const { src, dest } = fresh('later');
       setTime(dest, OLD_MS + 6_000.25);
-      await refuses(src, dest, 'same text, a second apart');
+      await refuses(move, src, dest, 'same text, a second apart');
     }
     {
       const { src, dest } = fresh('text');
       fs.rmSync(dest);
       fs.symlinkSync('../shared/config.jsom', dest);
       setTime(dest, OLD_MS + 5_000.25);
-      await refuses(src, dest, 'another target');
+      await refuses(move, src, dest, 'another target');
     }
     {
       const { src, dest } = fresh('same');
-      await resumes(src, dest, 'the exact link');
+      await resumes(move, src, dest, 'the exact link');
     }
   });
 
@@ -178,10 +177,10 @@ describe('a move resumes only onto exactly what it would have made', () => {
     for (const [what, change] of cases) {
       const { src, dest } = fresh(`tree${n++}`);
       change(dest);
-      await refuses(src, dest, what);
+      await refuses(move, src, dest, what);
     }
     const { src, dest } = fresh('exact');
-    await resumes(src, dest, 'the exact tree');
+    await resumes(move, src, dest, 'the exact tree');
   });
 
   it('as root, a different owner alone (a file, a nested file, a symlink) is EEXIST', async (t) => {
@@ -193,23 +192,23 @@ describe('a move resumes only onto exactly what it would have made', () => {
     fs.chownSync(file, 4321, 4321);
     exactCopy(file, path.join(at.to, 'f'));
     fs.chownSync(path.join(at.to, 'f'), 4321, 4322);
-    await refuses(file, path.join(at.to, 'f'), 'a file of another group');
+    await refuses(move, file, path.join(at.to, 'f'), 'a file of another group');
     const tree = path.join(at.from, 'tree');
     makeTree(tree);
     exactCopy(tree, path.join(at.to, 'tree'));
     fs.lchownSync(path.join(at.to, 'tree', 'a', 'one.bin'), 1234, 0);
-    await refuses(tree, path.join(at.to, 'tree'), 'a nested file of another user');
+    await refuses(move, tree, path.join(at.to, 'tree'), 'a nested file of another user');
     const tree2 = path.join(at.from, 'tree2');
     makeTree(tree2);
     exactCopy(tree2, path.join(at.to, 'tree2'));
     fs.lchownSync(path.join(at.to, 'tree2', 'broken-link'), 1234, 1234);
-    await refuses(tree2, path.join(at.to, 'tree2'), 'a symlink of another user');
+    await refuses(move, tree2, path.join(at.to, 'tree2'), 'a symlink of another user');
     exactCopy(file, path.join(at.to, 'g'));
     fs.renameSync(file, path.join(at.from, 'g'));
-    await resumes(path.join(at.from, 'g'), path.join(at.to, 'g'), 'the exact copy of a file of another user');
+    await resumes(move, path.join(at.from, 'g'), path.join(at.to, 'g'), 'the exact copy of a file of another user');
   });
 
-  it('the real resume: a move SIGKILLed between its publish and the source removal, run again, completes (a file, a tree, a symlink)', { timeout: 60_000 }, async (t) => {
+  it(`the real resume: a ${driver} SIGKILLed between its publish and the source removal, run again, completes (a file, a tree, a symlink)`, { timeout: 60_000 }, async (t) => {
     const at = places(t);
     if (!at) return;
     fs.writeFileSync(path.join(at.from, 'f'), Buffer.alloc(70_000, 5));
@@ -220,12 +219,12 @@ describe('a move resumes only onto exactly what it would have made', () => {
       const src = path.join(at.from, item);
       const dest = path.join(at.to, item);
       const before = snapshot(src, SNAP);
-      const child = spawnNode(t, KILLER, [src, dest]);
+      const child = spawnNode(t, KILLER, [src, dest, ...(sync ? ['sync'] : [])]);
       const end = await within(exited(child), 30_000, `the mover of ${item} to be killed`);
       assert.equal(end.signal, 'SIGKILL', `${item}: the mover was killed at the source's removal`);
       assert.deepEqual(snapshot(src, SNAP), before, `${item}: the source is whole`);
       assert.deepEqual(snapshot(dest, SNAP), before, `${item}: the destination is complete`);
-      await resumes(src, dest, item);
+      await resumes(move, src, dest, item);
     }
     assert.deepEqual(tempsUnder(at.from).concat(tempsUnder(at.to)), []);
   });

@@ -283,7 +283,7 @@ describe('blocking metadata calls and the event loop', () => {
     };
     setImmediate(spin);
     // Each file costs one lstat and one unlink, all cheap calls made synchronously.
-    await removeTree(blockingView(realOps).async, path.join(dir, 'tree'));
+    await removeTree(blockingView(realOps), path.join(dir, 'tree'));
     done = true;
     assert.ok(!fs.existsSync(path.join(dir, 'tree')));
     assert.ok(turns >= Math.floor((2 * files) / BLOCKING_STREAK_MAX) - 1, `the event loop turned ${turns} times during ${2 * files} calls`);

@@ -378,7 +378,7 @@ async function probe(dir: string, samples: number): Promise<DoctorReport> {
       guarantees,
     };
   } finally {
-    await removeTree(realOps.async, work);
+    await removeTree(realOps, work);
   }
 }
 
