@@ -68,6 +68,9 @@ export class StagedHandle implements MountHandle {
   #cache: { idx: number; data: Buffer } | undefined;
   #changed: boolean;
   #lost: AtomfsError | undefined;
+  // A write that failed leaves the handle's content unknown to its caller: close() then
+  // publishes nothing (a part of a file is never published) and rejects with this error.
+  #failed: unknown;
   #timer: NodeJS.Timeout | undefined;
 
   constructor(host: HandleHost, path: string, base: HandleBase, o: MountOpenOptions) {
@@ -142,6 +145,16 @@ export class StagedHandle implements MountHandle {
 
   /** @inheritDoc */
   async write(data: Uint8Array, offset: number | 'end'): Promise<number> {
+    if (this.#failed !== undefined) throw this.#failed;
+    try {
+      return await this.#write(data, offset);
+    } catch (e) {
+      this.#failed = e;
+      throw e;
+    }
+  }
+
+  async #write(data: Uint8Array, offset: number | 'end'): Promise<number> {
     if (this.#lost !== undefined) throw this.#lost;
     const at = offset === 'end' ? this.#size : offset;
     const end = at + data.length;
@@ -241,6 +254,7 @@ export class StagedHandle implements MountHandle {
     this.#cache = undefined;
     if (!this.#changed) return;
     try {
+      if (this.#failed !== undefined) throw this.#failed;
       if (this.#lost !== undefined) throw this.#lost;
       await this.#flush();
       await this.#commit();

@@ -65,6 +65,14 @@ export interface PostgresMountOptions {
   readonly stageLease?: number | undefined;
 }
 
+/** What {@link PostgresMount.cleanup} deleted. */
+export interface PostgresCleanup {
+  /** Stages (the staged writes of one handle) whose lease had run out. */
+  readonly stages: number;
+  /** Their chunks. */
+  readonly chunks: number;
+}
+
 interface Row {
   readonly id: string;
   readonly kind: 'file' | 'dir';
@@ -305,7 +313,7 @@ export class PostgresMount implements VirtualMount {
    * const { stages, chunks } = await mount.cleanup();
    * ```
    */
-  async cleanup(): Promise<{ stages: number; chunks: number }> {
+  async cleanup(): Promise<PostgresCleanup> {
     await this.ready();
     return sweepStages(this.#host);
   }
