@@ -54,6 +54,8 @@ export type {
   AtomicWriteOptions as MountAtomicWriteOptions,
   DeleteOptions as MountDeleteOptions,
   MetadataUpdate,
+  MountHandle,
+  MountOpenOptions,
 } from './vfs/mount.js';
 export { MemoryMount, type MemoryMountOptions } from './vfs/memory-mount.js';
 export { LocalMount, type LocalMountOptions } from './vfs/local-mount.js';

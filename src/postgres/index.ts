@@ -4,5 +4,5 @@
  *
  * @module atomfs/postgres
  */
-export { PostgresMount, type PostgresMountOptions } from './pg-mount.js';
+export { PostgresMount, type PostgresMountOptions, type PostgresCleanup } from './pg-mount.js';
 export { postgresLocks, PostgresLockStore, type PostgresLocksOptions } from './locks.js';

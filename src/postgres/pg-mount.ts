@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { AtomfsError } from '../errors.js';
 import { checkOptionsObject, intOpt, optionNames } from '../options.js';
@@ -24,6 +25,8 @@ import {
   type DeleteOptions,
   type MetadataUpdate,
   type MountCapability,
+  type MountHandle,
+  type MountOpenOptions,
   type MountRenameOptions,
   type ReadOptions,
   type VirtualMount,
@@ -34,9 +37,10 @@ import { baseName, parentOf, segments } from '../vfs/vpath.js';
 import { CHUNK, ROOT_ID, isSchemaName, migrate } from './schema.js';
 import { connection, endPool, sqlState, transaction, type CallPolicy, type Tx } from './sql.js';
 import type { FenceToken } from '../lock/store.js';
+import { StagedHandle, sweepStages, type HandleHost } from './pg-handle.js';
 
-const OPTION_SET = optionNames(['connectionString', 'pool', 'schema', 'timeout', 'retries']);
-const CAPS: ReadonlySet<MountCapability> = new Set<MountCapability>(['rename', 'metadata', 'atomicWrite', 'fence']);
+const OPTION_SET = optionNames(['connectionString', 'pool', 'schema', 'timeout', 'retries', 'stageLease']);
+const CAPS: ReadonlySet<MountCapability> = new Set<MountCapability>(['rename', 'metadata', 'atomicWrite', 'fence', 'handles']);
 const NAME_MAX = 255;
 // Modification times come from the server's clock: the hosts' clocks need not agree.
 const NOW = 'floor(extract(epoch FROM clock_timestamp()) * 1000)';
@@ -53,6 +57,20 @@ export interface PostgresMountOptions {
   readonly timeout?: number | undefined;
   /** Re-runs of a transaction after a serialization failure or deadlock before `EAGAIN`. Default 30. */
   readonly retries?: number | undefined;
+  /**
+   * Milliseconds a handle's staged writes outlive their writer: an open handle renews its
+   * lease every third of it; once a lease ran out (the writer died or was cut off), the
+   * next mount that starts, or {@link PostgresMount.cleanup}, deletes them. Default 60,000.
+   */
+  readonly stageLease?: number | undefined;
+}
+
+/** What {@link PostgresMount.cleanup} deleted. */
+export interface PostgresCleanup {
+  /** Stages (the staged writes of one handle) whose lease had run out. */
+  readonly stages: number;
+  /** Their chunks. */
+  readonly chunks: number;
 }
 
 interface Row {
@@ -74,8 +92,9 @@ interface Found {
 /**
  * A {@link VirtualMount} on PostgreSQL, shared by every process and host that mounts the
  * same database and schema. Capabilities: `rename` (one `UPDATE` of one row, whatever a
- * folder holds), `metadata`, and `atomicWrite` (`vfs.writeFile` is one transaction:
- * readers see the old content or the new, durable at COMMIT).
+ * folder holds), `metadata`, `atomicWrite` (`vfs.writeFile` is one transaction:
+ * readers see the old content or the new, durable at COMMIT), and `handles` (`vfs.open`
+ * handles stream files of any size in chunks, their writes staged until `close()`).
  *
  * @remarks
  * Layout: an `inode` table (id, parent, name, kind, mode, mtime, size, version) and a
@@ -103,7 +122,7 @@ interface Found {
  * ```
  */
 export class PostgresMount implements VirtualMount {
-  /** `rename`, `metadata` and `atomicWrite`. */
+  /** `rename`, `metadata`, `atomicWrite`, `fence` and `handles` (staged `vfs.open` handles). */
   readonly capabilities: ReadonlySet<MountCapability> = CAPS;
   /** Names compare exactly (bytes of their UTF-8 spelling). */
   readonly caseInsensitive = false;
@@ -115,6 +134,8 @@ export class PostgresMount implements VirtualMount {
   readonly #S: string;
   #ready: Promise<void> | undefined;
   #closed = false;
+  readonly #host: HandleHost;
+  readonly #open = new Set<StagedHandle>();
 
   /**
    * @param options - `connectionString` or `pool`; `schema` (default `'atomfs'`), `timeout` (ms, default 30,000), `retries` (default 30).
@@ -129,6 +150,16 @@ export class PostgresMount implements VirtualMount {
     this.#S = `"${c.schema}"`;
     this.#ownsPool = c.ownsPool;
     this.#pool = c.pool;
+    const leaseMs = intOpt(op, o, 'stageLease', 60_000, undefined, 2 ** 31 - 1);
+    if (leaseMs < 100) throw new AtomfsError('EINVAL', `stageLease must be at least 100 ms, got ${leaseMs}`, { operation: op });
+    this.#host = {
+      pool: this.#pool,
+      policy: this.#policy,
+      S: this.#S,
+      leaseMs,
+      owner: `${process.pid}/${randomUUID()}`,
+      forget: (h) => this.#open.delete(h),
+    };
   }
 
   /**
@@ -143,7 +174,8 @@ export class PostgresMount implements VirtualMount {
   ready(): Promise<void> {
     if (this.#closed) return Promise.reject(mountError('EINVAL', 'connect', this.schema));
     if (this.#ready === undefined) {
-      const p = migrate(this.#pool, this.schema, this.#policy.timeoutMs);
+      // Staged writes whose writer died go first (best effort: they are only space).
+      const p = migrate(this.#pool, this.schema, this.#policy.timeoutMs).then(() => this.#sweep());
       this.#ready = p;
       // A failure is not remembered: the next call tries again (the server may be back).
       p.catch(() => {
@@ -165,6 +197,9 @@ export class PostgresMount implements VirtualMount {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // Open handles publish nothing now; their stages are swept once their leases end.
+    for (const h of this.#open) h.abandon();
+    this.#open.clear();
     if (this.#ownsPool) await endPool(this.#pool);
   }
 
@@ -253,6 +288,73 @@ export class PostgresMount implements VirtualMount {
       `UPDATE ${S}.inode SET mtime_ms = ${NOW}, version = nextval('${S}.version_seq') WHERE id = ANY($1::bigint[])`,
       [[...new Set(ids)]],
     );
+  }
+
+  // An entry goes with its content. No foreign key does it (a chunk belongs to a file or to
+  // a handle's stage, see schema.ts), so the same transaction does.
+  async #drop(tx: Tx, id: string): Promise<void> {
+    await tx.query(`DELETE FROM ${this.#S}.chunk WHERE inode = $1`, [id]);
+    await tx.query(`DELETE FROM ${this.#S}.inode WHERE id = $1`, [id]);
+  }
+
+  async #sweep(): Promise<void> {
+    await sweepStages(this.#host, 'migrate').catch(() => undefined);
+  }
+
+  /**
+   * Deletes the staged writes of handles whose writer died or was cut off (their lease,
+   * `stageLease`, ran out by the server's clock), with their chunks, in one transaction.
+   * Every mount does it when it starts; call it to reclaim the space sooner.
+   *
+   * @returns How many stages and chunks were deleted.
+   * @throws `ECONNREFUSED`, `ECONNRESET`, `ETIMEDOUT`, `EAGAIN`.
+   * @example
+   * ```ts
+   * const { stages, chunks } = await mount.cleanup();
+   * ```
+   */
+  async cleanup(): Promise<PostgresCleanup> {
+    await this.ready();
+    return sweepStages(this.#host);
+  }
+
+  /**
+   * Opens the file at `path` for `vfs.open`: reads and writes go chunk by chunk (one chunk
+   * held in memory, whatever the file's size), and writes are staged, invisible to every
+   * other reader, until `close()` publishes them in one transaction. A read never mixes two
+   * versions of the file: once another client changed it, the handle's reads fail with
+   * `ESTALE`; so does the `close()` of an `r+` or `a` handle (nothing is written), while a
+   * `w` handle replaces whatever is there.
+   *
+   * @throws `ENOENT`, `ENOTDIR`, `EISDIR`, `EINVAL`, and the connection codes of the class.
+   * @example
+   * ```ts
+   * const h = await mount.openHandle('/big.bin', { read: false, write: true, truncate: true });
+   * await h.write(new Uint8Array(1 << 20), 0);
+   * await h.close(); // published here
+   * ```
+   */
+  async openHandle(path: string, options: MountOpenOptions): Promise<MountHandle> {
+    checkMountPath(path, 'open');
+    const o = options as unknown as Record<string, unknown> | null;
+    if (typeof o !== 'object' || o === null || isRevoked(o) || typeof o['read'] !== 'boolean' || typeof o['write'] !== 'boolean' || typeof o['truncate'] !== 'boolean') {
+      throw mountError('EINVAL', 'open', path);
+    }
+    const opts: MountOpenOptions = { read: o['read'], write: o['write'], truncate: o['truncate'] && o['write'] };
+    const row = await this.#tx(
+      'open',
+      path,
+      async (tx) => {
+        const { row } = await this.#find(tx, path, 'open');
+        if (row.kind !== 'file') throw mountError('EISDIR', 'open', path);
+        return row;
+      },
+      true,
+    );
+    const h = new StagedHandle(this.#host, path, { id: row.id, version: row.version, size: Number(row.size) }, opts);
+    if (this.#closed) throw mountError('EINVAL', 'open', path);
+    this.#open.add(h);
+    return h;
   }
 
   async #hasChildren(tx: Tx, id: string): Promise<boolean> {
@@ -430,7 +532,7 @@ export class PostgresMount implements VirtualMount {
       if (fence !== undefined) await this.#checkFence(tx, fence, 'unlink', path);
       const { row, chain } = await this.#find(tx, path, 'unlink');
       if (row.kind === 'dir' && (await this.#hasChildren(tx, row.id))) throw mountError('ENOTEMPTY', 'rmdir', path);
-      await tx.query(`DELETE FROM ${this.#S}.inode WHERE id = $1`, [row.id]);
+      await this.#drop(tx, row.id);
       await this.#touch(tx, chain[chain.length - 1]!.id);
     });
   }
@@ -524,7 +626,7 @@ export class PostgresMount implements VirtualMount {
         if (src.row.kind === 'file' && there.kind === 'dir') throw mountError('EISDIR', 'rename', oldPath);
         if (src.row.kind === 'dir' && there.kind === 'file') throw mountError('ENOTDIR', 'rename', oldPath);
         if (there.kind === 'dir' && (await this.#hasChildren(tx, there.id))) throw mountError('ENOTEMPTY', 'rename', oldPath);
-        await tx.query(`DELETE FROM ${S}.inode WHERE id = $1`, [there.id]);
+        await this.#drop(tx, there.id);
       }
       await tx.query(`UPDATE ${S}.inode SET parent = $2, name = $3, version = nextval('${S}.version_seq') WHERE id = $1`, [src.row.id, dst.row.id, name]);
       await this.#touch(tx, src.chain[src.chain.length - 1]!.id, dst.row.id);

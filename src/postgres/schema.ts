@@ -12,7 +12,7 @@ import { AtomfsError } from '../errors.js';
 import { connectWithin, q, sqlError, sqlState } from './sql.js';
 
 /** The layout version this atomfs writes and reads. @internal */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** Bytes per content row. A file of N bytes is ceil(N / CHUNK) rows; a chunk past the end is absent and reads as zeros. @internal */
 export const CHUNK = 256 * 1024;
@@ -264,6 +264,24 @@ const STEPS: readonly ((s: string) => string[])[] = [
        RETURN v_n;
      END
      $fn$`,
+  ],
+  // Staged handles (pg-mount.ts): a handle's chunks are written under a stage's id (from
+  // inode_seq, so it never equals a file's id) and moved to the file at close by one
+  // UPDATE of their owner column, which rewrites no content (the TOASTed bytes are kept).
+  // So a chunk's owner is a file or a stage, and the foreign key to inode goes: the mount
+  // deletes a file's chunks itself. A stage has an owner and a lease by the server's clock:
+  // one whose writer died (its lease ran out) is deleted, with its chunks, by the next
+  // mount that starts or by cleanup().
+  (S) => [
+    `ALTER TABLE ${S}.chunk DROP CONSTRAINT IF EXISTS chunk_inode_fkey`,
+    `CREATE TABLE ${S}.stage (
+       id bigint PRIMARY KEY,
+       target bigint NOT NULL,
+       owner text NOT NULL,
+       size bigint NOT NULL DEFAULT 0 CHECK (size >= 0),
+       expires timestamptz NOT NULL
+     )`,
+    `CREATE INDEX stage_expires ON ${S}.stage (expires)`,
   ],
 ];
 

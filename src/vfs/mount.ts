@@ -27,8 +27,11 @@ import type { FenceToken } from '../lock/store.js';
  * - `'fence'`: its `writeFile`, `rename` and `delete` take a `fence` (a lock store's
  *   {@link FenceToken}) and refuse the change, inside the change's own transaction, when a
  *   newer token has been handed out for that lock (`ESTALE`).
+ * - `'handles'`: it has {@link VirtualMount.openHandle}, so `vfs.open` handles are the
+ *   mount's own: their writes are staged and published at `close()` in one step (a
+ *   database transaction), never seen in part by anyone else.
  */
-export type MountCapability = 'rename' | 'metadata' | 'atomicWrite' | 'fence';
+export type MountCapability = 'rename' | 'metadata' | 'atomicWrite' | 'fence' | 'handles';
 
 /** What {@link VirtualMount.stat} reports. */
 export interface VStat {
@@ -71,6 +74,31 @@ export interface AtomicWriteOptions {
   readonly mode?: number | undefined;
   /** Reject the write (`ESTALE`, nothing written) when a newer token than this one has been handed out (mounts with the `'fence'` capability). */
   readonly fence?: FenceToken | undefined;
+}
+
+/** How {@link VirtualMount.openHandle} opens a file (the VFS has made sure it exists and is a file). */
+export interface MountOpenOptions {
+  /** The handle reads. */
+  readonly read: boolean;
+  /** The handle writes. */
+  readonly write: boolean;
+  /** The content starts empty (`w` flags): the old content stays visible to others until `close()`. */
+  readonly truncate: boolean;
+}
+
+/**
+ * A file opened by {@link VirtualMount.openHandle}. The VFS calls one method at a time and
+ * never after `close()`.
+ */
+export interface MountHandle {
+  /** Up to `length` bytes from `offset` (the handle's own writes included). */
+  read(offset: number, length: number): Promise<Uint8Array>;
+  /** Writes at `offset` (at the handle's end for `'end'`); resolves with the position after the bytes. */
+  write(data: Uint8Array, offset: number | 'end'): Promise<number>;
+  /** The file's {@link VStat}, with the size the handle sees. */
+  stat(): Promise<VStat>;
+  /** Publishes what was written (all of it, or none of it on failure) and releases the handle. */
+  close(): Promise<void>;
 }
 
 /** Options of {@link VirtualMount.create}. */
@@ -163,6 +191,8 @@ export interface VirtualMount {
   writeFile?(path: string, data: Uint8Array, options?: AtomicWriteOptions): Promise<void>;
   /** Present when `capabilities` has `'metadata'`. */
   setMetadata?(path: string, update: MetadataUpdate): Promise<void>;
+  /** Present when `capabilities` has `'handles'`: a handle on the file at `path` whose writes are staged until its `close()`. */
+  openHandle?(path: string, options: MountOpenOptions): Promise<MountHandle>;
 }
 
 /** A mount that has the rename capability. @internal */
@@ -176,6 +206,11 @@ export function hasRename(m: VirtualMount): m is RenamingMount {
 /** Whether a mount advertises, and has, an atomic whole-file write. @internal */
 export function hasAtomicWrite(m: VirtualMount): m is VirtualMount & { writeFile(path: string, data: Uint8Array, options?: AtomicWriteOptions): Promise<void> } {
   return m.capabilities.has('atomicWrite') && typeof m.writeFile === 'function';
+}
+
+/** Whether a mount advertises, and has, its own handles. @internal */
+export function hasHandles(m: VirtualMount): m is VirtualMount & { openHandle(path: string, options: MountOpenOptions): Promise<MountHandle> } {
+  return m.capabilities.has('handles') && typeof m.openHandle === 'function';
 }
 
 /** Whether a mount advertises, and has, `setMetadata`. @internal */

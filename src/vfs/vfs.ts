@@ -9,7 +9,7 @@ import { AtomfsError, attachSuppressed, toAtomfsError, type AtomfsErrorCode, typ
 import { throwIfAborted } from '../internal/abort.js';
 import { describe, textOf } from '../internal/paths.js';
 import { BASE_NAMES, boolOpt, checkOptionsObject, encodingOpt, intOpt, optionNames, resolveBase } from '../options.js';
-import { codeOf, hasAtomicWrite, hasMetadata, hasRename, isFenceToken, isVirtualMount, type VirtualMount, type VStat } from './mount.js';
+import { codeOf, hasAtomicWrite, hasHandles, hasMetadata, hasRename, isFenceToken, isVirtualMount, type VirtualMount, type VStat } from './mount.js';
 import type { FenceToken } from '../lock/store.js';
 import { CopyRenameFailure, createTemp, renameByCopy } from './rename-copy.js';
 import {
@@ -142,7 +142,7 @@ export interface HandleBackend {
   read(offset: number, length: number): Promise<Uint8Array>;
   write(data: Uint8Array, offset: number | 'end'): Promise<number>;
   stat(): Promise<VStat>;
-  close(): void;
+  close(): Promise<void>;
 }
 
 const DEFAULT_READ = 64 * 1024;
@@ -671,10 +671,27 @@ export class VirtualFileSystem {
     if (st === undefined) {
       if (!f.create) throw vErr('ENOENT', undefined, ctx);
       await this.#call(() => m.create(r.rel, { dir: false }), ctx);
-    } else if (f.trunc && st.size > 0) {
+    } else if (f.trunc && st.size > 0 && !hasHandles(m)) {
       await this.#call(() => m.truncate(r.rel, 0), ctx);
     }
     let handle: VirtualFileHandle | undefined;
+    if (hasHandles(m)) {
+      // The mount's own handle: its writes are staged and published at close, and the old
+      // content (a `w` flag's truncation included) stays what everyone else sees until then.
+      const mh = await this.#call(() => m.openHandle(r.rel, { read: f.read, write: f.write, truncate: f.trunc }), ctx);
+      const staged: HandleBackend = {
+        read: (offset, length) => this.#call(() => mh.read(offset, length), { operation: 'vfs.read', path, syscall: 'read' }),
+        write: (data, offset) => this.#call(() => mh.write(data, offset), { operation: 'vfs.write', path, syscall: 'write' }),
+        stat: () => this.#call(() => mh.stat(), { operation: 'vfs.stat', path, syscall: 'fstat' }),
+        close: async () => {
+          if (handle !== undefined) this.#handles.delete(handle);
+          await this.#call(() => mh.close(), { operation: 'vfs.close', path, syscall: 'close' });
+        },
+      };
+      handle = new VirtualFileHandle(path, flags, f.read, f.write, f.append, madeHere(staged));
+      this.#handles.set(handle, r);
+      return handle;
+    }
     const backend: HandleBackend = {
       read: (offset, length) => this.#call(() => m.read(r.rel, { offset, length }), { operation: 'vfs.read', path, syscall: 'read' }),
       write: async (data, offset) => {
@@ -684,7 +701,7 @@ export class VirtualFileSystem {
         return at + data.length;
       },
       stat: () => this.#call(() => m.stat(r.rel), { operation: 'vfs.stat', path, syscall: 'fstat' }),
-      close: () => {
+      close: async () => {
         if (handle !== undefined) this.#handles.delete(handle);
       },
     };
@@ -905,12 +922,17 @@ export class VirtualFileHandle {
     });
   }
 
-  /** Stops tracking the file. Safe to call twice. @throws Never. */
+  /**
+   * Stops tracking the file; on a mount with its own handles (the `'handles'` capability,
+   * e.g. `PostgresMount`) this publishes what the handle wrote, all of it or none of it.
+   * Safe to call twice.
+   * @throws Only on a mount with its own handles: what publishing failed with (the handle is closed either way, and nothing it wrote was published).
+   */
   close(): Promise<void> {
     return this.#serial(async () => {
       if (this.#closed) return;
       this.#closed = true;
-      this.#backend.close();
+      await this.#backend.close();
     });
   }
 
