@@ -275,7 +275,12 @@ function orAbort<T>(p: Promise<T>, signal: AbortSignal | undefined, path: string
   if (signal === undefined) return p;
   return new Promise<T>((resolve, reject) => {
     const onAbort = (): void => reject(aborted(signal, path));
-    if (signal.aborted) return onAbort();
+    // `p` is handled in every case: a read of stdin given up on rejects later, when main
+    // destroys stdin, and an unhandled rejection would end the process with exit 1.
+    if (signal.aborted) {
+      p.catch(() => undefined);
+      return onAbort();
+    }
     signal.addEventListener('abort', onAbort, { once: true });
     p.then(
       (v) => {
@@ -411,6 +416,7 @@ async function* input(io: CliIo, file: string | undefined, path: string, total: 
   let parts: Uint8Array[] = [];
   let have = 0;
   for (;;) {
+    throwIfAborted(signal, path);
     const r = await orAbort(it.next(), signal, path);
     if (r.done) break;
     let c = r.value;
