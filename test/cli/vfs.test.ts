@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { describe, it } from 'node:test';
 import { isTempFile } from '../../src/index.js';
-import { BIN, closed, collect, errorLine, REPO, runCli, runProcess, spawnCli } from '../helpers/cli.js';
+import { BIN, closed, collect, errorLine, REPO, runCli, runProcess, shQuote, spawnCli } from '../helpers/cli.js';
 import { list, tmpDir } from '../helpers/tmp.js';
 
 const url = (dir: string): string => pathToFileURL(dir).href;
@@ -351,6 +351,32 @@ describe('atomfs vfs over file:// mounts', () => {
     assert.deepEqual(await closed(child), { code: 130, signal: null }, stderr.text());
     assert.equal(stderr.text(), '');
     assert.ok(got > 0 && got < size / 2, `stopped early: ${got} of ${size} bytes`);
+  });
+
+  it('a progress bar on a terminal for a big put (cli-progress loaded), none for a small put or with --json', async (t) => {
+    const a = tmpDir(t);
+    const work = tmpDir(t);
+    const m = ['--mount', `/a=${url(a)}`];
+    // 9 MiB, then a pause with stdin open: time for the bar (loaded at the first report past
+    // 8 MiB) to be drawn, without racing the end of the put. Then 1 MiB more.
+    const input = 'head -c 9437184 /dev/zero; sleep 2; head -c 1048576 /dev/zero';
+    const cases: [string, string, string[], boolean][] = [
+      ['big', input, ['put', '/a/big'], true],
+      ['small', 'printf small', ['put', '/a/small'], false],
+      ['json', input, ['put', '--json', '/a/big2'], false],
+      ['no-progress', input, ['put', '--no-progress', '/a/big3'], false],
+    ];
+    for (const [name, producer, args, bar] of cases) {
+      const log = path.join(work, `modules-${name}`);
+      const cli = [process.execPath, '--import', PROBE, BIN, 'vfs', ...m, ...args].map(shQuote).join(' ');
+      const r = await runProcess('script', ['-qec', `(${producer}) | ${cli}`, '/dev/null'], { env: { ATOMFS_TEST_MODULE_LOG: log }, timeoutMs: 60_000 });
+      assert.equal(r.code, 0, r.stdout);
+      const urls = fs.readFileSync(log, 'utf8').split('\n').filter(Boolean);
+      assert.equal(urls.some((u) => u.includes('/node_modules/cli-progress/')), bar, `${name}: cli-progress loaded`);
+      assert.equal(/writing \[/.test(r.stdout), bar, `${name}: a bar drawn: ${JSON.stringify(r.stdout.slice(0, 300))}`);
+    }
+    assert.equal(fs.statSync(path.join(a, 'big')).size, 10 << 20);
+    assert.equal(fs.readFileSync(path.join(a, 'small'), 'utf8'), 'small');
   });
 
   it('a run with file:// and memory: mounts only never loads pg (module-load probe)', async (t) => {

@@ -505,12 +505,13 @@ async function put(vfs: VirtualFileSystem, path: string, file: string | undefine
       // Streamed into a temp entry beside PATH, renamed over it at the end.
       tmp = joinPath(parentOf(dest), tempNameFor(baseName(dest), randomHex(cryptoRandom)));
       h = await vfs.open(tmp, 'wx');
-      bar = progressBar(io, !values.json && !values['no-progress'] && (total.size === undefined || total.size >= BAR_MIN), 'writing');
+      bar = progressBar(io, !values.json && !values['no-progress'], 'writing');
       const write = async (c: Uint8Array): Promise<void> => {
         throwIfAborted(signal, path);
         await h!.write(c);
         bytes += c.length;
-        bar!.update(bytes, Math.max(total.size ?? bytes, bytes));
+        // Input of unknown size (stdin) gets its bar once it is big: small input never loads it.
+        if (Math.max(total.size ?? 0, bytes) >= BAR_MIN) bar!.update(bytes, Math.max(total.size ?? bytes, bytes));
       };
       if (!first.done) await write(first.value);
       if (!second.done) await write(second.value);
