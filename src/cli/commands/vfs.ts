@@ -13,6 +13,7 @@ import type { VirtualFileHandle, VirtualFileSystem } from '../../vfs/vfs.js';
 import { baseName, joinPath, normalizeVirtual, parentOf, ROOT } from '../../vfs/vpath.js';
 import { writeFile } from '../../write/write-file.js';
 import { didYouMean, parseVerb } from '../args.js';
+import { orAbort, throwIfAborted } from '../abort-race.js';
 import { progressBar, type Progress } from '../progress.js';
 import { EXIT, printJson, UsageError, type CliIo } from '../util.js';
 import { MOUNTS_ENV, mountAll, mountOf, type MountedVfs } from '../vfs-mounts.js';
@@ -258,41 +259,6 @@ function modeText(kind: VStat['kind'], mode: number | undefined): string {
 function longLine(e: Entry, sizeWidth: number): string {
   const t = new Date(e.st.mtimeMs).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
   return `${modeText(e.st.kind, e.st.mode)} ${String(e.st.size).padStart(sizeWidth)} ${t} ${e.st.version ?? '-'} ${e.name}${e.st.kind === 'dir' ? '/' : ''}\n`;
-}
-
-/** The interrupt as an error: `interruptible` (main.ts) turns it into exit 128+N. */
-function aborted(signal: AbortSignal | undefined, path: string): AtomfsError | undefined {
-  return signal?.aborted ? new AtomfsError('ABORT_ERR', undefined, { operation: 'vfs', path }, { cause: signal.reason }) : undefined;
-}
-
-function throwIfAborted(signal: AbortSignal | undefined, path: string): void {
-  const e = aborted(signal, path);
-  if (e !== undefined) throw e;
-}
-
-/** `p`, or a rejection as soon as `signal` aborts (a read of stdin, a full pipe may never end). */
-function orAbort<T>(p: Promise<T>, signal: AbortSignal | undefined, path: string): Promise<T> {
-  if (signal === undefined) return p;
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(aborted(signal, path));
-    // `p` is handled in every case: a read of stdin given up on rejects later, when main
-    // destroys stdin, and an unhandled rejection would end the process with exit 1.
-    if (signal.aborted) {
-      p.catch(() => undefined);
-      return onAbort();
-    }
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
 }
 
 /** Bytes to stdout, waiting for 'drain' when the pipe is full (or the interrupt). */
