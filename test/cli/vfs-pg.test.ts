@@ -11,7 +11,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
-import { BIN, closed, errorLine, REPO, runCli, runProcess, spawnCli } from '../helpers/cli.js';
+import { isTempFile } from '../../src/index.js';
+import { BIN, closed, collect, errorLine, REPO, runCli, runProcess, spawnCli } from '../helpers/cli.js';
 import { pgMissing, startPg, type PgServer } from '../helpers/pg.js';
 import { list, tmpDir } from '../helpers/tmp.js';
 
@@ -109,6 +110,30 @@ if (missing !== undefined) {
       const refused = await runCli(['vfs', '--mount', '/pg=postgres://postgres@127.0.0.1:1/postgres', 'ls', '/pg'], { timeoutMs: 60_000 });
       assert.equal(refused.code, 1);
       assert.match(refused.stderr, errorLine('ECONNREFUSED'));
+    });
+
+    it('put interrupted by SIGINT mid-stream: exit 130, the temp row and the folder -p made are gone, an existing file keeps its bytes', async (t) => {
+      const { m } = mounts(t);
+      assert.equal((await runCli(['vfs', ...m, 'put', '/pg/keep'], { input: 'old' })).code, 0);
+      for (const [target, folder] of [['/pg/new/f.bin', '/pg/new'], ['/pg/keep', '/pg']] as const) {
+        const child = spawnCli(t, ['vfs', ...m, 'put', '-p', target]);
+        const stderr = collect(child.stderr);
+        child.stdin!.on('error', () => {});
+        child.stdin!.write(randomBytes(16 << 20));
+        // Wait (bounded) until the temp entry is in the database, then interrupt.
+        let seen = false;
+        for (let i = 0; i < 60 && !seen; i++) {
+          const ls = await runCli(['vfs', '--json', ...m, 'ls', folder]);
+          const entries = ls.code === 0 ? (jsonLines(ls.stdout)[0] as { entries: { name: string; size: number }[] }).entries : [];
+          seen = entries.some((e) => isTempFile(e.name) && e.size > 0);
+        }
+        assert.ok(seen, 'the temp entry appeared');
+        child.kill('SIGINT');
+        assert.deepEqual(await closed(child, 60_000), { code: 130, signal: null }, stderr.text());
+        assert.equal(stderr.text(), '');
+      }
+      assert.equal((await runCli(['vfs', ...m, 'ls', '-R', '/pg'])).stdout, 'keep\n', 'no temp, no folder made by -p');
+      assert.equal((await runCli(['vfs', ...m, 'cat', '/pg/keep'])).stdout, 'old');
     });
 
     it('a postgres:// mount loads pg (so the probe that finds it unloaded elsewhere can see it)', async (t) => {
