@@ -11,6 +11,7 @@ import * as doctor from './commands/doctor.js';
 import * as lockCmd from './commands/lock.js';
 import * as mv from './commands/mv.js';
 import * as verify from './commands/verify.js';
+import * as vfs from './commands/vfs.js';
 import * as write from './commands/write.js';
 import { asksForJson, didYouMean, type VerbOptions } from './args.js';
 import { checkLogLevel, errorCode, errorText, EXIT, printJson, UsageError, type CliIo } from './util.js';
@@ -30,6 +31,8 @@ Commands:
                           also: lock -n -w SECS -E CODE PATH -c CMD)
   verify FILE...          check files are complete: readable, UTF-8, JSON, size, SHA-256
   doctor [DIR]            probe a file system: what atomfs can promise there
+  vfs ls|stat|cat|put|mv|rm  the virtual file system over mounts named by URL
+                          (--mount /shared=postgres://…, file:///srv, memory:)
 
 Options:
   -h, --help              show help (also: atomfs help <command>, atomfs <command> --help)
@@ -63,6 +66,7 @@ const COMMANDS: Readonly<Record<string, Verb>> = {
   lock: lockCmd,
   verify,
   doctor,
+  vfs,
 };
 
 const INTERRUPTS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
