@@ -300,8 +300,14 @@ export class LocalMount implements VirtualMount {
     const fd = await this.#sys.open(loc.at, flags | O.NOFOLLOW | O.CLOEXEC, 0);
     try {
       const st = await this.#sys.fstat(fd);
-      // Not the entry we lstat'ed: something was swapped in between. Refuse rather than guess.
-      if (st.ino !== loc.st.ino || st.dev !== loc.st.dev) throw fail('EACCES', syscall, rel);
+      // Not the entry we lstat'ed: something was put there in between. O_NOFOLLOW means it is
+      // no symlink, and the pinned folder means it is in this folder, so another entry of the
+      // same kind is what an atomic replace (a writer's temp file renamed over it, as every
+      // vfs.writeFile does, in any process) leaves: a reader must see the new file then,
+      // not fail. Another kind (a folder, a device) is refused rather than guessed at.
+      if ((st.ino !== loc.st.ino || st.dev !== loc.st.dev) && !(st.isFile() && loc.st.isFile()) && !(st.isDirectory() && loc.st.isDirectory())) {
+        throw fail('EACCES', syscall, rel);
+      }
       if (guard && st.isFile() && st.nlink > 1) throw fail('EACCES', syscall, rel);
       return await fn(fd, st);
     } finally {
