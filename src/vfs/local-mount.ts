@@ -94,9 +94,10 @@ const COND_LOCK_TIMEOUT_MS = 30_000;
 const CTIME_TRIES = 200;
 
 // Lock markers of atomfs' file locks, `.<name>.lock-<mode>-<pid>-<host>+<boot>-<start>-<order>`
-// (src/lock/markers.ts) and a lock's token file: a conditional write takes the file's lock,
-// and its markers are the lock's business, not entries of the folder.
-const LOCK_MARKER_RE = /^\..+\.lock-(?:(?:exclusive|shared|queued)-\d+-[^-]+\+[^-]+-\d+-[0-9a-z]{9}[0-9a-f]{8}|token)$/;
+// (src/lock/markers.ts): a conditional write takes the file's lock, and its markers are the
+// lock's business, not entries of the folder. (A token file, `.<name>.lock-token`, is made
+// only by a caller reading a lock's token, and kept on purpose: not hidden.)
+const LOCK_MARKER_RE = /^\.(.+)\.lock-(?:exclusive|shared|queued)-\d+-[^-]+\+[^-]+-\d+-[0-9a-z]{9}[0-9a-f]{8}$/;
 
 /**
  * A file's version on a real file system: device, inode, size, and modification and
@@ -422,8 +423,18 @@ export class LocalMount implements VirtualMount {
       await this.#withParent(rel, 'unlink', async (dir, name) => {
         const at = `${dir.path}/${name}`;
         const st = await this.#sys.lstat(at);
-        if (st.isDirectory()) await this.#sys.rmdir(at);
-        else await this.#sys.unlink(at);
+        if (!st.isDirectory()) await this.#sys.unlink(at);
+        else {
+          try {
+            await this.#sys.rmdir(at);
+          } catch (e) {
+            if (codeOf(e) !== 'ENOTEMPTY' && codeOf(e) !== 'EEXIST') throw e;
+            // A folder that list() shows empty may still hold the markers of a conditional
+            // writer killed mid-write: reclaim them as the lock would, then try once more.
+            if (!(await this.#reclaimMarkers(`${dir.real}/${name}`, at))) throw e;
+            await this.#sys.rmdir(at);
+          }
+        }
       });
     });
   }
@@ -569,6 +580,27 @@ export class LocalMount implements VirtualMount {
         }),
       );
     });
+  }
+
+  // When a folder holds nothing but lock markers: takes and releases each marked name's lock
+  // at once (timeout 0), which removes the markers of dead holders. False when anything else
+  // is there or a holder is alive (then the folder is not empty, and is not removed).
+  async #reclaimMarkers(real: string, at: string): Promise<boolean> {
+    const names = (await this.#sys.readdir(at)).map((e) => e.name);
+    const locked = new Set<string>();
+    for (const n of names) {
+      const m = LOCK_MARKER_RE.exec(n);
+      if (m === null) return false;
+      locked.add(m[1]!);
+    }
+    for (const n of locked) {
+      try {
+        await (await lock(`${real}/${n}`, { fs: this.#ops, timeout: 0 })).release();
+      } catch {
+        return false;
+      }
+    }
+    return true;
   }
 
   // The version at `rel` now (a final symlink inside the root followed, as stat does), or
