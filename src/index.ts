@@ -54,6 +54,7 @@ export type {
   AtomicWriteOptions as MountAtomicWriteOptions,
   DeleteOptions as MountDeleteOptions,
   MetadataUpdate,
+  WriteCondition,
 } from './vfs/mount.js';
 export { MemoryMount, type MemoryMountOptions } from './vfs/memory-mount.js';
 export { LocalMount, type LocalMountOptions } from './vfs/local-mount.js';
