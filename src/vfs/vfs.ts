@@ -402,8 +402,10 @@ export class VirtualFileSystem {
   }
 
   /**
-   * What is at `path`: `kind` (`'file'` or `'dir'`), `size`, `mtimeMs`, `mode`. A folder
-   * above mount points that no mount holds is reported as an empty-time folder.
+   * What is at `path`: `kind` (`'file'` or `'dir'`), `size`, `mtimeMs`, `mode`, and the
+   * `version` a conditional write can name (`ifMatch`; every atomfs mount reports one). A
+   * folder above mount points that no mount holds is reported as an empty-time folder
+   * (without a version).
    *
    * @param path - A virtual path.
    * @returns The entry's {@link VStat}.
