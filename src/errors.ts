@@ -28,6 +28,8 @@ export type AtomfsErrorCode =
   | 'ECONNREFUSED'
   | 'ECONNRESET'
   | 'ENOTSUP'
+  // A conditional write (`ifMatch`) whose entry is no longer at the version it named.
+  | 'ECANCELED'
   | (string & {});
 
 /** Context attached to an {@link AtomfsError}: which atomfs call, on which paths. */
@@ -68,6 +70,7 @@ const DESCRIPTIONS: Readonly<Record<string, string>> = {
   EDQUOT: 'disk quota exceeded',
   EFBIG: 'file too large',
   ESTALE: 'stale file handle',
+  ECANCELED: 'operation canceled',
 };
 
 /**

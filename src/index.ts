@@ -56,6 +56,7 @@ export type {
   MetadataUpdate,
   MountHandle,
   MountOpenOptions,
+  WriteCondition,
 } from './vfs/mount.js';
 export { MemoryMount, type MemoryMountOptions } from './vfs/memory-mount.js';
 export { LocalMount, type LocalMountOptions } from './vfs/local-mount.js';

@@ -32,6 +32,8 @@ export interface FileStat {
   readonly mtimeMs: number;
   /** Last access, in milliseconds since the epoch. */
   readonly atimeMs: number;
+  /** Last status change (contents, mode, links, a rename), in milliseconds since the epoch, when the seam reports it. */
+  readonly ctimeMs?: number | undefined;
   /** Whether it is a regular file. */
   isFile(): boolean;
   /** Whether it is a folder. */

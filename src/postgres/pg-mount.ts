@@ -12,14 +12,18 @@ import { AtomfsError } from '../errors.js';
 import { checkOptionsObject, intOpt, optionNames } from '../options.js';
 import { isRevoked } from '../internal/paths.js';
 import {
+  checkCondition,
   checkCreateOptions,
   checkFence,
+  checkPrecondition,
+  isConditional,
   checkMountPath,
   checkReadOptions,
   checkSize,
   checkUpdate,
   checkWriteArgs,
   mountError,
+  preconditionError,
   type AtomicWriteOptions,
   type CreateOptions,
   type DeleteOptions,
@@ -31,6 +35,7 @@ import {
   type ReadOptions,
   type VirtualMount,
   type VStat,
+  type WriteCondition,
   type WriteOptions,
 } from '../vfs/mount.js';
 import { baseName, parentOf, segments } from '../vfs/vpath.js';
@@ -40,7 +45,7 @@ import type { FenceToken } from '../lock/store.js';
 import { StagedHandle, sweepStages, type HandleHost } from './pg-handle.js';
 
 const OPTION_SET = optionNames(['connectionString', 'pool', 'schema', 'timeout', 'retries', 'stageLease']);
-const CAPS: ReadonlySet<MountCapability> = new Set<MountCapability>(['rename', 'metadata', 'atomicWrite', 'fence', 'handles']);
+const CAPS: ReadonlySet<MountCapability> = new Set<MountCapability>(['rename', 'metadata', 'atomicWrite', 'fence', 'handles', 'conditionalWrite']);
 const NAME_MAX = 255;
 // Modification times come from the server's clock: the hosts' clocks need not agree.
 const NOW = 'floor(extract(epoch FROM clock_timestamp()) * 1000)';
@@ -281,6 +286,23 @@ export class PostgresMount implements VirtualMount {
     return r.rows[0];
   }
 
+  // The entry a conditional change would replace, with its version, checked against the
+  // condition. FOR UPDATE: two conditional writers of one row queue on its row lock, and the
+  // second, being SERIALIZABLE, then fails with 40001 and runs again, reading the first's
+  // version (a mismatch, not a lost update). An absent row has no lock to take: two
+  // `ifNoneMatch` creators both insert, and the (parent, name) unique key (23505) or the
+  // serializable check stops the second. The version column moves with every change of a
+  // row (nextval of one sequence), so a version never comes back.
+  async #childIf(tx: Tx, parent: string, name: string, cond: WriteCondition, syscall: string, path: string): Promise<{ id: string; kind: 'file' | 'dir' } | undefined> {
+    const r = await tx.query<{ id: string; kind: 'file' | 'dir'; version: string }>(
+      `SELECT id, kind, version::text AS version FROM ${this.#S}.inode WHERE parent = $1 AND name = $2 FOR UPDATE`,
+      [parent, name],
+    );
+    const row = r.rows[0];
+    checkPrecondition(cond, row, syscall, path);
+    return row;
+  }
+
   // A folder's list of names changed: its time and version move (POSIX: mtime of the folder).
   async #touch(tx: Tx, ...ids: string[]): Promise<void> {
     const S = this.#S;
@@ -481,8 +503,10 @@ export class PostgresMount implements VirtualMount {
 
   /**
    * Creates or replaces a file's whole content in one transaction: no reader on any
-   * connection sees a part of it; durable once this resolves (at COMMIT).
-   * @throws `ENOENT` (folder missing), `ENOTDIR`, `EISDIR`, `ENAMETOOLONG`, `EINVAL`, `EFBIG`, `ESTALE` (`fence`: a newer token was handed out), and the connection codes of the class.
+   * connection sees a part of it; durable once this resolves (at COMMIT). A condition
+   * (`ifMatch`, `ifNoneMatch`) is checked in the same transaction, under the row's lock.
+   * @throws `ENOENT` (folder missing; `ifMatch`: no file), `ENOTDIR`, `EISDIR`, `ENAMETOOLONG`, `EINVAL`, `EFBIG`, `ESTALE` (`fence`: a newer token was handed out),
+   * `ECANCELED` (`ifMatch`: another version), `EEXIST` (`ifNoneMatch`: an entry exists), and the connection codes of the class.
    */
   async writeFile(path: string, data: Uint8Array, options?: AtomicWriteOptions): Promise<void> {
     checkMountPath(path, 'open');
@@ -490,6 +514,7 @@ export class PostgresMount implements VirtualMount {
     if (options !== undefined && (typeof options !== 'object' || options === null || isRevoked(options))) throw mountError('EINVAL', 'open', path);
     const o: AtomicWriteOptions = options === undefined ? {} : checkCreateOptions({ dir: false, mode: options.mode }, path);
     const fence = checkFence(options, 'open', path);
+    const cond = checkCondition(options, 'open', path);
     if (path === '/') throw mountError('EISDIR', 'open', path);
     const name = baseName(path);
     if (Buffer.byteLength(name) > NAME_MAX) throw mountError('ENAMETOOLONG', 'open', path);
@@ -497,7 +522,7 @@ export class PostgresMount implements VirtualMount {
     await this.#tx('open', path, async (tx) => {
       if (fence !== undefined) await this.#checkFence(tx, fence, 'open', path);
       const parent = await this.#findFolder(tx, parentOf(path), 'open', path);
-      const existing = await this.#child(tx, parent.row.id, name);
+      const existing = isConditional(cond) ? await this.#childIf(tx, parent.row.id, name, cond, 'open', path) : await this.#child(tx, parent.row.id, name);
       if (existing?.kind === 'dir') throw mountError('EISDIR', 'open', path);
       let id: string;
       if (existing !== undefined) {
@@ -508,11 +533,18 @@ export class PostgresMount implements VirtualMount {
           [id, data.length, o.mode ?? null],
         );
       } else {
-        const r = await tx.query<{ id: string }>(
-          `INSERT INTO ${S}.inode (id, parent, name, kind, mode, mtime_ms, size, version)
-           VALUES (nextval('${S}.inode_seq'), $1, $2, 'file', $3, ${NOW}, $4, nextval('${S}.version_seq')) RETURNING id`,
-          [parent.row.id, name, o.mode ?? 0o644, data.length],
-        );
+        const r = await tx
+          .query<{ id: string }>(
+            `INSERT INTO ${S}.inode (id, parent, name, kind, mode, mtime_ms, size, version)
+             VALUES (nextval('${S}.inode_seq'), $1, $2, 'file', $3, ${NOW}, $4, nextval('${S}.version_seq')) RETURNING id`,
+            [parent.row.id, name, o.mode ?? 0o644, data.length],
+          )
+          .catch((e: unknown) => {
+            // Another client created it since our look (no row to lock then): for a
+            // conditional write that is the condition failing, not a bare EEXIST.
+            if (sqlState(e) === '23505' && isConditional(cond)) throw preconditionError('EEXIST', 'open', path, 'ifNoneMatch: the entry was created meanwhile');
+            throw e;
+          });
         id = r.rows[0]!.id;
         await this.#touch(tx, parent.row.id);
       }
@@ -601,7 +633,9 @@ export class PostgresMount implements VirtualMount {
    * inside the transaction, so two clients cannot race past them: a folder never goes into
    * its own subtree (`EINVAL`), even when another client is moving folders at the same
    * moment.
-   * @throws `ENOENT`, `ENOTDIR`, `EISDIR`, `ENOTEMPTY`, `EEXIST` (`replace: false`), `EINVAL`, `EBUSY` (the root), `ENAMETOOLONG`, `ESTALE` (fenced), and the connection codes of the class.
+   * A condition (`ifMatch`, `ifNoneMatch`) on the destination is checked in the same
+   * transaction, under the destination row's lock.
+   * @throws `ENOENT`, `ENOTDIR`, `EISDIR`, `ENOTEMPTY`, `EEXIST` (`replace: false`; `ifNoneMatch`), `EINVAL`, `EBUSY` (the root), `ENAMETOOLONG`, `ESTALE` (fenced), `ECANCELED` (`ifMatch`), and the connection codes of the class.
    */
   async rename(oldPath: string, newPath: string, options?: MountRenameOptions): Promise<void> {
     checkMountPath(oldPath, 'rename');
@@ -609,6 +643,7 @@ export class PostgresMount implements VirtualMount {
     const replace = options?.replace ?? true;
     if (typeof replace !== 'boolean') throw mountError('EINVAL', 'rename', oldPath);
     const fence = checkFence(options, 'rename', oldPath);
+    const cond = checkCondition(options, 'rename', newPath);
     if (oldPath === '/' || newPath === '/') throw mountError('EBUSY', 'rename', oldPath);
     const name = baseName(newPath);
     if (Buffer.byteLength(name) > NAME_MAX) throw mountError('ENAMETOOLONG', 'rename', newPath);
@@ -619,7 +654,7 @@ export class PostgresMount implements VirtualMount {
       const dst = await this.#findFolder(tx, parentOf(newPath), 'rename', oldPath);
       // The destination's folder and every folder above it: the source must not be one.
       if (src.row.kind === 'dir' && [...dst.chain, dst.row].some((r) => r.id === src.row.id)) throw mountError('EINVAL', 'rename', oldPath);
-      const there = await this.#child(tx, dst.row.id, name);
+      const there = isConditional(cond) ? await this.#childIf(tx, dst.row.id, name, cond, 'rename', newPath) : await this.#child(tx, dst.row.id, name);
       if (there !== undefined) {
         if (there.id === src.row.id) return;
         if (!replace) throw mountError('EEXIST', 'rename', oldPath);

@@ -25,28 +25,37 @@
  * @module
  */
 import * as nodePath from 'node:path';
-import { O, type AsyncFsOps, type FileStat, type FsOps } from '../internal/fs-ops.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { NO_HARDLINKS, O, type AsyncFsOps, type FileStat, type FsOps } from '../internal/fs-ops.js';
+import { lock } from '../lock/lock.js';
 import { validateUserPath } from '../internal/paths.js';
 import { boolOpt, checkOptionsObject, optionNames, resolveBase } from '../options.js';
 import { cryptoRandom, randomHex, tempNameFor } from '../internal/temp-name.js';
 import {
+  checkCondition,
   checkCreateOptions,
   checkMountPath,
+  checkPrecondition,
   checkReadOptions,
   checkSize,
   checkUpdate,
   checkWriteArgs,
   codeOf,
+  isConditional,
   mountError,
+  preconditionError,
   type CreateOptions,
   type MetadataUpdate,
   type MountCapability,
+  type MountRenameOptions,
   type ReadOptions,
+  type WriteCondition,
   type VirtualMount,
   type VStat,
   type WriteOptions,
 } from './mount.js';
-import { segments } from './vpath.js';
+import { fold, segments } from './vpath.js';
+import { AtomfsError } from '../errors.js';
 
 /** Options of {@link LocalMount}. */
 export interface LocalMountOptions {
@@ -71,10 +80,43 @@ export interface LocalMountOptions {
 
 const LOCAL_SET = optionNames(['fs', 'fsync', 'caseInsensitive', 'allowHardLinks']);
 
-const CAPS: ReadonlySet<MountCapability> = new Set<MountCapability>(['rename', 'metadata']);
+const CAPS: ReadonlySet<MountCapability> = new Set<MountCapability>(['rename', 'metadata', 'conditionalWrite']);
 const CHUNK = 1 << 20;
 // As the kernel's limit on nested symlinks (Linux follows at most 40).
 const MAX_LINKS = 40;
+// How long a conditional write waits for the file's lock (another conditional writer's
+// check-and-publish: a few system calls and fsyncs) before ETIMEDOUT.
+const COND_LOCK_TIMEOUT_MS = 30_000;
+// Attempts, 1 ms apart, to move a conditional write's temp file past the replaced file's
+// status-change time (see #advanceCtime): timestamps tick at the kernel's clock tick
+// (a few ms at most), so a handful suffice; the bound keeps a clock stepped back from
+// stalling the write (it then publishes without the advance).
+const CTIME_TRIES = 200;
+
+// Lock markers of atomfs' file locks, `.<name>.lock-<mode>-<pid>-<host>+<boot>-<start>-<order>`
+// (src/lock/markers.ts): a conditional write takes the file's lock, and its markers are the
+// lock's business, not entries of the folder. (A token file, `.<name>.lock-token`, is made
+// only by a caller reading a lock's token, and kept on purpose: not hidden.)
+const LOCK_MARKER_RE = /^\.(.+)\.lock-(?:exclusive|shared|queued)-\d+-[^-]+\+[^-]+-\d+-[0-9a-z]{9}[0-9a-f]{8}$/;
+
+/**
+ * A file's version on a real file system: device, inode, size, and modification and
+ * status-change times (sub-microsecond as Node reports them).
+ *
+ * Why this is enough for `vfs.writeFile`: it never changes a file in place; it writes a new
+ * temp file and renames it over, so the published file is another inode, whose ino differs
+ * from the replaced one's, even for the same size within one timestamp tick. An inode
+ * number can be reused once the replaced file is gone, though (A, then B, then A's number
+ * again), with the same size in the same tick: that alone could make an old version match.
+ * So a conditional write, which holds the file's lock, also makes its file's ctime later than
+ * the ctime of the file it replaces (#advanceCtime) before publishing: along the writes that
+ * take the lock, ctime only grows, and a version never comes back. What stays as coarse as
+ * the timestamps: a file changed in place (a handle's `write`, `truncate`) twice in one tick
+ * with the same size, and a folder's version (its mtime and size).
+ */
+function versionOf(st: FileStat): string {
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs ?? ''}`;
+}
 
 /** A pinned folder: a path that reaches it (via /proc when possible), its descriptor and real path. */
 interface PinnedDir {
@@ -126,6 +168,7 @@ export class LocalMount implements VirtualMount {
   /** As declared in the options. */
   readonly caseInsensitive: boolean;
   readonly #sys: AsyncFsOps;
+  readonly #ops: FsOps;
   readonly #fsync: boolean;
   readonly #allowHardLinks: boolean;
   #realRoot: string | undefined;
@@ -142,7 +185,8 @@ export class LocalMount implements VirtualMount {
     const { given } = validateUserPath('LocalMount', root, 'root');
     const o = checkOptionsObject('LocalMount', options, given, LOCAL_SET);
     this.root = nodePath.resolve(given);
-    this.#sys = resolveBase('LocalMount', o, given).ops.async;
+    this.#ops = resolveBase('LocalMount', o, given).ops;
+    this.#sys = this.#ops.async;
     this.#fsync = boolOpt('LocalMount', o, 'fsync', true, given);
     this.caseInsensitive = boolOpt('LocalMount', o, 'caseInsensitive', false, given);
     this.#allowHardLinks = boolOpt('LocalMount', o, 'allowHardLinks', false, given);
@@ -257,8 +301,14 @@ export class LocalMount implements VirtualMount {
     const fd = await this.#sys.open(loc.at, flags | O.NOFOLLOW | O.CLOEXEC, 0);
     try {
       const st = await this.#sys.fstat(fd);
-      // Not the entry we lstat'ed: something was swapped in between. Refuse rather than guess.
-      if (st.ino !== loc.st.ino || st.dev !== loc.st.dev) throw fail('EACCES', syscall, rel);
+      // Not the entry we lstat'ed: something was put there in between. O_NOFOLLOW means it is
+      // no symlink, and the pinned folder means it is in this folder, so another entry of the
+      // same kind is what an atomic replace (a writer's temp file renamed over it, as every
+      // vfs.writeFile does, in any process) leaves: a reader must see the new file then,
+      // not fail. Another kind (a folder, a device) is refused rather than guessed at.
+      if ((st.ino !== loc.st.ino || st.dev !== loc.st.dev) && !(st.isFile() && loc.st.isFile()) && !(st.isDirectory() && loc.st.isDirectory())) {
+        throw fail('EACCES', syscall, rel);
+      }
       if (guard && st.isFile() && st.nlink > 1) throw fail('EACCES', syscall, rel);
       return await fn(fd, st);
     } finally {
@@ -277,6 +327,8 @@ export class LocalMount implements VirtualMount {
       return await fn(p);
     } catch (e) {
       if (typeof e === 'object' && e !== null && ours.has(e)) throw e;
+      // A failed condition keeps its reason (and is already mount-relative).
+      if (e instanceof AtomfsError && e.reason === 'precondition') throw e;
       const s = (e as NodeJS.ErrnoException | null)?.syscall;
       throw fail(codeOf(e) ?? 'EIO', typeof s === 'string' ? s : syscall, p, e);
     }
@@ -371,8 +423,18 @@ export class LocalMount implements VirtualMount {
       await this.#withParent(rel, 'unlink', async (dir, name) => {
         const at = `${dir.path}/${name}`;
         const st = await this.#sys.lstat(at);
-        if (st.isDirectory()) await this.#sys.rmdir(at);
-        else await this.#sys.unlink(at);
+        if (!st.isDirectory()) await this.#sys.unlink(at);
+        else {
+          try {
+            await this.#sys.rmdir(at);
+          } catch (e) {
+            if (codeOf(e) !== 'ENOTEMPTY' && codeOf(e) !== 'EEXIST') throw e;
+            // A folder that list() shows empty may still hold the markers of a conditional
+            // writer killed mid-write: reclaim them as the lock would, then try once more.
+            if (!(await this.#reclaimMarkers(`${dir.real}/${name}`, at))) throw e;
+            await this.#sys.rmdir(at);
+          }
+        }
       });
     });
   }
@@ -384,18 +446,18 @@ export class LocalMount implements VirtualMount {
         if (!loc.st.isDirectory()) throw fail('ENOTDIR', 'scandir', rel);
         return this.#openAt(loc, O.RDONLY | O.DIRECTORY, 'scandir', rel, async (fd) => {
           const entries = await this.#sys.readdir(this.#fdPath(fd, loc));
-          return entries.map((e) => e.name);
+          return entries.map((e) => e.name).filter((n) => !LOCK_MARKER_RE.test(n));
         });
       }),
     );
   }
 
-  /** Kind, size, modification time and mode (symlinks inside the root followed). @throws `ENOENT`, `ENOTDIR`, `EACCES`, `EINVAL` (not a file or folder) */
+  /** Kind, size, modification time, mode and version (symlinks inside the root followed). @throws `ENOENT`, `ENOTDIR`, `EACCES`, `EINVAL` (not a file or folder) */
   async stat(path: string): Promise<VStat> {
     return this.#run('stat', path, (rel) =>
       this.#locate(rel, 'stat', async ({ st }) => {
         if (!st.isFile() && !st.isDirectory()) throw fail('EINVAL', 'stat', rel);
-        return { kind: st.isDirectory() ? 'dir' : 'file', size: st.size, mtimeMs: st.mtimeMs, mode: st.mode & 0o7777 };
+        return { kind: st.isDirectory() ? 'dir' : 'file', size: st.size, mtimeMs: st.mtimeMs, mode: st.mode & 0o7777, version: versionOf(st) };
       }),
     );
   }
@@ -479,12 +541,23 @@ export class LocalMount implements VirtualMount {
    * `rename(2)` inside the root (POSIX semantics: replaces a file, or an empty folder with
    * a folder). With `fsync` (default) a file's data is flushed before and both folders
    * after, so the result survives power loss. Never follows a symlink at either end.
-   * @throws `ENOENT`, `EINVAL`, `EISDIR`, `ENOTDIR`, `ENOTEMPTY`, `EXDEV` (another device inside the root), `EBUSY` (the root), `EACCES`
+   *
+   * With a `WriteCondition` (`ifMatch`, `ifNoneMatch`) on the destination, the check and
+   * the rename are made under the destination's atomfs file lock (`lock(file)`: markers
+   * beside it, hidden from `list`), so they are one step for every conditional writer of
+   * that file in any process; `ifNoneMatch` publishes with `link(2)`, which fails with
+   * `EEXIST` atomically even against a writer that takes no lock. An unconditional change
+   * of the same file (or one made outside atomfs) takes no lock and may land between the
+   * check and the rename, to be replaced: give every writer of a shared file `ifMatch`.
+   * @throws `ENOENT`, `EINVAL`, `EISDIR`, `ENOTDIR`, `ENOTEMPTY`, `EXDEV` (another device inside the root), `EBUSY` (the root), `EACCES`,
+   * `ECANCELED`/`ENOENT`/`EEXIST` (the condition failed, nothing changed), `ETIMEDOUT` (the file's lock stayed taken)
    */
-  async rename(oldPath: string, newPath: string): Promise<void> {
+  async rename(oldPath: string, newPath: string, options?: MountRenameOptions): Promise<void> {
     const to = checkMountPath(newPath, 'rename');
+    const cond = checkCondition(options, 'rename', to);
     return this.#run('rename', oldPath, async (from) => {
       if (from === '/' || to === '/') throw fail('EBUSY', 'rename', from === '/' ? from : to);
+      if (isConditional(cond)) return this.#renameIf(from, to, cond);
       await this.#withParent(from, 'rename', (a, an) =>
         this.#withParent(to, 'rename', async (b, bn) => {
           const src = `${a.path}/${an}`;
@@ -507,5 +580,105 @@ export class LocalMount implements VirtualMount {
         }),
       );
     });
+  }
+
+  // When a folder holds nothing but lock markers: takes and releases each marked name's lock
+  // at once (timeout 0), which removes the markers of dead holders. False when anything else
+  // is there or a holder is alive (then the folder is not empty, and is not removed).
+  async #reclaimMarkers(real: string, at: string): Promise<boolean> {
+    const names = (await this.#sys.readdir(at)).map((e) => e.name);
+    const locked = new Set<string>();
+    for (const n of names) {
+      const m = LOCK_MARKER_RE.exec(n);
+      if (m === null) return false;
+      locked.add(m[1]!);
+    }
+    for (const n of locked) {
+      try {
+        await (await lock(`${real}/${n}`, { fs: this.#ops, timeout: 0 })).release();
+      } catch {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  // The version at `rel` now (a final symlink inside the root followed, as stat does), or
+  // undefined when nothing is there.
+  async #versionAt(rel: string, syscall: string): Promise<FileStat | undefined> {
+    try {
+      return await this.#locate(rel, syscall, async ({ st }) => st);
+    } catch (e) {
+      if (codeOf(e) === 'ENOENT') return undefined;
+      throw e;
+    }
+  }
+
+  // A conditional rename: check and publish under the destination's file lock.
+  async #renameIf(from: string, to: string, cond: WriteCondition): Promise<void> {
+    await this.#withParent(from, 'rename', (a, an) =>
+      this.#withParent(to, 'rename', async (b, bn) => {
+        const src = `${a.path}/${an}`;
+        const dest = `${b.path}/${bn}`;
+        // The lock follows a final symlink (every path to one file is one lock): refuse one
+        // that leads out of the root before the lock puts its markers beside its target.
+        await this.#versionAt(to, 'rename');
+        // The pinned folder's real path: a folder swapped after the pin is caught by the
+        // checks below (they go through the pinned descriptor).
+        // On a case-insensitive mount every spelling of the name must be one lock.
+        const lockName = this.caseInsensitive ? fold(bn) : bn;
+        const held = await lock(`${b.real}/${lockName}`, { fs: this.#ops, timeout: COND_LOCK_TIMEOUT_MS });
+        try {
+          const cur = await this.#versionAt(to, 'rename');
+          if (cur !== undefined && !cur.isFile() && !cur.isDirectory()) throw fail('EINVAL', 'rename', to);
+          checkPrecondition(cond, cur === undefined ? undefined : { version: versionOf(cur) }, 'rename', to);
+          const st = await this.#sys.lstat(src);
+          if (st.isFile()) {
+            const fd = await this.#sys.open(src, O.RDONLY | O.NOFOLLOW | O.CLOEXEC, 0);
+            try {
+              if (cur !== undefined) await this.#advanceCtime(fd, cur);
+              if (this.#fsync) await this.#sys.fsync(fd);
+            } finally {
+              await this.#sys.close(fd).catch(() => undefined);
+            }
+          }
+          if (cond.ifNoneMatch !== undefined && st.isFile()) await this.#publishNew(src, dest, to);
+          else await this.#sys.rename(src, dest);
+          if (this.#fsync) {
+            await this.#sys.fsync(b.fd);
+            if (a.real !== b.real) await this.#sys.fsync(a.fd);
+          }
+        } finally {
+          await held.release();
+        }
+      }),
+    );
+  }
+
+  // The temp file's ctime past the replaced file's (see versionOf): a chmod to the same mode
+  // sets ctime to now, so wait for the clock to tick past the old one.
+  async #advanceCtime(fd: number, replaced: FileStat): Promise<void> {
+    const old = replaced.ctimeMs;
+    if (old === undefined) return;
+    for (let i = 0; i < CTIME_TRIES; i++) {
+      const st = await this.#sys.fstat(fd);
+      if (st.ctimeMs === undefined || st.ctimeMs > old) return;
+      await sleep(1);
+      await this.#sys.fchmod(fd, st.mode & 0o7777);
+    }
+  }
+
+  // ifNoneMatch: link(2) refuses an existing name atomically, whoever made it.
+  async #publishNew(src: string, dest: string, to: string): Promise<void> {
+    try {
+      await this.#sys.link(src, dest);
+    } catch (e) {
+      const code = codeOf(e);
+      if (code === 'EEXIST') throw preconditionError('EEXIST', 'rename', to, 'ifNoneMatch: an entry exists');
+      // No hard links here (FAT, some FUSE): the lock and the check above must do.
+      if (code !== undefined && NO_HARDLINKS.has(code)) return this.#sys.rename(src, dest);
+      throw e;
+    }
+    await this.#sys.unlink(src);
   }
 }

@@ -5,7 +5,9 @@
  * @module
  */
 import {
+  checkCondition,
   checkCreateOptions,
+  checkPrecondition,
   checkMountPath,
   checkReadOptions,
   checkSize,
@@ -15,6 +17,7 @@ import {
   type CreateOptions,
   type MetadataUpdate,
   type MountCapability,
+  type MountRenameOptions,
   type ReadOptions,
   type VirtualMount,
   type VStat,
@@ -22,6 +25,7 @@ import {
 } from './mount.js';
 import { boolOpt, checkOptionsObject, optionNames } from '../options.js';
 import { fold, segments } from './vpath.js';
+import { textOf } from '../internal/paths.js';
 
 const MEMORY_SET = optionNames(['caseInsensitive']);
 
@@ -39,6 +43,8 @@ interface FileNode {
   name: string;
   mtimeMs: number;
   mode: number;
+  // From the mount's one sequence, set anew at every change: never the same for two states.
+  version: number;
   // A buffer with spare room, so appending chunk by chunk is amortised O(chunk).
   data: Uint8Array;
   size: number;
@@ -49,6 +55,7 @@ interface DirNode {
   name: string;
   mtimeMs: number;
   mode: number;
+  version: number;
   // Keyed by the (folded, when case-insensitive) name; the node holds the spelling.
   readonly children: Map<string, MemNode>;
 }
@@ -56,7 +63,7 @@ interface DirNode {
 type MemNode = FileNode | DirNode;
 
 const EMPTY = new Uint8Array(0);
-const ALL: ReadonlySet<MountCapability> = new Set<MountCapability>(['rename', 'metadata']);
+const ALL: ReadonlySet<MountCapability> = new Set<MountCapability>(['rename', 'metadata', 'conditionalWrite']);
 
 /**
  * A {@link VirtualMount} in memory: a tree of nodes with per-file modification time and
@@ -65,6 +72,10 @@ const ALL: ReadonlySet<MountCapability> = new Set<MountCapability>(['rename', 'm
  *
  * Modification times follow POSIX: writing or truncating a file updates its time; adding,
  * removing or renaming an entry updates its folder's; a rename keeps the moved entry's.
+ * Versions (`stat().version`) come from one counter of the mount, taken anew by every
+ * change of an entry (a moved entry and both folders included), so two states of a path
+ * never share one. Conditional writes (`ifMatch`, `ifNoneMatch`) are checked and applied
+ * in one synchronous step: atomic within the process, which is all that can see the mount.
  *
  * @example
  * ```ts
@@ -75,12 +86,13 @@ const ALL: ReadonlySet<MountCapability> = new Set<MountCapability>(['rename', 'm
  * ```
  */
 export class MemoryMount implements VirtualMount {
-  /** `rename` and `metadata`. */
+  /** `rename`, `metadata` and `conditionalWrite`. */
   readonly capabilities: ReadonlySet<MountCapability> = ALL;
   /** Whether names compare case-insensitively. */
   readonly caseInsensitive: boolean;
   readonly #root: DirNode;
   #visits = 0;
+  #seq = 0;
 
   /**
    * @param options - `caseInsensitive` (default `false`).
@@ -88,7 +100,7 @@ export class MemoryMount implements VirtualMount {
   constructor(options?: MemoryMountOptions) {
     const o = checkOptionsObject('MemoryMount', options, undefined, MEMORY_SET);
     this.caseInsensitive = boolOpt('MemoryMount', o, 'caseInsensitive', false);
-    this.#root = { kind: 'dir', name: '', mtimeMs: Date.now(), mode: 0o755, children: new Map() };
+    this.#root = { kind: 'dir', name: '', mtimeMs: Date.now(), mode: 0o755, version: ++this.#seq, children: new Map() };
   }
 
   /**
@@ -98,6 +110,11 @@ export class MemoryMount implements VirtualMount {
    */
   get nodeVisits(): number {
     return this.#visits;
+  }
+
+  // A change of `nodes`: each takes a new version.
+  #bump(...nodes: MemNode[]): void {
+    for (const n of nodes) n.version = ++this.#seq;
   }
 
   #key(name: string): string {
@@ -150,10 +167,11 @@ export class MemoryMount implements VirtualMount {
     if (dir.children.has(key)) throw mountError('EEXIST', syscall, path);
     const now = Date.now();
     const node: MemNode = options.dir
-      ? { kind: 'dir', name, mtimeMs: now, mode: options.mode ?? 0o755, children: new Map() }
-      : { kind: 'file', name, mtimeMs: now, mode: options.mode ?? 0o644, data: EMPTY, size: 0 };
+      ? { kind: 'dir', name, mtimeMs: now, mode: options.mode ?? 0o755, version: ++this.#seq, children: new Map() }
+      : { kind: 'file', name, mtimeMs: now, mode: options.mode ?? 0o644, version: ++this.#seq, data: EMPTY, size: 0 };
     dir.children.set(key, node);
     dir.mtimeMs = now;
+    this.#bump(dir);
   }
 
   /** Reads a file (a copy of its bytes). @throws `ENOENT`, `EISDIR` */
@@ -177,6 +195,7 @@ export class MemoryMount implements VirtualMount {
     f.data.set(data, offset);
     if (end > f.size) f.size = end;
     f.mtimeMs = Date.now();
+    this.#bump(f);
   }
 
   /** Removes a file or an empty folder. @throws `ENOENT`, `ENOTEMPTY`, `EBUSY` (the root) */
@@ -189,6 +208,7 @@ export class MemoryMount implements VirtualMount {
     if (node.kind === 'dir' && node.children.size > 0) throw mountError('ENOTEMPTY', 'rmdir', path);
     dir.children.delete(key);
     dir.mtimeMs = Date.now();
+    this.#bump(dir);
   }
 
   /** The names in a folder, as spelled. @throws `ENOENT`, `ENOTDIR` */
@@ -198,10 +218,10 @@ export class MemoryMount implements VirtualMount {
     return Array.from(n.children.values(), (c) => c.name);
   }
 
-  /** Kind, size, modification time and mode. @throws `ENOENT`, `ENOTDIR` */
+  /** Kind, size, modification time, mode and version. @throws `ENOENT`, `ENOTDIR` */
   async stat(path: string): Promise<VStat> {
     const n = this.#node(path, 'stat');
-    return { kind: n.kind, size: n.kind === 'file' ? n.size : n.children.size, mtimeMs: n.mtimeMs, mode: n.mode };
+    return { kind: n.kind, size: n.kind === 'file' ? n.size : n.children.size, mtimeMs: n.mtimeMs, mode: n.mode, version: String(n.version) };
   }
 
   /** Sets a file's length (longer: zero bytes). @throws `ENOENT`, `EISDIR` */
@@ -214,6 +234,7 @@ export class MemoryMount implements VirtualMount {
     }
     f.size = size;
     f.mtimeMs = Date.now();
+    this.#bump(f);
   }
 
   /** Sets modification time and/or mode. @throws `ENOENT` */
@@ -222,15 +243,19 @@ export class MemoryMount implements VirtualMount {
     const n = this.#node(path, 'utimes');
     if (update.mtimeMs !== undefined) n.mtimeMs = update.mtimeMs;
     if (update.mode !== undefined) n.mode = update.mode & 0o7777;
+    this.#bump(n);
   }
 
   /**
    * Moves a node: O(depth of the two paths) whatever the size of a moved folder. POSIX
    * semantics: replaces a file, or an empty folder when moving a folder; a case-only
-   * rename (same entry, other spelling) just respells the name.
-   * @throws `ENOENT`, `EINVAL` (a folder into itself), `EISDIR`, `ENOTDIR`, `ENOTEMPTY`, `EBUSY` (the root)
+   * rename (same entry, other spelling) just respells the name. A `WriteCondition`
+   * (`ifMatch`, `ifNoneMatch`) on the destination is checked in the same synchronous step
+   * as the move.
+   * @throws `ENOENT`, `EINVAL` (a folder into itself, or a bad condition), `EISDIR`, `ENOTDIR`, `ENOTEMPTY`, `EBUSY` (the root), `ECANCELED`/`ENOENT`/`EEXIST` (the condition failed)
    */
-  async rename(oldPath: string, newPath: string): Promise<void> {
+  async rename(oldPath: string, newPath: string, options?: MountRenameOptions): Promise<void> {
+    const cond = checkCondition(options, 'rename', textOf(newPath));
     const from = this.#parent(oldPath, 'rename');
     const node = from.dir.children.get(this.#key(from.name));
     this.#visits++;
@@ -255,11 +280,13 @@ export class MemoryMount implements VirtualMount {
     const newKey = this.#key(newName);
     const existing = dir.children.get(newKey);
     this.#visits++;
+    checkPrecondition(cond, existing === undefined ? undefined : { version: String(existing.version) }, 'rename', newPath);
     if (existing === node) {
       // The same entry: a no-op, or a case-only respelling on a case-insensitive mount.
       if (node.name !== newName) {
         node.name = newName;
         dir.mtimeMs = Date.now();
+        this.#bump(node, dir);
       }
       return;
     }
@@ -274,6 +301,7 @@ export class MemoryMount implements VirtualMount {
     const now = Date.now();
     from.dir.mtimeMs = now;
     dir.mtimeMs = now;
+    this.#bump(node, from.dir, dir);
   }
 }
 

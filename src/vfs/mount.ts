@@ -30,8 +30,15 @@ import type { FenceToken } from '../lock/store.js';
  * - `'handles'`: it has {@link VirtualMount.openHandle}, so `vfs.open` handles are the
  *   mount's own: their writes are staged and published at `close()` in one step (a
  *   database transaction), never seen in part by anyone else.
+ * - `'conditionalWrite'`: its `rename` (and its `writeFile`, with `'atomicWrite'`) take a
+ *   {@link WriteCondition} on the destination (`ifMatch`, `ifNoneMatch`) and check it
+ *   atomically with the change, also against other processes that share the storage: a
+ *   mismatch changes nothing and fails with `ECANCELED` (`ifMatch`: another version),
+ *   `ENOENT` (`ifMatch`: nothing there) or `EEXIST` (`ifNoneMatch`), reason
+ *   `'precondition'`. Its `stat` reports a `version`. Without it, `vfs.writeFile` refuses
+ *   a condition (`ENOTSUP`): a check that is not atomic would not be one.
  */
-export type MountCapability = 'rename' | 'metadata' | 'atomicWrite' | 'fence' | 'handles';
+export type MountCapability = 'rename' | 'metadata' | 'atomicWrite' | 'fence' | 'handles' | 'conditionalWrite';
 
 /** What {@link VirtualMount.stat} reports. */
 export interface VStat {
@@ -45,13 +52,32 @@ export interface VStat {
   readonly mode?: number | undefined;
   /**
    * An opaque string that changes with every change of the entry (content, metadata, or
-   * for a folder its list of names), when the mount keeps one.
+   * for a folder its list of names; an entry renamed onto the name, or removed and made
+   * again, has another), when the mount keeps one. Compare it for equality only, and only
+   * with versions of the same path on the same mount: what it is made of is the mount's
+   * business. Give it back as `ifMatch` to write only if nothing changed meanwhile.
    */
   readonly version?: string | undefined;
 }
 
-/** Options of {@link VirtualMount.rename}. */
-export interface MountRenameOptions {
+/**
+ * A condition on the entry a write or rename replaces, checked atomically with the change
+ * by mounts with the `'conditionalWrite'` capability (HTTP's and S3's `If-Match` and
+ * `If-None-Match: *`). Give at most one.
+ */
+export interface WriteCondition {
+  /**
+   * Change only if the entry is still at this {@link VStat.version}. Otherwise nothing
+   * changes and the call fails with `ECANCELED` (another version) or `ENOENT` (nothing is
+   * there any more), reason `'precondition'`.
+   */
+  readonly ifMatch?: string | undefined;
+  /** `'*'`: change only if nothing is there; otherwise `EEXIST`, reason `'precondition'`, nothing changed. */
+  readonly ifNoneMatch?: '*' | undefined;
+}
+
+/** Options of {@link VirtualMount.rename}. `ifMatch`/`ifNoneMatch` are conditions on the destination (mounts with `'conditionalWrite'`). */
+export interface MountRenameOptions extends WriteCondition {
   /**
    * Replace an existing destination (POSIX `rename(2)`). Default `true`. With `false` an
    * existing destination fails with `EEXIST`, checked atomically with the rename by mounts
@@ -68,8 +94,8 @@ export interface DeleteOptions {
   readonly fence?: FenceToken | undefined;
 }
 
-/** Options of {@link VirtualMount.writeFile}. */
-export interface AtomicWriteOptions {
+/** Options of {@link VirtualMount.writeFile}. `ifMatch`/`ifNoneMatch`: see {@link WriteCondition} (mounts with `'conditionalWrite'`). */
+export interface AtomicWriteOptions extends WriteCondition {
   /** Permission bits for a new file (an existing file keeps its own unless given). */
   readonly mode?: number | undefined;
   /** Reject the write (`ESTALE`, nothing written) when a newer token than this one has been handed out (mounts with the `'fence'` capability). */
@@ -144,7 +170,7 @@ export interface MetadataUpdate {
  * | `list(p)` | `p` is a folder: its names, in no particular order | `ENOENT`, `ENOTDIR` |
  * | `stat(p)` | `p` exists | `ENOENT`, `ENOTDIR` (a parent is a file) |
  * | `truncate(p, size)` | `p` is a file; longer reads as zero bytes | `ENOENT`, `EISDIR` |
- * | `rename(a, b)` | as POSIX `rename(2)`: replaces a file `b`, or an empty folder `b` when `a` is a folder | `ENOENT`, `EINVAL`, `EISDIR`, `ENOTDIR`, `ENOTEMPTY` |
+ * | `rename(a, b)` | as POSIX `rename(2)`: replaces a file `b`, or an empty folder `b` when `a` is a folder | `ENOENT`, `EINVAL`, `EISDIR`, `ENOTDIR`, `ENOTEMPTY`; with a {@link WriteCondition} on `b`: `ECANCELED`, `ENOENT`, `EEXIST` |
  * | `setMetadata(p, m)` | `p` exists | `ENOENT` |
  * | `writeFile(p, data)` | `p` is a file or absent, its parent a folder | `ENOENT`, `ENOTDIR`, `EISDIR` |
  *
@@ -211,6 +237,11 @@ export function hasAtomicWrite(m: VirtualMount): m is VirtualMount & { writeFile
 /** Whether a mount advertises, and has, its own handles. @internal */
 export function hasHandles(m: VirtualMount): m is VirtualMount & { openHandle(path: string, options: MountOpenOptions): Promise<MountHandle> } {
   return m.capabilities.has('handles') && typeof m.openHandle === 'function';
+}
+
+/** Whether a mount advertises conditional writes (and has a call that can carry one). @internal */
+export function hasConditional(m: VirtualMount): boolean {
+  return m.capabilities.has('conditionalWrite') && (hasRename(m) || hasAtomicWrite(m));
 }
 
 /** Whether a mount advertises, and has, `setMetadata`. @internal */
@@ -313,3 +344,49 @@ export function checkUpdate(u: unknown, path: unknown): MetadataUpdate {
   return u as MetadataUpdate;
 }
 
+
+// A version is an opaque token a mount made; a bound keeps a hostile one from costing much.
+const VERSION_MAX = 1024;
+
+/** Whether `v` may be an `ifMatch` version: a non-empty string without NUL, at most 1,024 characters. @internal */
+export function isVersion(v: unknown): v is string {
+  return typeof v === 'string' && v.length > 0 && v.length <= VERSION_MAX && !v.includes('\0');
+}
+
+/**
+ * Validates a {@link WriteCondition} inside a mount call's options: `ifMatch` a version
+ * string, `ifNoneMatch` `'*'`, not both; `EINVAL` otherwise (before anything is touched).
+ * @internal
+ */
+export function checkCondition(o: unknown, syscall: string, path: string): WriteCondition {
+  if (o === undefined) return {};
+  if (!isObj(o)) throw mountError('EINVAL', syscall, path);
+  const m = o['ifMatch'];
+  const n = o['ifNoneMatch'];
+  if (m !== undefined && !isVersion(m)) throw mountError('EINVAL', syscall, path);
+  if (n !== undefined && n !== '*') throw mountError('EINVAL', syscall, path);
+  if (m !== undefined && n !== undefined) throw mountError('EINVAL', syscall, path);
+  return m !== undefined ? { ifMatch: m } : n !== undefined ? { ifNoneMatch: '*' } : {};
+}
+
+/** Whether a condition asks for anything. @internal */
+export function isConditional(c: WriteCondition): boolean {
+  return c.ifMatch !== undefined || c.ifNoneMatch !== undefined;
+}
+
+/**
+ * Checks a condition against what is at the destination now (`undefined`: nothing, else its
+ * version), throwing the documented code with reason `'precondition'` on a mismatch. The
+ * caller makes this check and its change one atomic step. @internal
+ */
+export function checkPrecondition(c: WriteCondition, current: { version?: string | undefined } | undefined, syscall: string, path: string): void {
+  if (c.ifNoneMatch !== undefined && current !== undefined) throw preconditionError('EEXIST', syscall, path, 'ifNoneMatch: an entry exists');
+  if (c.ifMatch === undefined) return;
+  if (current === undefined) throw preconditionError('ENOENT', syscall, path, 'ifMatch: no entry is there any more');
+  if (current.version !== c.ifMatch) throw preconditionError('ECANCELED', syscall, path, 'ifMatch: the entry changed (its version is not the one given)');
+}
+
+/** A failed precondition: the code, reason `'precondition'`, operation `mount`. @internal */
+export function preconditionError(code: 'EEXIST' | 'ENOENT' | 'ECANCELED', syscall: string, path: string, detail: string): AtomfsError {
+  return new AtomfsError(code, detail, { operation: 'mount', path, syscall }, { reason: 'precondition' });
+}

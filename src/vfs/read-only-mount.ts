@@ -37,7 +37,7 @@ import {
  * ```
  */
 export class ReadOnlyMount implements VirtualMount {
-  /** The inner mount's capabilities (its rename and metadata calls fail with `EROFS`). */
+  /** The inner mount's capabilities (its rename, metadata and conditional-write calls fail with `EROFS`). */
   readonly capabilities: ReadonlySet<MountCapability>;
   /** Always `true`. */
   readonly readOnly = true;
@@ -65,7 +65,7 @@ export class ReadOnlyMount implements VirtualMount {
     return this.#inner.list(path);
   }
 
-  /** Passes through. */
+  /** Passes through (the inner mount's `version` included). */
   stat(path: string): Promise<VStat> {
     return this.#inner.stat(path);
   }

@@ -9,7 +9,22 @@ import { AtomfsError, attachSuppressed, toAtomfsError, type AtomfsErrorCode, typ
 import { throwIfAborted } from '../internal/abort.js';
 import { describe, textOf } from '../internal/paths.js';
 import { BASE_NAMES, boolOpt, checkOptionsObject, encodingOpt, intOpt, optionNames, resolveBase } from '../options.js';
-import { codeOf, hasAtomicWrite, hasHandles, hasMetadata, hasRename, isFenceToken, isVirtualMount, type VirtualMount, type VStat } from './mount.js';
+import {
+  checkPrecondition,
+  codeOf,
+  hasAtomicWrite,
+  hasConditional,
+  hasHandles,
+  hasMetadata,
+  hasRename,
+  isConditional,
+  isFenceToken,
+  isVersion,
+  isVirtualMount,
+  type VirtualMount,
+  type VStat,
+  type WriteCondition,
+} from './mount.js';
 import type { FenceToken } from '../lock/store.js';
 import { CopyRenameFailure, createTemp, renameByCopy } from './rename-copy.js';
 import {
@@ -80,6 +95,21 @@ export interface VfsWriteFileOptions {
    * `'fence'` capability refuse the option (`ENOTSUP`).
    */
   readonly fence?: Fenced | undefined;
+  /**
+   * Write only if the file is still at this version (a `version` from {@link VirtualFileSystem.stat}):
+   * a compare-and-swap. The check and the write are one atomic step on every atomfs mount
+   * (a `MemoryMount` in-process; a `LocalMount` under the file's atomfs lock, so across
+   * processes; a `PostgresMount` in the write's own transaction). Otherwise nothing is
+   * written and the call fails with `ECANCELED` (the file changed since) or `ENOENT` (it is
+   * gone), both with `reason: 'precondition'`: read it again and retry. Not with
+   * `ifNoneMatch`. Mounts without the `'conditionalWrite'` capability refuse it (`ENOTSUP`).
+   */
+  readonly ifMatch?: string | undefined;
+  /**
+   * `'*'`: create the file only if nothing is there (checked atomically as `ifMatch`);
+   * otherwise `EEXIST` with `reason: 'precondition'`, nothing written. Not with `ifMatch`.
+   */
+  readonly ifNoneMatch?: '*' | undefined;
 }
 
 /** Options of {@link VirtualFileSystem.remove}. */
@@ -154,7 +184,7 @@ const MOUNT_SET = optionNames(['readOnly']);
 const MKDIR_SET = optionNames(['recursive', 'mode']);
 const READ_SET = optionNames(['encoding']);
 // resolveBase reads the base options too (a test's seam gives the temp names).
-const WRITE_SET = optionNames(BASE_NAMES, ['mode', 'encoding', 'fence']);
+const WRITE_SET = optionNames(BASE_NAMES, ['mode', 'encoding', 'fence', 'ifMatch', 'ifNoneMatch']);
 const RENAME_SET = optionNames(['overwrite', 'allowCrossMount', 'signal', 'fence']);
 const REMOVE_SET = optionNames(['fence']);
 
@@ -175,6 +205,16 @@ function fenceOpt(operation: string, o: Readonly<Record<string, unknown>>, m: Vi
   return f;
 }
 
+/** The `ifMatch` / `ifNoneMatch` options: a version string or `'*'`, at most one of them (`EINVAL` otherwise). */
+function conditionOpt(operation: string, o: Readonly<Record<string, unknown>>, path: string): WriteCondition {
+  const m = o['ifMatch'];
+  const n = o['ifNoneMatch'];
+  if (m !== undefined && !isVersion(m)) throw vErr('EINVAL', `ifMatch must be a version string from stat() (1 to 1024 characters, no NUL), got ${describe(m)}`, { operation, path });
+  if (n !== undefined && n !== '*') throw vErr('EINVAL', `ifNoneMatch must be '*', got ${textOf(n)}`, { operation, path });
+  if (m !== undefined && n !== undefined) throw vErr('EINVAL', 'give ifMatch or ifNoneMatch, not both', { operation, path });
+  return m !== undefined ? { ifMatch: m } : n !== undefined ? { ifNoneMatch: '*' } : {};
+}
+
 function vErr(code: AtomfsErrorCode, detail: string | undefined, ctx: ErrorContext, cause?: unknown): AtomfsError {
   const e = new AtomfsError(code, detail, ctx, cause === undefined ? {} : { cause });
   own.add(e);
@@ -193,7 +233,7 @@ function translate(e: unknown, ctx: ErrorContext, force = false): AtomfsError {
   let out: AtomfsError;
   // An abort keeps the signal's reason as its cause, as everywhere in atomfs.
   if (e instanceof AtomfsError && e.code === 'ABORT_ERR') out = new AtomfsError('ABORT_ERR', undefined, { ...ctx, syscall }, { cause: e.cause });
-  else if (e instanceof AtomfsError) out = new AtomfsError(e.code, undefined, { ...ctx, syscall }, { cause: e });
+  else if (e instanceof AtomfsError) out = new AtomfsError(e.code, undefined, { ...ctx, syscall }, e.reason === undefined ? { cause: e } : { cause: e, reason: e.reason });
   else out = toAtomfsError(e, { ...ctx, syscall });
   own.add(out);
   return out;
@@ -363,8 +403,10 @@ export class VirtualFileSystem {
   }
 
   /**
-   * What is at `path`: `kind` (`'file'` or `'dir'`), `size`, `mtimeMs`, `mode`. A folder
-   * above mount points that no mount holds is reported as an empty-time folder.
+   * What is at `path`: `kind` (`'file'` or `'dir'`), `size`, `mtimeMs`, `mode`, and the
+   * `version` a conditional write can name (`ifMatch`; every atomfs mount reports one). A
+   * folder above mount points that no mount holds is reported as an empty-time folder
+   * (without a version).
    *
    * @param path - A virtual path.
    * @returns The entry's {@link VStat}.
@@ -531,11 +573,17 @@ export class VirtualFileSystem {
    *
    * @param path - A virtual path; its folder must exist.
    * @param data - A string (encoded with `encoding`) or bytes.
-   * @param options - `mode`, `encoding`, `signal`.
-   * @throws `ENOENT` (folder missing), `EISDIR`, `ENOTDIR`, `EROFS`, `EBUSY` (the file is open or being renamed), `EACCES`, `EINVAL`, `ABORT_ERR`.
+   * @param options - `mode`, `encoding`, `signal`, `fence`, `ifMatch` / `ifNoneMatch` (a conditional write, see {@link VfsWriteFileOptions}).
+   * @throws `ENOENT` (folder missing; with `ifMatch`, the file is gone), `EISDIR`, `ENOTDIR`, `EROFS`, `EBUSY` (the file is open or being renamed), `EACCES`, `EINVAL`, `ABORT_ERR`,
+   * `ECANCELED` (`ifMatch`: the file is at another version; nothing written), `EEXIST` (`ifNoneMatch`: the file exists; nothing written),
+   * `ESTALE` (fenced), `ENOTSUP` (a fence or a condition the mount cannot check).
    * @example
    * ```ts
    * await vfs.writeFile('/disk/config.json', JSON.stringify(config));
+   * // Compare-and-swap: retry on ECANCELED.
+   * const { version } = await vfs.stat('/disk/n');
+   * const n = Number(await vfs.readFile('/disk/n', { encoding: 'utf8' }));
+   * await vfs.writeFile('/disk/n', String(n + 1), { ifMatch: version });
    * ```
    */
   async writeFile(path: string, data: string | Uint8Array, options: VfsWriteFileOptions = {}): Promise<void> {
@@ -546,21 +594,34 @@ export class VirtualFileSystem {
     const mode = o['mode'] === undefined ? undefined : intOpt(operation, o, 'mode', 0, path, 0o7777);
     const encoding = encodingOpt(operation, o, 'utf8', path) ?? 'utf8';
     const bytes = toBytes(operation, data, encoding, path);
+    const cond = conditionOpt(operation, o, path);
+    const conditional = isConditional(cond);
     const ctx: ErrorContext = { operation, path, syscall: 'open' };
     throwIfAborted(signal, ctx);
     const r = this.#needForCreate(p, ctx, 'EISDIR');
     if (r.rel === ROOT) throw vErr('EISDIR', undefined, ctx);
     this.#writable(r, ctx);
     const fence = fenceOpt(operation, o, r.entry.mount, ctx);
+    // As a fence: a condition the mount cannot check atomically is refused, never dropped.
+    if (conditional && !hasConditional(r.entry.mount)) throw vErr('ENOTSUP', 'this mount cannot make a conditional write (no conditionalWrite capability)', ctx);
     if (this.#busyAt(r, true)) throw vErr('EBUSY', 'the file is open or being renamed', ctx);
     const m = r.entry.mount;
     const existing = await this.#statOrUndefined(r, ctx);
     if (existing?.kind === 'dir') throw vErr('EISDIR', undefined, ctx);
+    // A mismatch seen now fails before a temp file is made; the mount checks again, in the
+    // same atomic step as the write, which is the check that counts.
+    if (conditional) {
+      try {
+        checkPrecondition(cond, existing, 'open', r.rel);
+      } catch (e) {
+        throw translate(e, ctx);
+      }
+    }
     const keepMode = mode ?? existing?.mode;
 
     if (hasAtomicWrite(m)) {
       // One step on the backend (a transaction): no temp entry another client could see.
-      await this.#call(() => m.writeFile(r.rel, bytes, fence === undefined ? { mode } : { mode, fence }), ctx);
+      await this.#call(() => m.writeFile(r.rel, bytes, { mode, ...(fence === undefined ? {} : { fence }), ...cond }), ctx);
       return;
     }
     if (fence !== undefined) throw vErr('ENOTSUP', 'this mount cannot check a fence', ctx);
@@ -582,7 +643,9 @@ export class VirtualFileSystem {
       if (keepMode !== undefined && hasMetadata(m)) await m.setMetadata(tmp, { mode: keepMode });
       // Last chance to cancel: after the rename the write has happened.
       throwIfAborted(signal, ctx);
-      await m.rename(tmp, r.rel);
+      // A condition goes with the publishing rename, which checks it atomically.
+      if (conditional) await m.rename(tmp, r.rel, cond);
+      else await m.rename(tmp, r.rel);
     } catch (e) {
       const err = translate(e, ctx);
       let cleanup: unknown;

@@ -24,5 +24,12 @@ export async function vfsTypeChecks(): Promise<void> {
   const kind: 'symlink' = st.kind;
   // @ts-expect-error the seven methods are async-only
   mount.statSync('/');
+  const version: string | undefined = st.version;
+  await vfs.writeFile('/m/a', 'x', { ifMatch: version! });
+  await vfs.writeFile('/m/a', 'x', { ifNoneMatch: '*' });
+  // @ts-expect-error ifNoneMatch takes only '*' (any existing entry)
+  await vfs.writeFile('/m/a', 'x', { ifNoneMatch: 'v1' });
+  // @ts-expect-error a version is the string stat() reported
+  await vfs.writeFile('/m/a', 'x', { ifMatch: 7 });
   void [text, bytes, wrong, n, kind];
 }

@@ -432,6 +432,147 @@ export function conformanceSuite(factory: SubjectFactory): void {
       });
     });
 
+    // SPEC §7: VStat.version and conditional writes. Not for the oracle (node:fs has neither).
+    if (!factory.oracle) describe('versions and conditional writes', () => {
+      const ro = (s: Subject, code: string): string => (s.readOnly ? 'EROFS' : !s.conditional ? 'ENOTSUP' : code);
+      // 'ok', or the error's code and reason.
+      const reasoned = (p: Promise<unknown>): Promise<string> =>
+        p.then(
+          () => 'ok',
+          (e: { code?: unknown; reason?: unknown }) => `${String(e.code)}/${String(e.reason)}`,
+        );
+      const version = async (s: Subject, rel: string): Promise<string> => {
+        const v = (await s.vfs!.stat(s.p(rel))).version;
+        assert.equal(typeof v, 'string', `${rel}: stat reports a version`);
+        assert.ok(v!.length > 0);
+        return v!;
+      };
+
+      it('stat reports a version that stays while nothing changes and changes with every change of the entry', async (t) => {
+        const s = factory.make(t);
+        await s.seed({ f: 'one', g: 'other', 'd/': null });
+        const vfs = s.vfs!;
+        const v0 = await version(s, 'f');
+        assert.equal(await version(s, 'f'), v0, 'the same version while nothing changes');
+        await version(s, 'd');
+        if (s.readOnly) return;
+        const seen = [v0];
+        const next = async (what: string): Promise<void> => {
+          const v = await version(s, 'f');
+          assert.notEqual(v, seen[seen.length - 1], `${what} changes the version`);
+          seen.push(v);
+        };
+        await vfs.writeFile(s.p('f'), 'two');
+        await next('a rewrite');
+        // The same bytes again, at once: the same size within one timestamp tick.
+        await vfs.writeFile(s.p('f'), 'two');
+        await next('a rewrite with the same size and content');
+        await vfs.truncate(s.p('f'), 1);
+        await next('truncate');
+        {
+          await using h = await vfs.open(s.p('f'), 'a');
+          await h.write('xyz');
+        }
+        await next('an append through a handle');
+        await vfs.rename(s.p('g'), s.p('f'), { overwrite: true });
+        await next('another entry renamed onto the name');
+        await vfs.remove(s.p('f'));
+        await vfs.writeFile(s.p('f'), 'one');
+        await next('removed and made again');
+      });
+
+      it('ifMatch writes when the version is current; a stale one fails with ECANCELED (reason precondition) and changes nothing', async (t) => {
+        const s = factory.make(t);
+        await s.seed({ f: 'a' });
+        const vfs = s.vfs!;
+        const v = await version(s, 'f');
+        assert.equal(await outcome(vfs.writeFile(s.p('f'), 'b', { ifMatch: v })), ro(s, 'ok'));
+        if (s.readOnly || !s.conditional) {
+          assert.equal(await s.api.readFile(s.p('f')), 'a');
+          return;
+        }
+        assert.equal(await s.api.readFile(s.p('f')), 'b');
+        const v2 = await version(s, 'f');
+        assert.notEqual(v2, v);
+        const before = await s.snapshot();
+        const err = await rejection(vfs.writeFile(s.p('f'), 'c', { ifMatch: v }));
+        assert.equal(err.code, 'ECANCELED');
+        assert.equal((err as { reason?: string }).reason, 'precondition');
+        assert.equal(err.path, s.p('f'));
+        assert.equal((err as { operation?: string }).operation, 'vfs.writeFile');
+        assert.deepEqual(await s.snapshot(), before, 'nothing changed, no temp file left');
+        assert.equal(await version(s, 'f'), v2);
+        // The current version still works.
+        await vfs.writeFile(s.p('f'), 'c', { ifMatch: v2 });
+        assert.equal(await s.api.readFile(s.p('f')), 'c');
+      });
+
+      it('ifMatch on a missing file fails with ENOENT (reason precondition) and creates nothing', async (t) => {
+        const s = factory.make(t);
+        await s.seed({ f: 'a' });
+        const v = await version(s, 'f');
+        if (!s.readOnly) await s.vfs!.remove(s.p('f'));
+        const before = await s.snapshot();
+        const err = await rejection(s.vfs!.writeFile(s.p(s.readOnly ? 'g' : 'f'), 'x', { ifMatch: v }));
+        assert.equal(err.code, ro(s, 'ENOENT'));
+        if (!s.readOnly && s.conditional) assert.equal((err as { reason?: string }).reason, 'precondition');
+        assert.deepEqual(await s.snapshot(), before);
+      });
+
+      it("ifNoneMatch: '*' creates a missing file and fails with EEXIST (reason precondition) on an existing one, changing nothing", async (t) => {
+        const s = factory.make(t);
+        await s.seed({ f: 'keep' });
+        const vfs = s.vfs!;
+        assert.equal(await outcome(vfs.writeFile(s.p('new'), 'fresh', { ifNoneMatch: '*' })), ro(s, 'ok'));
+        if (!s.readOnly && s.conditional) assert.equal(await s.api.readFile(s.p('new')), 'fresh');
+        const before = await s.snapshot();
+        const err = await rejection(vfs.writeFile(s.p('f'), 'clobber', { ifNoneMatch: '*' }));
+        assert.equal(err.code, ro(s, 'EEXIST'));
+        if (!s.readOnly && s.conditional) assert.equal((err as { reason?: string }).reason, 'precondition');
+        assert.deepEqual(await s.snapshot(), before);
+      });
+
+      it('of 6 concurrent ifMatch writes with one version exactly one wins; the others fail with ECANCELED', async (t) => {
+        const s = factory.make(t);
+        await s.seed({ f: 'start' });
+        if (s.readOnly || !s.conditional) return;
+        const v = await version(s, 'f');
+        // Six calls at once first, so a pooled mount has its connections open and the six
+        // writes below really overlap (their own looks at the version all pass).
+        await Promise.all(Array.from({ length: 6 }, () => s.vfs!.stat(s.p('f'))));
+        const results = await Promise.all(Array.from({ length: 6 }, (_, i) => reasoned(s.vfs!.writeFile(s.p('f'), `w${i}`, { ifMatch: v }))));
+        assert.equal(results.filter((r) => r === 'ok').length, 1, results.join(' '));
+        assert.equal(results.filter((r) => r === 'ECANCELED/precondition').length, 5, results.join(' '));
+        assert.equal(await s.api.readFile(s.p('f')), `w${results.indexOf('ok')}`);
+        assert.deepEqual(await s.api.list(s.root), ['f'], 'no temp files left');
+      });
+
+      it("of 6 concurrent ifNoneMatch: '*' creations exactly one wins; the others fail with EEXIST", async (t) => {
+        const s = factory.make(t);
+        await s.seed({});
+        if (s.readOnly || !s.conditional) return;
+        await Promise.all(Array.from({ length: 6 }, () => s.vfs!.list(s.root)));
+        const results = await Promise.all(Array.from({ length: 6 }, (_, i) => reasoned(s.vfs!.writeFile(s.p('f'), `w${i}`, { ifNoneMatch: '*' }))));
+        assert.equal(results.filter((r) => r === 'ok').length, 1, results.join(' '));
+        assert.equal(results.filter((r) => r === 'EEXIST/precondition').length, 5, results.join(' '));
+        assert.equal(await s.api.readFile(s.p('f')), `w${results.indexOf('ok')}`);
+        assert.deepEqual(await s.api.list(s.root), ['f'], 'no temp files left');
+      });
+
+      it('bad ifMatch / ifNoneMatch values fail with EINVAL before anything is touched', async (t) => {
+        const s = factory.make(t);
+        await s.seed({ f: 'a' });
+        const v = await version(s, 'f');
+        const before = await s.snapshot();
+        for (const o of [{ ifMatch: '' }, { ifMatch: 42 }, { ifMatch: 'a\0b' }, { ifMatch: 'x'.repeat(1025) }, { ifNoneMatch: 'x' }, { ifNoneMatch: true }, { ifMatch: v, ifNoneMatch: '*' }]) {
+          const err = await rejection(s.vfs!.writeFile(s.p('f'), 'b', o as never));
+          assert.equal(err.code, 'EINVAL', JSON.stringify(o));
+          assert.equal(err.path, s.p('f'));
+        }
+        assert.deepEqual(await s.snapshot(), before);
+      });
+    });
+
     if (!factory.oracle) describe('open handles', () => {
       it('write, read back and append through handles (EBADF once closed)', async (t) => {
         const s = factory.make(t);

@@ -47,6 +47,8 @@ export interface Subject {
   readonly caseInsensitive: boolean;
   /** The real node:fs. */
   readonly oracle: boolean;
+  /** The mount checks conditional writes (`ifMatch`, `ifNoneMatch`); without it they are refused (`ENOTSUP`). */
+  readonly conditional: boolean;
   /** A path under the root. */
   p(rel: string): string;
   /** Writes a tree under the root, bypassing read-only wrappers. `mtimes` in whole seconds (ms). */
@@ -67,14 +69,15 @@ export class FaultMount implements VirtualMount {
   failFromThenOn = false;
   /** Runs before each call (with its number). */
   before: ((n: number, name: string, args: readonly unknown[]) => void) | undefined;
-  rename?: (a: string, b: string) => Promise<void>;
+  rename?: VirtualMount['rename'];
   setMetadata?: VirtualMount['setMetadata'];
 
   constructor(inner: VirtualMount, hide: readonly MountCapability[] = []) {
     this.inner = inner;
     this.capabilities = new Set([...inner.capabilities].filter((c) => !hide.includes(c)));
     this.caseInsensitive = inner.caseInsensitive === true;
-    if (this.capabilities.has('rename')) this.rename = (a, b) => this.#go('rename', [a, b], () => inner.rename!(a, b));
+    // The options go through: dropping them would drop a rename's condition silently.
+    if (this.capabilities.has('rename')) this.rename = (a, b, o) => this.#go('rename', [a, b], () => (o === undefined ? inner.rename!(a, b) : inner.rename!(a, b, o)));
     if (this.capabilities.has('metadata')) this.setMetadata = (p, u) => this.#go('setMetadata', [p, u], () => inner.setMetadata!(p, u));
   }
 
@@ -217,6 +220,7 @@ export function vfsSubject(parts: Parts, realDir?: string): Subject {
     readOnly: parts.readOnly,
     caseInsensitive: parts.mount.caseInsensitive === true,
     oracle: false,
+    conditional: parts.mount.capabilities.has('conditionalWrite') && (parts.mount.capabilities.has('rename') || parts.mount.capabilities.has('atomicWrite')),
     p: (rel) => (rel === '' ? '/m' : `/m/${rel}`),
     seed: async (tree, mtimes) => (realDir === undefined ? seedMount(parts.backing, '/', tree, mtimes) : seedFs(realDir, tree, mtimes)),
     snapshot: async () => (realDir === undefined ? snapshotMount(parts.backing) : snapshotFs(realDir)),
@@ -296,6 +300,7 @@ export const SUBJECTS: readonly SubjectFactory[] = [
         readOnly: false,
         caseInsensitive: false,
         oracle: true,
+        conditional: false,
         p: (rel) => (rel === '' ? dir : path.join(dir, rel)),
         seed: async (tree, mtimes) => seedFs(dir, tree, mtimes),
         snapshot: async () => snapshotFs(dir),
