@@ -7,6 +7,7 @@
 import { createRequire } from 'node:module';
 import { constants as osConstants } from 'node:os';
 import * as cleanup from './commands/cleanup.js';
+import * as crashcheck from './commands/crashcheck.js';
 import * as doctor from './commands/doctor.js';
 import * as lockCmd from './commands/lock.js';
 import * as mv from './commands/mv.js';
@@ -30,6 +31,8 @@ Commands:
                           also: lock -n -w SECS -E CODE PATH -c CMD)
   verify FILE...          check files are complete: readable, UTF-8, JSON, size, SHA-256
   doctor [DIR]            probe a file system: what atomfs can promise there
+  crashcheck --check CMD -- PROGRAM...
+                          run PROGRAM under strace, then CMD on every crash state
 
 Options:
   -h, --help              show help (also: atomfs help <command>, atomfs <command> --help)
@@ -63,6 +66,7 @@ const COMMANDS: Readonly<Record<string, Verb>> = {
   lock: lockCmd,
   verify,
   doctor,
+  crashcheck,
 };
 
 const INTERRUPTS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
