@@ -35,7 +35,7 @@ export function formatViolation(v: CrashViolation, many: boolean): string {
   for (const f of v.files) {
     if (f.kind === 'dir') lines.push(`  ${f.path}`);
     else if (f.kind === 'symlink') lines.push(`  ${f.path} -> ${f.head}`);
-    else lines.push(`  ${f.path} (${f.size} bytes${f.size > 0 ? `: "${f.head}"` : ''})`);
+    else lines.push(`  ${f.path} (${f.size} byte${f.size === 1 ? '' : 's'}${f.size > 0 ? `: "${f.head}"` : ''})`);
   }
   const c = v.check;
   lines.push(`The check ${c.timedOut ? 'timed out' : c.exitCode !== null ? `exited with ${c.exitCode}` : `was killed by ${c.signal}`}${c.stdout || c.stderr ? ':' : ' and printed nothing.'}`);

@@ -260,7 +260,7 @@ function describeChoice(point: ReplayPoint, choice: Choice): { kept: string[]; l
     };
     for (let i = 0; i < ops.length; i++) {
       if (i < ch.ops) kept.push(what(i));
-      else if (i === ch.ops && ch.partial > 0) kept.push(`${ch.partial} bytes of ${what(i)} (a torn write)`);
+      else if (i === ch.ops && ch.partial > 0) kept.push(`${ch.partial} byte${ch.partial === 1 ? '' : 's'} of ${what(i)} (a torn write)`);
       else lost.push(what(i));
     }
   }

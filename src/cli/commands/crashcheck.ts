@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { realOps } from '../../internal/fs-ops.js';
 import { parseVerb } from '../args.js';
 import { EXIT, parseCount, parseDuration, printJson, UsageError, type CliIo } from '../util.js';
 import { progressBar } from '../progress.js';
@@ -95,13 +96,21 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   const timeoutMs = values.timeout === undefined ? 60_000 : parseDuration('--timeout', values.timeout);
   const checkTimeoutMs = values['check-timeout'] === undefined ? 10_000 : parseDuration('--check-timeout', values['check-timeout']);
   if (timeoutMs < 1 || checkTimeoutMs < 1) throw new UsageError('--timeout and --check-timeout must be longer than 0');
+  const dir = values.dir ?? '.';
+  let isDir = false;
+  try {
+    isDir = realOps.sync.stat(dir).isDirectory();
+  } catch {
+    // reported below
+  }
+  if (!isDir) throw new UsageError(`--dir must be an existing folder, got '${dir}'`);
   const { runCrashcheck } = await import('../../crashcheck/run.js');
   const { formatSummary, formatViolation, toJson } = await import('../../crashcheck/report.js');
   const bar = progressBar(io, !values.json && !values['no-progress'], 'crashcheck', (n) => `${n} states`);
   let result;
   try {
     result = await runCrashcheck({
-      dir: values.dir ?? '.',
+      dir,
       setup: values.setup,
       check: values.check,
       program,
