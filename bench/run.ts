@@ -11,7 +11,7 @@
  * Case ids: durable-c1, durable-c64, nofsync-c1, nofsync-c64, hot-fsync, hot-nofsync,
  * stream, move-same, move-xdev (two tables: to and from a tmpfs), lock-uncontended,
  * lock-contended, pg-lock-uncontended, pg-lock-contended-4, pg-lock-contended-16 (these start
- * a throwaway PostgreSQL server: Debian's postgresql package). BENCH_DIR overrides the bench folder (default: <repo>/.bench-tmp, on the
+ * a throwaway PostgreSQL server: Debian's postgresql package), crashcheck (needs strace). BENCH_DIR overrides the bench folder (default: <repo>/.bench-tmp, on the
  * repo's own file system, never tmpfs, so fsync costs what it costs on real disk).
  * move-xdev mounts a tmpfs for itself (root; otherwise it uses /dev/shm) and unmounts it
  * on every exit path.
@@ -26,6 +26,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hotCase, smallCase, streamCase, type CaseResult, type Context } from './cases.js';
+import { crashcheckCase } from './crashcheck.js';
 import { compileFloor } from './floor.js';
 import { lockContendedCase, lockUncontendedCase } from './locks.js';
 import { moveSameCase, moveXdevCase } from './moves.js';
@@ -77,6 +78,8 @@ function plans(quick: boolean): Plan[] {
     { id: 'pg-lock-uncontended', run: (c) => pgLockUncontendedCase(c, { id: 'pg-lock-uncontended', cycles: q(1000, 100) }) },
     { id: 'pg-lock-contended-4', run: (c) => pgLockContendedCase(c, { id: 'pg-lock-contended-4', children: 4, cycles: q(200, 30) }) },
     { id: 'pg-lock-contended-16', run: (c) => pgLockContendedCase(c, { id: 'pg-lock-contended-16', children: 16, cycles: q(50, 10) }) },
+    // One whole `atomfs crashcheck` run per sample (strace, replay, a sh -c per state).
+    { id: 'crashcheck', run: (c) => crashcheckCase(c, { id: 'crashcheck', files: 20, maxStates: q(16, 4) }) },
   ];
 }
 

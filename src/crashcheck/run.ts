@@ -45,6 +45,17 @@ export interface CrashcheckRequest {
   readonly onProgress?: ((done: number, total: number) => void) | undefined;
   /** Stop after this many violations. */
   readonly maxViolations: number;
+  /** Checks run at once. */
+  readonly jobs: number;
+}
+
+/** One state to check. */
+interface Task {
+  readonly order: number;
+  readonly point: ReplayPoint;
+  readonly choice: Choice;
+  readonly completed: boolean;
+  readonly entries: readonly Entry[];
 }
 
 /** A file of a rebuilt state. */
@@ -171,61 +182,104 @@ async function inScratch(req: CrashcheckRequest, dir: string, base: string): Pro
   const plans = replay.points.map((p) => ({ point: p, at: crashChoices(p.snap, req.maxStates, req.maxStates, rnd) }));
   const total = plans.reduce((t, p) => t + Math.min(p.at.total, req.maxStates), 0);
   const last = replay.points[replay.points.length - 1]!;
-  const violations: CrashViolation[] = [];
   let states = 0;
   let duplicates = 0;
   let done = 0;
-  const statePath = path.join(base, 'state');
-  for (const { point, at } of plans) {
-    if (violations.length >= req.maxViolations) break;
-    const completed = point === last;
-    const seen = new Set<string>();
-    for (const choice of at.choices) {
-      if (req.signal?.aborted) throw new AtomfsError('ABORT_ERR', 'interrupted', { operation: op }, { cause: req.signal.reason });
-      const s0 = performance.now();
-      const restarted = SimulatedDisk.restart(point.snap, choice.entries, choice.data);
-      const entries = listTree(restarted);
-      const key = createHash('sha1').update(entries.map((e) => `${e.path}\0${e.kind}\0${e.mode}\0${e.target}\0`).join('')).update(Buffer.concat(entries.map((e) => e.data))).digest('hex');
-      done++;
-      if (seen.has(key)) {
-        duplicates++;
+  const aborted = (): AtomfsError => new AtomfsError('ABORT_ERR', 'interrupted', { operation: op }, { cause: req.signal?.reason });
+
+  // The states in order, each built in memory once; identical files at one crash point are
+  // checked once.
+  function* tasks(): Generator<Task> {
+    let order = 0;
+    for (const { point, at } of plans) {
+      const completed = point === last;
+      const seen = new Set<string>();
+      for (const choice of at.choices) {
+        const s0 = performance.now();
+        const restarted = SimulatedDisk.restart(point.snap, choice.entries, choice.data);
+        const entries = listTree(restarted);
+        const key = createHash('sha1').update(entries.map((e) => `${e.path}\0${e.kind}\0${e.mode}\0${e.target}\0${e.data.length}\0`).join('')).update(Buffer.concat(entries.map((e) => e.data))).digest('hex');
         simulatorMs += performance.now() - s0;
-        req.onProgress?.(done, total);
-        continue;
+        done++;
+        if (seen.has(key)) {
+          duplicates++;
+          req.onProgress?.(done, total);
+          continue;
+        }
+        seen.add(key);
+        yield { order: order++, point, choice, completed, entries };
       }
-      seen.add(key);
+    }
+  }
+  const found: { order: number; v: CrashViolation }[] = [];
+  const umask = sys.umask();
+  const queue = tasks();
+  let failure: unknown;
+  // Checks run `jobs` at a time, each in a folder of its own: a check is mostly waiting for
+  // a process, and the next state can be built meanwhile.
+  const worker = async (slot: number): Promise<void> => {
+    const dir = path.join(base, `state-${slot}`);
+    sys.mkdir(dir, 0o700);
+    for (;;) {
+      if (failure !== undefined || found.length >= req.maxViolations) return;
+      if (req.signal?.aborted) throw aborted();
+      const next = queue.next();
+      if (next.done) return;
+      const t = next.value;
       states++;
-      materialize(entries, statePath);
-      const c0 = performance.now();
-      simulatorMs += c0 - s0;
+      const s0 = performance.now();
+      materialize(t.entries, dir, umask);
+      simulatorMs += performance.now() - s0;
       const r = await bounded('/bin/sh', ['-c', req.check], {
-        cwd: statePath,
-        env: { ...req.env, ATOMFS_CRASH_POINT: String(point.after), ATOMFS_CRASH_COMPLETED: completed ? '1' : '0' },
+        cwd: dir,
+        env: { ...req.env, ATOMFS_CRASH_POINT: String(t.point.after), ATOMFS_CRASH_COMPLETED: t.completed ? '1' : '0' },
         timeoutMs: req.checkTimeoutMs,
         signal: req.signal,
       });
-      const c1 = performance.now();
-      checkerMs += c1 - c0;
+      const s1 = performance.now();
+      try {
+        emptySync(dir);
+      } catch (e) {
+        // The check removed its own folder (or made it unreadable past repair): start anew.
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+        sys.mkdir(dir, 0o700);
+      }
+      simulatorMs += performance.now() - s1;
       if (r.spawnError) throw new AtomfsError('EINVAL', `cannot run --check: ${r.spawnError}`, { operation: op });
-      if (req.signal?.aborted) throw new AtomfsError('ABORT_ERR', 'interrupted', { operation: op }, { cause: req.signal.reason });
+      if (req.signal?.aborted) throw aborted();
       if (r.exitCode !== 0) {
-        const { kept, lost } = describeChoice(point, choice);
-        violations.push({
-          crashPoint: point.after,
-          completed,
-          steps: replay.steps.slice(0, point.after),
-          kept,
-          lost,
-          files: entries.map(stateFile),
-          check: { exitCode: r.exitCode, signal: r.signal, timedOut: r.timedOut, stdout: r.stdout, stderr: r.stderr },
+        const { kept, lost } = describeChoice(t.point, t.choice);
+        found.push({
+          order: t.order,
+          v: {
+            crashPoint: t.point.after,
+            completed: t.completed,
+            steps: replay.steps.slice(0, t.point.after),
+            kept,
+            lost,
+            files: t.entries.map(stateFile),
+            check: { exitCode: r.exitCode, signal: r.signal, timedOut: r.timedOut, stdout: r.stdout, stderr: r.stderr },
+          },
         });
       }
-      await removeTree(realOps.async, statePath, { makeWritable: true });
-      simulatorMs += performance.now() - c1;
       req.onProgress?.(done, total);
-      if (violations.length >= req.maxViolations) break;
     }
-  }
+  };
+  const w0 = performance.now();
+  const sim0 = simulatorMs;
+  await Promise.all(
+    Array.from({ length: req.jobs }, (_, i) =>
+      worker(i).catch((e: unknown) => {
+        failure ??= e;
+      }),
+    ),
+  );
+  if (failure !== undefined) throw failure;
+  // What the run waited for checks: the checking phase's wall time less the simulator's part of it.
+  checkerMs = performance.now() - w0 - (simulatorMs - sim0);
+  // In order, and no more than asked for: with several jobs a later state may have failed
+  // before an earlier one finished.
+  const violations = found.sort((a, b) => a.order - b.order).slice(0, req.maxViolations).map((f) => f.v);
   return {
     program: { exitCode: ran.exitCode ?? 0, stdout: ran.stdout, stderr: ran.stderr },
     tracedCalls: replay.tracedCalls,
@@ -319,11 +373,12 @@ function readAll(file: string): Buffer {
   }
 }
 
-function writeAll(file: string, data: Uint8Array, mode: number): void {
-  const fd = sys.open(file, O.WRONLY | O.CREAT | O.EXCL, 0o600);
+function writeAll(file: string, data: Uint8Array, mode: number, umask: number): void {
+  const fd = sys.open(file, O.WRONLY | O.CREAT | O.EXCL, mode);
   try {
     for (let off = 0; off < data.length; ) off += sys.write(fd, data, off, data.length - off);
-    sys.fchmod(fd, mode);
+    // The umask took bits off: the state's file has the mode it had on the simulated disk.
+    if ((mode & ~umask) !== mode) sys.fchmod(fd, mode);
   } finally {
     sys.close(fd);
   }
@@ -375,8 +430,23 @@ function listTree(disk: SimulatedDisk): Entry[] {
   return out;
 }
 
-function materialize(entries: readonly Entry[], root: string): void {
-  sys.mkdir(root, 0o700);
+/**
+ * Empties a folder this run made (rm -r of what is inside, the folder itself kept for the
+ * next state: an rmdir and mkdir per state cost more than the rest of building it).
+ */
+function emptySync(dir: string): void {
+  sys.chmod(dir, 0o700);
+  for (const e of sys.readdir(dir)) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) {
+      emptySync(p);
+      sys.rmdir(p);
+    } else sys.unlink(p);
+  }
+}
+
+/** Writes a state's files into `root`, an empty folder. */
+function materialize(entries: readonly Entry[], root: string, umask: number): void {
   const dirs: Entry[] = [];
   for (const e of entries) {
     const p = path.join(root, e.path);
@@ -385,7 +455,7 @@ function materialize(entries: readonly Entry[], root: string): void {
       sys.mkdir(p, 0o700);
       dirs.push(e);
     } else if (e.kind === 'symlink') sys.symlink(e.target, p);
-    else writeAll(p, e.data, e.mode);
+    else writeAll(p, e.data, e.mode, umask);
   }
   for (const d of dirs.reverse()) sys.chmod(path.join(root, d.path), d.mode);
 }

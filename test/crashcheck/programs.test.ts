@@ -101,7 +101,7 @@ describe('atomfs crashcheck on real programs', { skip }, () => {
 
   it('catches temp-then-os.replace without a folder fsync: after exit, the rename can be lost; the report names it word for word', { skip: !python && 'python3 missing' }, async (t) => {
     const s = setup(t);
-    const r = await crashcheck(s, ['--max-violations', '1', '--check', OLD_OR_NEW, '--', 'python3', program(s, 'replace.py', PY_REPLACE)]);
+    const r = await crashcheck(s, ['--jobs', '1', '--max-violations', '1', '--check', OLD_OR_NEW, '--', 'python3', program(s, 'replace.py', PY_REPLACE)]);
     assert.equal(r.code, 1, r.stderr);
     assert.equal(
       r.stdout,
@@ -229,6 +229,13 @@ int main(void) {
     const v = json(r).violations[0]!;
     assert.equal(v.crashPoint, 0);
     assert.equal((v.check as { timedOut?: boolean }).timedOut, true);
+  });
+
+  it('a check that removes its own folder does not stop the run: the next state gets a new one', async (t) => {
+    const s = setup(t);
+    const r = await crashcheck(s, ['--json', '--jobs', '1', '--check', 'test -f out && cd .. && rm -rf "$OLDPWD"', '--', 'sh', '-c', 'echo x > f']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(json(r).states >= 3);
   });
 
   it('Ctrl-C while checking: the check is killed, the scratch folder removed, exit 130', async (t) => {

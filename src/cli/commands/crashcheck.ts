@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { availableParallelism } from 'node:os';
 import { realOps } from '../../internal/fs-ops.js';
 import { parseVerb } from '../args.js';
 import { EXIT, parseCount, parseDuration, printJson, UsageError, type CliIo } from '../util.js';
@@ -42,6 +43,8 @@ Options:
   --check-timeout DURATION
                         bound on each check and on --setup (default 10s)
   --max-violations N    stop after N violations (default 10)
+  --jobs N              checks run at once (default: the number of CPUs, at most 4);
+                        each state has a folder of its own
   --json                print the run as one JSON object; an error as
                         {"error": {"code", "message", "path"}}
   --no-progress         no progress bar (there is none unless stderr is a terminal)
@@ -67,6 +70,7 @@ export const OPTIONS = {
   timeout: { type: 'string' },
   'check-timeout': { type: 'string' },
   'max-violations': { type: 'string' },
+  jobs: { type: 'string' },
   json: { type: 'boolean' },
   'no-progress': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -88,6 +92,8 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   if (maxStates < 1) throw new UsageError('--max-states takes a whole number of at least 1');
   const maxViolations = values['max-violations'] === undefined ? 10 : parseCount('--max-violations', values['max-violations']);
   if (maxViolations < 1) throw new UsageError('--max-violations takes a whole number of at least 1');
+  const jobs = values.jobs === undefined ? Math.max(1, Math.min(4, availableParallelism())) : parseCount('--jobs', values.jobs);
+  if (jobs < 1) throw new UsageError('--jobs takes a whole number of at least 1');
   let seed = 1;
   if (values.seed !== undefined) {
     if (!/^-?\d+$/.test(values.seed) || !Number.isSafeInteger(Number(values.seed))) throw new UsageError(`--seed takes an integer, got '${values.seed}'`);
@@ -119,6 +125,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
       timeoutMs,
       checkTimeoutMs,
       maxViolations,
+      jobs,
       env: io.env,
       signal: io.signal,
       onProgress: (done, total) => bar.update(done, total),
