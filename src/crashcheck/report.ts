@@ -45,7 +45,7 @@ export function formatViolation(v: CrashViolation, many: boolean): string {
 
 /** The closing line of a run. */
 export function formatSummary(r: CrashcheckResult): string {
-  const how = r.exhaustive ? 'every state the model allows' : 'sampled past --max-states';
+  const how = r.stopped ? 'stopped at --max-violations' : r.exhaustive ? 'every state the model allows' : 'sampled past --max-states';
   const dup = r.duplicates > 0 ? ` (${r.duplicates} more were the same files as another)` : '';
   const verdict = r.violations.length === 0 ? 'no violation' : `${r.violations.length} violation${r.violations.length === 1 ? '' : 's'}`;
   return `crashcheck: ${r.steps.length} calls in the folder, ${r.crashPoints} crash points, ${r.states} states checked${dup}, ${how}: ${verdict}.\n`;
@@ -62,6 +62,7 @@ export function toJson(r: CrashcheckResult): unknown {
     states: r.states,
     duplicates: r.duplicates,
     exhaustive: r.exhaustive,
+    stopped: r.stopped,
     simulatorMs: Math.round(r.simulatorMs),
     checkerMs: Math.round(r.checkerMs),
     violations: r.violations.map((v) => ({

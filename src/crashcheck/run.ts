@@ -101,6 +101,8 @@ export interface CrashcheckResult {
   /** States that were the same files as another state of the same crash point (checked once). */
   readonly duplicates: number;
   readonly exhaustive: boolean;
+  /** Whether it stopped at `maxViolations` with states left unchecked. */
+  readonly stopped: boolean;
   readonly violations: readonly CrashViolation[];
   /** Time spent replaying and building states in memory (ms), and running checks (ms). */
   readonly simulatorMs: number;
@@ -142,7 +144,10 @@ async function inScratch(req: CrashcheckRequest, dir: string, base: string): Pro
   if (req.setup !== undefined) {
     const r = await bounded('/bin/sh', ['-c', req.setup], { cwd: work, env: req.env, timeoutMs: req.checkTimeoutMs, signal: req.signal });
     if (r.timedOut) throw new AtomfsError('ETIMEDOUT', `--setup did not finish within ${req.checkTimeoutMs} ms`, { operation: op });
-    if (r.exitCode !== 0) throw new AtomfsError('EINVAL', `--setup failed (${describeExit(r)}): ${r.stderr.trim().split('\n').slice(-3).join(' / ')}`, { operation: op });
+    if (r.exitCode !== 0) {
+      const tail = r.stderr.split('\n').map((l) => l.trim()).filter((l) => l !== '').slice(-4).join(' / ');
+      throw new AtomfsError('EINVAL', `--setup failed (${describeExit(r)})${tail ? `; its stderr ends: ${tail}` : ''}`, { operation: op });
+    }
   }
   // The starting state, durable: what the folder holds before PROGRAM runs.
   const disk = new SimulatedDisk();
@@ -168,8 +173,11 @@ async function inScratch(req: CrashcheckRequest, dir: string, base: string): Pro
     throw new AtomfsError('EINVAL', `strace left no trace: ${ran.stderr.trim().split('\n').slice(-3).join(' / ')}`, { operation: op }, { cause: e });
   }
   if (ran.exitCode !== 0) {
-    const why = /^strace: /m.test(ran.stderr) ? ran.stderr.trim().split('\n').filter((l) => l.startsWith('strace: ')).slice(-2).join(' / ') : ran.stderr.trim().split('\n').slice(-3).join(' / ');
-    throw new AtomfsError('EINVAL', `PROGRAM failed (${describeExit(ran)}); crashcheck checks a program that succeeds${why ? `: ${why}` : ''}`, { operation: op });
+    const lines = ran.stderr.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+    const own = lines.filter((l) => l.startsWith('strace: '));
+    if (own.length > 0) throw new AtomfsError('EINVAL', `strace could not run PROGRAM: ${own.slice(-2).join(' / ')}`, { operation: op });
+    const tail = lines.slice(-4).join(' / ');
+    throw new AtomfsError('EINVAL', `PROGRAM failed (${describeExit(ran)}); crashcheck checks a program that succeeds${tail ? `; its stderr ends: ${tail}` : ''}`, { operation: op });
   }
 
   const t0 = performance.now();
@@ -215,13 +223,19 @@ async function inScratch(req: CrashcheckRequest, dir: string, base: string): Pro
   const umask = sys.umask();
   const queue = tasks();
   let failure: unknown;
+  let stopped = false;
   // Checks run `jobs` at a time, each in a folder of its own: a check is mostly waiting for
   // a process, and the next state can be built meanwhile.
   const worker = async (slot: number): Promise<void> => {
     const dir = path.join(base, `state-${slot}`);
     sys.mkdir(dir, 0o700);
     for (;;) {
-      if (failure !== undefined || found.length >= req.maxViolations) return;
+      if (failure !== undefined) return;
+      if (found.length >= req.maxViolations) {
+        // Say so only when states were left unchecked.
+        if (!stopped && !queue.next().done) stopped = true;
+        return;
+      }
       if (req.signal?.aborted) throw aborted();
       const next = queue.next();
       if (next.done) return;
@@ -288,6 +302,7 @@ async function inScratch(req: CrashcheckRequest, dir: string, base: string): Pro
     states,
     duplicates,
     exhaustive: plans.every((p) => p.at.exhaustive),
+    stopped,
     violations,
     simulatorMs,
     checkerMs,

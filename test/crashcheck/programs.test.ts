@@ -121,7 +121,7 @@ describe('atomfs crashcheck on real programs', { skip }, () => {
         'The check exited with 1:',
         '  stderr| out holds: old',
         '',
-        'crashcheck: 5 calls in the folder, 5 crash points, 10 states checked (2 more were the same files as another), every state the model allows: 1 violation.',
+        'crashcheck: 5 calls in the folder, 5 crash points, 10 states checked (2 more were the same files as another), stopped at --max-violations: 1 violation.',
         '',
       ].join('\n'),
     );
@@ -249,6 +249,19 @@ int main(void) {
     const end = await closed(child, 20_000);
     assert.equal(end.code, 130, err.text());
     assert.deepEqual(fs.readdirSync(s.tmp), []);
+  });
+
+  it('a PROGRAM that fails, or cannot be run, or a failing --setup: exit 1 with a message saying which', async (t) => {
+    const s = setup(t);
+    const failed = await crashcheck(s, ['--check', 'true', '--', 'sh', '-c', 'echo broken >&2; exit 3']);
+    assert.equal(failed.code, 1);
+    assert.match(failed.stderr, /^atomfs: EINVAL: PROGRAM failed \(exit code 3\); crashcheck checks a program that succeeds; its stderr ends: broken/);
+    const missing = await crashcheck(s, ['--check', 'true', '--', path.join(s.bin, 'no-such-program')]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /^atomfs: EINVAL: strace could not run PROGRAM: strace: .*no-such-program/);
+    const setupFailed = await crashcheck(s, ['--setup', 'echo nope >&2; false', '--check', 'true', '--', 'true']);
+    assert.equal(setupFailed.code, 1);
+    assert.match(setupFailed.stderr, /^atomfs: EINVAL: --setup failed \(exit code 1\); its stderr ends: nope/);
   });
 
   const usage: readonly [string, string[], RegExp][] = [
