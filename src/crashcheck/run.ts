@@ -206,7 +206,7 @@ async function inScratch(req: CrashcheckRequest, dir: string, base: string): Pro
         const s0 = performance.now();
         const restarted = SimulatedDisk.restart(point.snap, choice.entries, choice.data);
         const entries = listTree(restarted);
-        const key = createHash('sha1').update(entries.map((e) => `${e.path}\0${e.kind}\0${e.mode}\0${e.target}\0${e.data.length}\0`).join('')).update(Buffer.concat(entries.map((e) => e.data))).digest('hex');
+        const key = createHash('sha1').update(entries.map((e) => `${e.path}\0${e.kind}\0${e.mode}\0${e.target}\0${e.data.length}\0${e.kind === 'file' ? e.ino : ''}\0`).join('')).update(Buffer.concat(entries.map((e) => e.data))).digest('hex');
         simulatorMs += performance.now() - s0;
         done++;
         if (seen.has(key)) {
@@ -365,6 +365,8 @@ function describeLabel(label: string, name: (p: string) => string): string {
 // Trees: the real folder into the simulated disk, a crash state out of it.
 
 interface Entry {
+  /** The simulated inode: two names of one file are written as hard links. */
+  readonly ino: number;
   readonly path: string;
   readonly kind: 'file' | 'dir' | 'symlink';
   readonly mode: number;
@@ -399,32 +401,52 @@ function writeAll(file: string, data: Uint8Array, mode: number, umask: number): 
   }
 }
 
-/** cp -a without owners: folders, files (a reflink where the file system has them), symlinks. */
-function copyTree(from: string, to: string): void {
+/**
+ * cp -a without owners: folders, files (a reflink where the file system has them), hard
+ * links between them, symlinks.
+ */
+function copyTree(from: string, to: string, links = new Map<string, string>()): void {
   const st = sys.lstat(from);
   sys.mkdir(to, 0o700);
   for (const e of sys.readdir(from)) {
     const a = path.join(from, e.name);
     const b = path.join(to, e.name);
     const s = sys.lstat(a);
-    if (s.isDirectory()) copyTree(a, b);
+    const id = `${s.dev}:${s.ino}`;
+    if (s.isDirectory()) copyTree(a, b, links);
     else if (s.isSymbolicLink()) sys.symlink(sys.readlink(a), b);
-    else if (s.isFile()) sys.copyFile(a, b);
+    else if (s.isFile() && s.nlink > 1 && links.has(id)) sys.link(links.get(id)!, b);
+    else if (s.isFile()) {
+      sys.copyFile(a, b);
+      if (s.nlink > 1) links.set(id, b);
+    }
     else throw new AtomfsError('ENOTSUP', `crashcheck copies files, folders and symlinks only, not '${a}'`, { operation: 'crashcheck', path: a });
   }
   sys.chmod(to, (st.mode & 0o7777) | 0o700);
 }
 
-function loadTree(disk: SimulatedDisk, real: string, sim: string): void {
+/**
+ * The folder into the simulated disk. Hard links stay links (the copy keeps them too): a
+ * write through one name must show under the other, as it does on the real disk.
+ */
+function loadTree(disk: SimulatedDisk, real: string, sim: string, links = new Map<string, string>()): void {
   for (const e of sys.readdir(real)) {
     const a = path.join(real, e.name);
     const b = path.posix.join(sim, e.name);
     const s = sys.lstat(a);
     if (s.isDirectory()) {
       disk.mkdir(b, s.mode & 0o7777);
-      loadTree(disk, a, b);
+      loadTree(disk, a, b, links);
     } else if (s.isSymbolicLink()) disk.symlink(sys.readlink(a), b);
-    else if (s.isFile()) disk.writeFile(b, readAll(a), s.mode & 0o7777);
+    else if (s.isFile()) {
+      const id = `${s.dev}:${s.ino}`;
+      const first = s.nlink > 1 ? links.get(id) : undefined;
+      if (first !== undefined) disk.link(first, b);
+      else {
+        disk.writeFile(b, readAll(a), s.mode & 0o7777);
+        if (s.nlink > 1) links.set(id, b);
+      }
+    }
   }
 }
 
@@ -435,10 +457,10 @@ function listTree(disk: SimulatedDisk): Entry[] {
       const p = path.posix.join(dir, name);
       const st = disk.lstat(p);
       if (st.isDirectory()) {
-        out.push({ path: p.slice(1) + '/', kind: 'dir', mode: st.mode & 0o7777, data: Buffer.alloc(0), target: '' });
+        out.push({ ino: st.ino, path: p.slice(1) + '/', kind: 'dir', mode: st.mode & 0o7777, data: Buffer.alloc(0), target: '' });
         walk(p);
-      } else if (st.isSymbolicLink()) out.push({ path: p.slice(1), kind: 'symlink', mode: 0o777, data: Buffer.alloc(0), target: disk.readlink(p) });
-      else out.push({ path: p.slice(1), kind: 'file', mode: st.mode & 0o7777, data: disk.readFile(p) ?? Buffer.alloc(0), target: '' });
+      } else if (st.isSymbolicLink()) out.push({ ino: st.ino, path: p.slice(1), kind: 'symlink', mode: 0o777, data: Buffer.alloc(0), target: disk.readlink(p) });
+      else out.push({ ino: st.ino, path: p.slice(1), kind: 'file', mode: st.mode & 0o7777, data: disk.readFile(p) ?? Buffer.alloc(0), target: '' });
     }
   };
   walk('/');
@@ -463,6 +485,7 @@ function emptySync(dir: string): void {
 /** Writes a state's files into `root`, an empty folder. */
 function materialize(entries: readonly Entry[], root: string, umask: number): void {
   const dirs: Entry[] = [];
+  const files = new Map<number, string>();
   for (const e of entries) {
     const p = path.join(root, e.path);
     if (e.kind === 'dir') {
@@ -470,7 +493,11 @@ function materialize(entries: readonly Entry[], root: string, umask: number): vo
       sys.mkdir(p, 0o700);
       dirs.push(e);
     } else if (e.kind === 'symlink') sys.symlink(e.target, p);
-    else writeAll(p, e.data, e.mode, umask);
+    else if (files.has(e.ino)) sys.link(files.get(e.ino)!, p);
+    else {
+      writeAll(p, e.data, e.mode, umask);
+      files.set(e.ino, p);
+    }
   }
   for (const d of dirs.reverse()) sys.chmod(path.join(root, d.path), d.mode);
 }

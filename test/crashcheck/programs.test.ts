@@ -206,6 +206,14 @@ int main(void) {
     assert.ok(calls.some((c) => /^fsync\(\d+<\.>\) = 0$/.test(c)), calls.join('\n'));
   });
 
+  it('keeps hard links of the folder: a write through one name shows under the other in every state', async (t) => {
+    const s = setup(t);
+    fs.linkSync(path.join(s.dir, 'out'), path.join(s.dir, 'also'));
+    const r = await crashcheck(s, ['--json', '--check', 'test "$(cat out)" = "$(cat also)" && test "$(stat -c %h out)" = 2', '--', 'sh', '-c', 'echo new > out']);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.ok(json(r).states >= 3);
+  });
+
   it('refuses a program that writes through mmap (Python’s mmap module), with ENOTSUP naming the file', { skip: !python && 'python3 missing' }, async (t) => {
     const s = setup(t);
     const mm = program(s, 'mm.py', `import mmap\nwith open('out', 'r+b') as f:\n    m = mmap.mmap(f.fileno(), 0)\n    m[0:3] = b'new'\n    m.flush()\n    m.close()\n`);
@@ -213,6 +221,12 @@ int main(void) {
     assert.equal(r.code, 1);
     assert.equal(r.stdout, '');
     assert.match(r.stderr, /^atomfs: ENOTSUP: crashcheck cannot model a shared mmap of out \(PROT_READ\|PROT_WRITE\): writes through memory are invisible to strace \(trace line \d+, pid \d+\)/);
+    // With --json the refusal is the JSON error too; no check ran.
+    const j = await crashcheck(s, ['--json', '--check', 'true', '--', 'python3', mm]);
+    assert.equal(j.code, 1);
+    const err = (JSON.parse(j.stdout) as { error: { code: string; message: string } }).error;
+    assert.equal(err.code, 'ENOTSUP');
+    assert.match(err.message, /shared mmap of out/);
   });
 
   it('bounds PROGRAM with --timeout: its process group is killed, exit 1 with ETIMEDOUT', async (t) => {
