@@ -204,9 +204,15 @@ class Replayer {
     let base = proc.cwd.path;
     if (dirfd !== undefined) {
       const d = fdArg(dirfd);
-      if (d?.path !== undefined) base = d.path;
+      if (d?.path !== undefined) base = d.path.replace(/ \(deleted\)$/, '');
       if (d?.fd === AT_FDCWD && d.path !== undefined) proc.cwd.path = d.path;
-      else if (d && d.fd !== AT_FDCWD && d.path === undefined) return undefined;
+      else if (d && d.fd !== AT_FDCWD && d.path === undefined) {
+        // No annotation: a folder we opened ourselves still has its name; anything else
+        // (a pipe, a socket) is no folder below ours.
+        const ours = proc.fds.get(d.fd)?.file.rel;
+        if (ours === undefined) return undefined;
+        base = ours === '.' ? this.#root : path.posix.join(this.#root, ours);
+      }
     }
     return path.posix.resolve(base, p);
   }

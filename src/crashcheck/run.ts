@@ -143,6 +143,7 @@ async function inScratch(req: CrashcheckRequest, dir: string, base: string): Pro
   copyTree(dir, work);
   if (req.setup !== undefined) {
     const r = await bounded('/bin/sh', ['-c', req.setup], { cwd: work, env: req.env, timeoutMs: req.checkTimeoutMs, signal: req.signal });
+    if (req.signal?.aborted) throw new AtomfsError('ABORT_ERR', 'interrupted', { operation: op }, { cause: req.signal.reason });
     if (r.timedOut) throw new AtomfsError('ETIMEDOUT', `--setup did not finish within ${req.checkTimeoutMs} ms`, { operation: op });
     if (r.exitCode !== 0) {
       const tail = r.stderr.split('\n').map((l) => l.trim()).filter((l) => l !== '').slice(-4).join(' / ');
@@ -164,6 +165,7 @@ async function inScratch(req: CrashcheckRequest, dir: string, base: string): Pro
   // libuv's io_uring does file I/O without system calls strace could show.
   const env = { ...req.env, UV_USE_IO_URING: '0' };
   const ran = await bounded('strace', strace, { cwd: work, env, timeoutMs: req.timeoutMs, signal: req.signal });
+  if (req.signal?.aborted) throw new AtomfsError('ABORT_ERR', 'interrupted', { operation: op }, { cause: req.signal.reason });
   if (ran.spawnError === 'ENOENT') throw new AtomfsError('ENOENT', 'crashcheck needs strace (Debian/Ubuntu: apt-get install strace)', { operation: op });
   if (ran.timedOut) throw new AtomfsError('ETIMEDOUT', `PROGRAM did not finish within ${req.timeoutMs} ms (raise --timeout)`, { operation: op });
   let text: string;

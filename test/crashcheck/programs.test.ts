@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
-import { BIN, childEnv, closed, collect, runCli, spawnCli, type RunResult } from '../helpers/cli.js';
+import { BIN, childEnv, closed, collect, runCli, runProcess, shQuote, spawnCli, type RunResult } from '../helpers/cli.js';
 import { straceUnavailable } from '../helpers/strace.js';
 import { tmpDir } from '../helpers/tmp.js';
 
@@ -212,6 +212,19 @@ int main(void) {
     const r = await crashcheck(s, ['--json', '--check', 'test "$(cat out)" = "$(cat also)" && test "$(stat -c %h out)" = 2', '--', 'sh', '-c', 'echo new > out']);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.ok(json(r).states >= 3);
+  });
+
+  it('draws a progress bar of states on a terminal, and none into a pipe', { skip: spawnSync('script', ['--version'], { stdio: 'ignore' }).status !== 0 && 'util-linux script missing' }, async (t) => {
+    const s = setup(t);
+    const args = ['crashcheck', '--dir', s.dir, '--jobs', '1', '--check', 'sleep 0.3', '--', 'sh', '-c', 'echo x > f'];
+    const cmd = ['env', `TMPDIR=${s.tmp}`, process.execPath, BIN, ...args].map(shQuote).join(' ');
+    const tty = await runProcess('script', ['-qec', cmd, '/dev/null'], { timeoutMs: 60_000 });
+    assert.equal(tty.code, 0, tty.stdout);
+    assert.match(tty.stdout, /crashcheck \[[█░]+\] +\d+% \| \d+ states \/ \d+ states/);
+    const pipe = await crashcheck(s, args.slice(3));
+    assert.equal(pipe.code, 0);
+    assert.equal(pipe.stderr, '');
+    assert.deepEqual(fs.readdirSync(s.tmp), []);
   });
 
   it('refuses a program that writes through mmap (Python’s mmap module), with ENOTSUP naming the file', { skip: !python && 'python3 missing' }, async (t) => {
