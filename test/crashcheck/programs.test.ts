@@ -291,6 +291,16 @@ int main(void) {
     assert.match(setupFailed.stderr, /^atomfs: EINVAL: --setup failed \(exit code 1\); its stderr ends: nope/);
   });
 
+  it('without strace on the PATH: exit 1, ENOENT saying what to install, nothing left behind', async (t) => {
+    const s = setup(t);
+    const empty = path.join(s.bin, 'empty-path');
+    fs.mkdirSync(empty);
+    const r = await runCli(['crashcheck', '--dir', s.dir, '--check', 'true', '--', 'true'], { env: { TMPDIR: s.tmp, PATH: empty } });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^atomfs: ENOENT: crashcheck needs strace \(Debian\/Ubuntu: apt-get install strace\)/);
+    assert.deepEqual(fs.readdirSync(s.tmp), []);
+  });
+
   const usage: readonly [string, string[], RegExp][] = [
     ['no --check', ['--', 'true'], /needs --check CMD/],
     ['no PROGRAM', ['--check', 'true'], /needs a PROGRAM after --/],
