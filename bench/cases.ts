@@ -43,7 +43,7 @@ export interface Row {
 export interface CaseResult {
   readonly id: string;
   readonly title: string;
-  readonly unit: 'writes/s' | 'MiB/s' | 'moves/s' | 'cycles/s';
+  readonly unit: 'writes/s' | 'MiB/s' | 'moves/s' | 'cycles/s' | 'states/s';
   /** The row the "atomfs ÷ writer" column divides by the others. */
   readonly ref: string;
   readonly rows: Row[];

@@ -13,7 +13,7 @@
  * stream, move-same, move-xdev (two tables: to and from a tmpfs), lock-uncontended,
  * lock-contended, pg-lock-uncontended, pg-lock-contended-4, pg-lock-contended-16,
  * pg-mount-rename, pg-mount-small, pg-mount-stream (the pg- cases start a throwaway
- * PostgreSQL server: Debian's postgresql package). BENCH_DIR overrides the bench folder (default: <repo>/.bench-tmp, on the
+ * PostgreSQL server: Debian's postgresql package), crashcheck (needs strace). BENCH_DIR overrides the bench folder (default: <repo>/.bench-tmp, on the
  * repo's own file system, never tmpfs, so fsync costs what it costs on real disk).
  * move-xdev mounts a tmpfs for itself (root; otherwise it uses /dev/shm) and unmounts it
  * on every exit path.
@@ -31,6 +31,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hotCase, smallCase, streamCase, type CaseResult, type Context } from './cases.js';
+import { crashcheckCase } from './crashcheck.js';
 import { compileFloor } from './floor.js';
 import { lockContendedCase, lockUncontendedCase } from './locks.js';
 import { moveSameCase, moveXdevCase } from './moves.js';
@@ -97,6 +98,8 @@ function plans(quick: boolean): Plan[] {
     { id: 'pg-mount-rename', run: (c) => pgMountRenameCase(c, { id: 'pg-mount-rename', pgSizes: [10, 1_000, 100_000], copySizes: [10, 100, 1_000], renames: q(50, 10) }) },
     { id: 'pg-mount-small', run: (c) => pgMountSmallCase(c, { id: 'pg-mount-small', clients: 8, filesPerClient: q(100, 20) }) },
     { id: 'pg-mount-stream', run: (c) => pgMountStreamCase(c, { id: 'pg-mount-stream', totalBytes: q(1024, 64) * MIB, chunkBytes: CHUNK }) },
+    // One whole `atomfs crashcheck` run per sample (strace, replay, a sh -c per state).
+    { id: 'crashcheck', run: (c) => crashcheckCase(c, { id: 'crashcheck', files: 20, maxStates: q(16, 4) }) },
   ];
 }
 

@@ -7,6 +7,7 @@
 import { createRequire } from 'node:module';
 import { constants as osConstants } from 'node:os';
 import * as cleanup from './commands/cleanup.js';
+import * as crashcheck from './commands/crashcheck.js';
 import * as doctor from './commands/doctor.js';
 import * as lockCmd from './commands/lock.js';
 import * as mv from './commands/mv.js';
@@ -33,6 +34,8 @@ Commands:
   doctor [DIR]            probe a file system: what atomfs can promise there
   vfs ls|stat|cat|put|mv|rm  the virtual file system over mounts named by URL
                           (--mount /shared=postgres://…, file:///srv, memory:)
+  crashcheck --check CMD -- PROGRAM...
+                          run PROGRAM under strace, then CMD on every crash state
 
 Options:
   -h, --help              show help (also: atomfs help <command>, atomfs <command> --help)
@@ -67,6 +70,7 @@ const COMMANDS: Readonly<Record<string, Verb>> = {
   verify,
   doctor,
   vfs,
+  crashcheck,
 };
 
 const INTERRUPTS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];

@@ -22,8 +22,11 @@ export interface Progress {
 
 const NONE: Progress = { update() {}, stop() {} };
 
-/** A bar on stderr when it is a TTY and not disabled; otherwise a no-op. */
-export function progressBar(io: CliIo, enabled: boolean, label: string): Progress {
+/**
+ * A bar on stderr when it is a TTY and not disabled; otherwise a no-op. `unit` writes the
+ * amounts (bytes by default; `atomfs crashcheck` counts states).
+ */
+export function progressBar(io: CliIo, enabled: boolean, label: string, unit: (n: number) => string = formatBytes): Progress {
   if (!enabled || !io.stderr.isTTY) return NONE;
   const started = Date.now();
   let bar: Bar | undefined;
@@ -34,7 +37,7 @@ export function progressBar(io: CliIo, enabled: boolean, label: string): Progres
   const draw = (b: Bar): void => {
     const { bytes, total } = latest;
     const secs = Math.max((Date.now() - started) / 1000, 0.001);
-    const payload = { done: formatBytes(bytes), all: formatBytes(total), rate: formatBytes(Math.round(bytes / secs)) };
+    const payload = { done: unit(bytes), all: unit(total), rate: unit(Math.round(bytes / secs)) };
     if (!drawn) {
       b.start(Math.max(total, 1), bytes, payload);
       drawn = true;

@@ -83,9 +83,27 @@ export interface ExploreResult {
 
 
 
-interface Choice {
+/** One crash state: which pending name changes reached the disk, and how much of each inode's data. @internal */
+export interface Choice {
   readonly entries: Set<number>;
   readonly data: Map<number, { ops: number; partial: number }>;
+}
+
+/**
+ * The crash states of one snapshot: all of them when there are at most `limit`, else
+ * `samples` drawn with `rnd`. Shared by {@link exploreCrashes} and `atomfs crashcheck`.
+ * @internal
+ */
+export function crashChoices(snap: DiskSnapshot, limit: number, samples: number, rnd: () => number): { readonly total: number; readonly exhaustive: boolean; readonly choices: Iterable<Choice> } {
+  const space = choiceSpace(snap);
+  if (space.total <= limit) return { total: space.total, exhaustive: true, choices: allChoices(space) };
+  return {
+    total: space.total,
+    exhaustive: false,
+    choices: (function* () {
+      for (let i = 0; i < samples; i++) yield randomChoice(space, rnd);
+    })(),
+  };
 }
 
 /** Every way the pending data of one inode may have reached the disk. */
@@ -233,15 +251,9 @@ export async function exploreCrashes(
   for (let point = 0; point < snaps.length && violations.length < maxViolations; point++) {
     const snap = snaps[point]!;
     const last = point === snaps.length - 1;
-    const space = choiceSpace(snap);
-    const choices: Iterable<Choice> =
-      space.total <= limit
-        ? allChoices(space)
-        : (function* () {
-            exhaustive = false;
-            for (let i = 0; i < samples; i++) yield randomChoice(space, rnd);
-          })();
-    for (const choice of choices) {
+    const at = crashChoices(snap, limit, samples, rnd);
+    if (!at.exhaustive) exhaustive = false;
+    for (const choice of at.choices) {
       states++;
       const restarted = SimulatedDisk.restart(snap, choice.entries, choice.data);
       const persisted = describeChoice(snap, choice);

@@ -577,6 +577,48 @@ export class SimulatedDisk implements SyncFsOps {
     return bytes.length;
   }
 
+  /**
+   * Writes `buf` at `position` without moving the descriptor's offset, as pwrite(2) does
+   * (O_APPEND is not applied: the caller passes the end of the file when it wants that).
+   * For replaying recorded calls (`atomfs crashcheck`); not part of the seam, never recorded.
+   * @internal
+   */
+  pwrite(fd: number, buf: Uint8Array, position: number): number {
+    const f = this.#fd(fd, 'write');
+    if ((f.flags & 3) === O.RDONLY) throw errno('EBADF', 'write');
+    const n = this.#inodes.get(f.ino)!;
+    if (n.kind !== 'file') throw errno('EISDIR', 'write');
+    const bytes = Uint8Array.from(buf);
+    const data = new Uint8Array(Math.max(position + bytes.length, n.data.length));
+    data.set(n.data);
+    data.set(bytes, position);
+    n.data = data;
+    n.mtimeMs = this.#now();
+    this.#recordData(n.ino, { type: 'write', offset: position, bytes });
+    return bytes.length;
+  }
+
+  /**
+   * Sets a file's size, as ftruncate(2) (a longer size adds zero bytes). For replaying
+   * recorded calls; not part of the seam, never recorded.
+   * @internal
+   */
+  ftruncate(fd: number, size: number): void {
+    const f = this.#fd(fd, 'ftruncate');
+    const n = this.#inodes.get(f.ino)!;
+    if (n.kind !== 'file') throw errno('EINVAL', 'ftruncate');
+    const data = new Uint8Array(size);
+    data.set(n.data.subarray(0, size));
+    n.data = data;
+    n.mtimeMs = this.#now();
+    this.#recordData(n.ino, { type: 'truncate', size });
+  }
+
+  /** The inode number behind a descriptor (to name a file in reports). @internal */
+  inodeOf(fd: number): number {
+    return this.#fd(fd, 'fstat').ino;
+  }
+
   read(fd: number, buf: Uint8Array, offset: number, length: number, position: number | null): number {
     const f = this.#fd(fd, 'read');
     const n = this.#inodes.get(f.ino)!;
@@ -843,7 +885,13 @@ function applyData(n: DurableInode, op: PendingDataOp): void {
     data.set(op.bytes, op.offset);
     n.data = data;
   } else if (op.type === 'truncate') {
-    n.data = n.data.subarray(0, op.size);
+    // ftruncate(2) to a longer size adds zero bytes.
+    if (op.size <= n.data.length) n.data = n.data.subarray(0, op.size);
+    else {
+      const data = new Uint8Array(op.size);
+      data.set(n.data);
+      n.data = data;
+    }
   } else {
     n.mode = op.mode;
     n.uid = op.uid;
