@@ -120,12 +120,14 @@ if (missing !== undefined) {
         const stderr = collect(child.stderr);
         child.stdin!.on('error', () => {});
         child.stdin!.write(randomBytes(16 << 20));
-        // Wait (bounded) until the temp entry is in the database, then interrupt.
+        // Wait (bounded) until the temp entry is in the database, then interrupt. It shows
+        // empty: a handle's writes are staged until close, never seen in part.
         let seen = false;
         for (let i = 0; i < 60 && !seen; i++) {
           const ls = await runCli(['vfs', '--json', ...m, 'ls', folder]);
           const entries = ls.code === 0 ? (jsonLines(ls.stdout)[0] as { entries: { name: string; size: number }[] }).entries : [];
-          seen = entries.some((e) => isTempFile(e.name) && e.size > 0);
+          seen = entries.some((e) => isTempFile(e.name));
+          if (seen) assert.ok(entries.every((e) => !isTempFile(e.name) || e.size === 0), 'staged bytes are not visible');
         }
         assert.ok(seen, 'the temp entry appeared');
         child.kill('SIGINT');
