@@ -10,6 +10,8 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+// The argument splitter of `atomfs crashcheck`: one reader of strace's argument lists.
+import { splitArgs } from '../../src/crashcheck/trace.js';
 
 /** Why strace cannot be used here, or undefined when it can trace a process. */
 export function straceUnavailable(): string | undefined {
@@ -59,33 +61,6 @@ export function straceRun(cmd: string, args: readonly string[], opts: { syscalls
   return { calls: parseStrace(raw), raw, stdout: r.stdout };
 }
 
-/** Splits an argument list at top-level commas (outside quotes, braces, brackets, parens). */
-export function splitArgs(s: string): string[] {
-  const out: string[] = [];
-  let depth = 0;
-  let inStr = false;
-  let cur = '';
-  for (let i = 0; i < s.length; i++) {
-    const c = s[i]!;
-    if (inStr) {
-      cur += c;
-      if (c === '\\') cur += s[++i] ?? '';
-      else if (c === '"') inStr = false;
-      continue;
-    }
-    if (c === '"') inStr = true;
-    else if (c === '{' || c === '[' || c === '(') depth++;
-    else if (c === '}' || c === ']' || c === ')') depth--;
-    if (c === ',' && depth === 0) {
-      out.push(cur.trim());
-      cur = '';
-      continue;
-    }
-    cur += c;
-  }
-  if (cur.trim() !== '') out.push(cur.trim());
-  return out;
-}
 
 /** The text of a C string argument as strace prints it (`"..."`, with escapes, maybe `...` after). */
 export function cString(arg: string | undefined): string | undefined {
