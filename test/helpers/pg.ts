@@ -12,6 +12,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { after, before } from 'node:test';
 import pg from 'pg';
 
 /** The skip reason when no server can be had here. */
@@ -254,4 +255,22 @@ export async function startPg(): Promise<PgServer | string> {
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * The server of one `describe` suite: started before its tests (`set` receives it), and after
+ * them every mount or store in `closers` closed, then the server stopped, in every outcome.
+ */
+export function serverForSuite(set: (s: PgServer) => void, closers: readonly { close(): Promise<void> }[]): void {
+  let srv: PgServer | undefined;
+  before(async () => {
+    const s = await startPg();
+    if (typeof s === 'string') throw new Error(s);
+    srv = s;
+    set(s);
+  });
+  after(async () => {
+    for (const c of closers) await c.close();
+    await srv?.stop();
+  });
 }

@@ -6,10 +6,10 @@
  * afterwards, from another connection.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { VirtualFileSystem } from '../../src/index.js';
 import { PostgresMount } from '../../src/postgres/index.js';
-import { pgMissing, startPg, type PgServer } from '../helpers/pg.js';
+import { pgMissing, type PgServer, serverForSuite } from '../helpers/pg.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { runCounterWorkers } from '../vfs/counter-kit.js';
 
@@ -21,15 +21,7 @@ if (missing !== undefined) {
   describe('PostgresMount conditional writes on a real server', () => {
     let srv!: PgServer;
     const mounts: PostgresMount[] = [];
-    before(async () => {
-      const s = await startPg();
-      if (typeof s === 'string') throw new Error(s);
-      srv = s;
-    });
-    after(async () => {
-      for (const m of mounts) await m.close();
-      await srv?.stop();
-    });
+    serverForSuite((s) => (srv = s), mounts);
     const vfsOn = (schema: string): VirtualFileSystem => {
       const m = new PostgresMount({ connectionString: srv.url, schema, timeout: 20_000 });
       mounts.push(m);

@@ -8,13 +8,13 @@
  * exact by a TCP proxy that holds the statement at the link while the server is killed.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { VirtualFileSystem, isAtomfsError } from '../../src/index.js';
 import { PostgresMount } from '../../src/postgres/index.js';
 import { assertInvariants, checkInvariants, readTree, type TreeEntry } from '../helpers/pg-invariants.js';
-import { pgMissing, startPg, type PgServer } from '../helpers/pg.js';
+import { pgMissing, type PgServer, serverForSuite } from '../helpers/pg.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { seeded } from '../helpers/xorshift.js';
 
@@ -60,15 +60,7 @@ if (missing !== undefined) {
       mounts.push(m);
       return m;
     };
-    before(async () => {
-      const s = await startPg();
-      if (typeof s === 'string') throw new Error(s);
-      srv = s;
-    });
-    after(async () => {
-      for (const m of mounts) await m.close();
-      await srv?.stop();
-    });
+    serverForSuite((s) => (srv = s), mounts);
 
     // A folder of FILES small files, made in one transaction through SQL (setup only).
     const folderOfFiles = async (schema: string, name: string): Promise<void> => {

@@ -6,14 +6,14 @@
  * SIGKILLed mid-write (no orphan chunk after the next mount starts).
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { MemoryMount, VirtualFileSystem } from '../../src/index.js';
 import { PostgresMount } from '../../src/postgres/index.js';
 import { exited, spawnNode, waitForLine } from '../helpers/child.js';
 import { assertInvariants, checkInvariants } from '../helpers/pg-invariants.js';
-import { pgMissing, startPg, type PgServer } from '../helpers/pg.js';
+import { pgMissing, type PgServer, serverForSuite } from '../helpers/pg.js';
 import { seeded } from '../helpers/xorshift.js';
 
 const missing = pgMissing();
@@ -62,15 +62,7 @@ if (missing !== undefined) {
       r.mount('/p', mk(schema));
       return { w, r };
     };
-    before(async () => {
-      const s = await startPg();
-      if (typeof s === 'string') throw new Error(s);
-      srv = s;
-    });
-    after(async () => {
-      for (const m of mounts) await m.close();
-      await srv?.stop();
-    });
+    serverForSuite((s) => (srv = s), mounts);
 
     it('a w handle\'s chunks are staged: another reader sees the old content until close, then all of the new', async () => {
       const schema = srv.schema();

@@ -8,12 +8,12 @@
  * for a vfs.writeFile and for the close() of a handle.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { VirtualFileSystem, isAtomfsError } from '../../src/index.js';
 import { PostgresMount } from '../../src/postgres/index.js';
 import { assertInvariants, checkInvariants, readTree } from '../helpers/pg-invariants.js';
-import { pgMissing, startPg, type PgServer } from '../helpers/pg.js';
+import { pgMissing, type PgServer, serverForSuite } from '../helpers/pg.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 
 const missing = pgMissing();
@@ -32,15 +32,7 @@ if (missing !== undefined) {
   describe('PostgresMount behind a link that freezes at COMMIT', () => {
     let srv!: PgServer;
     const mounts: PostgresMount[] = [];
-    before(async () => {
-      const s = await startPg();
-      if (typeof s === 'string') throw new Error(s);
-      srv = s;
-    });
-    after(async () => {
-      for (const m of mounts) await m.close();
-      await srv?.stop();
-    });
+    serverForSuite((s) => (srv = s), mounts);
 
     for (const how of ['writeFile', 'handle'] as const) {
       for (const when of ['before', 'after'] as const) {

@@ -5,13 +5,13 @@
  * connection, and validation before anything is touched.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import pg from 'pg';
 import { MemoryMount, VirtualFileSystem, isAtomfsError } from '../../src/index.js';
 import { PostgresMount } from '../../src/postgres/index.js';
 import { SCHEMA_VERSION } from '../../src/postgres/schema.js';
 import { assertInvariants } from '../helpers/pg-invariants.js';
-import { pgMissing, startPg, type PgServer } from '../helpers/pg.js';
+import { pgMissing, type PgServer, serverForSuite } from '../helpers/pg.js';
 import { seeded } from '../helpers/xorshift.js';
 
 const missing = pgMissing();
@@ -37,15 +37,7 @@ if (missing !== undefined) {
       mounts.push(m);
       return m;
     };
-    before(async () => {
-      const s = await startPg();
-      if (typeof s === 'string') throw new Error(s);
-      srv = s;
-    });
-    after(async () => {
-      for (const m of mounts) await m.close();
-      await srv?.stop();
-    });
+    serverForSuite((s) => (srv = s), mounts);
 
     it('reads back every byte of random writes, truncates and sparse gaps across chunk edges, as MemoryMount does', async () => {
       const schema = srv.schema();
