@@ -13,7 +13,8 @@ import { fileURLToPath } from 'node:url';
 import { lock as properLock } from 'proper-lockfile';
 import { lock as atomfsLock } from '../src/index.js';
 import { measure, slug, timed, type CaseResult, type Context, type Entrant, type Row } from './cases.js';
-import { CONTENDED_SETTINGS_TEXT, type ChildMessage } from './lock-settings.js';
+import { CONTENDED_SETTINGS_TEXT } from './lock-settings.js';
+import { nextMessage } from './util.js';
 
 /** Row labels of the lock cases, shared with the targets. */
 export const LK = Object.freeze({
@@ -85,34 +86,9 @@ export interface ContendedSpec {
   readonly cycles: number;
 }
 
-/** Waits for the next message of each child matching `type`; rejects on an error message or an early exit. */
+/** Waits for the next message of each child matching `type` (see {@link nextMessage}). */
 function nextMessages(kids: readonly ChildProcess[], type: 'ready' | 'done'): Promise<void> {
-  return Promise.all(
-    kids.map(
-      (k) =>
-        new Promise<void>((resolve, reject) => {
-          const onMessage = (m: ChildMessage): void => {
-            if (m.type === type) {
-              done();
-              resolve();
-            } else if (m.type === 'error') {
-              done();
-              reject(new Error(`child ${k.pid}: ${m.message}`));
-            }
-          };
-          const onExit = (code: number | null, signal: string | null): void => {
-            done();
-            reject(new Error(`child ${k.pid} exited (${signal ?? code}) before '${type}'`));
-          };
-          const done = (): void => {
-            k.off('message', onMessage);
-            k.off('exit', onExit);
-          };
-          k.on('message', onMessage);
-          k.once('exit', onExit);
-        }),
-    ),
-  ).then(() => undefined);
+  return Promise.all(kids.map((k) => nextMessage(k, type))).then(() => undefined);
 }
 
 async function contendedRound(ctx: Context, impl: 'atomfs' | 'proper-lockfile', dir: string, children: number, cycles: number, row: Row, check: boolean): Promise<number> {

@@ -17,6 +17,7 @@ import pg from 'pg';
 import { lock } from '../src/index.js';
 import { postgresLocks } from '../src/postgres/index.js';
 import { startPg, type PgServer } from '../test/helpers/pg.js';
+import { nextMessage } from './util.js';
 import { measure, timed, type CaseResult, type Context, type Entrant, type Row } from './cases.js';
 
 /** Row labels, shared with the targets. */
@@ -109,29 +110,6 @@ export async function pgLockUncontendedCase(ctx: Context, spec: { id: string; cy
   };
 }
 
-function nextMessage(k: ChildProcess, type: 'ready' | 'done'): Promise<{ waits?: number[] }> {
-  return new Promise((resolve, reject) => {
-    const onMessage = (m: { type: string; message?: string; waits?: number[] }): void => {
-      if (m.type === type) {
-        done();
-        resolve(m);
-      } else if (m.type === 'error') {
-        done();
-        reject(new Error(`child ${k.pid}: ${m.message}`));
-      }
-    };
-    const onExit = (code: number | null, signal: string | null): void => {
-      done();
-      reject(new Error(`child ${k.pid} exited (${signal ?? code}) before '${type}'`));
-    };
-    const done = (): void => {
-      k.off('message', onMessage);
-      k.off('exit', onExit);
-    };
-    k.on('message', onMessage);
-    k.once('exit', onExit);
-  });
-}
 
 const pct = (xs: number[], p: number): number => {
   const s = [...xs].sort((a, b) => a - b);

@@ -1,9 +1,10 @@
 /**
- * Small helpers for the benchmark: statistics, formatting, machine facts, disk settling.
+ * Small helpers for the benchmark: statistics, formatting, machine facts, disk settling,
+ * messages from child processes.
  *
  * @module
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import * as os from 'node:os';
 
 /** The median of a non-empty list (the mean of the middle two for an even length). */
@@ -90,4 +91,32 @@ export async function runPool(count: number, concurrency: number, task: (i: numb
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, count)) }, worker));
+}
+
+/**
+ * The next message of a bench child whose `type` is `type` (children report `ready`, `done`,
+ * or `error` with a message); rejects on an error message or an exit before it.
+ */
+export function nextMessage(k: ChildProcess, type: 'ready' | 'done'): Promise<{ waits?: number[] }> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (m: { type: string; message?: string; waits?: number[] }): void => {
+      if (m.type === type) {
+        done();
+        resolve(m);
+      } else if (m.type === 'error') {
+        done();
+        reject(new Error(`child ${k.pid}: ${m.message}`));
+      }
+    };
+    const onExit = (code: number | null, signal: string | null): void => {
+      done();
+      reject(new Error(`child ${k.pid} exited (${signal ?? code}) before '${type}'`));
+    };
+    const done = (): void => {
+      k.off('message', onMessage);
+      k.off('exit', onExit);
+    };
+    k.on('message', onMessage);
+    k.once('exit', onExit);
+  });
 }

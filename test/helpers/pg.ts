@@ -274,3 +274,13 @@ export function serverForSuite(set: (s: PgServer) => void, closers: readonly { c
     await srv?.stop();
   });
 }
+
+/** How a call settled: `'ok'`, or the code of what it rejected with. */
+export async function settledCode(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'ok';
+  } catch (e) {
+    return String((e as { code?: unknown }).code);
+  }
+}

@@ -13,7 +13,7 @@ import { MemoryMount, VirtualFileSystem } from '../../src/index.js';
 import { PostgresMount } from '../../src/postgres/index.js';
 import { exited, spawnNode, waitForLine } from '../helpers/child.js';
 import { assertInvariants, checkInvariants } from '../helpers/pg-invariants.js';
-import { pgMissing, type PgServer, serverForSuite } from '../helpers/pg.js';
+import { pgMissing, type PgServer, serverForSuite, settledCode as code } from '../helpers/pg.js';
 import { seeded } from '../helpers/xorshift.js';
 
 const missing = pgMissing();
@@ -25,14 +25,6 @@ const MIB = 1 << 20;
 const RSS_MIB = 160;
 const RSS_LIMIT = 64 * MIB;
 
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'ok';
-  } catch (e) {
-    return String((e as { code?: unknown }).code);
-  }
-}
 
 async function count(url: string, sql: string): Promise<number> {
   const c = new pg.Client({ connectionString: url });

@@ -19,20 +19,12 @@ import { MemoryMount, VirtualFileSystem, isLocked, lock, lockSync, withLock, typ
 import { PostgresMount, postgresLocks, type PostgresLockStore } from '../../src/postgres/index.js';
 import { exited, spawnNode, waitForLine } from '../helpers/child.js';
 import { findOverlap, median, type Interval } from '../helpers/lock-kit.js';
-import { pgMissing, startPg, type PgServer } from '../helpers/pg.js';
+import { pgMissing, startPg, type PgServer, settledCode as code } from '../helpers/pg.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 
 const missing = pgMissing();
 const WORKER = fileURLToPath(new URL('./fixtures/pg-lock-worker.js', import.meta.url));
 
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'ok';
-  } catch (e) {
-    return String((e as { code?: unknown }).code);
-  }
-}
 const codeSync = (f: () => unknown): string => {
   try {
     f();

@@ -11,20 +11,12 @@ import { MemoryMount, VirtualFileSystem, isAtomfsError } from '../../src/index.j
 import { PostgresMount } from '../../src/postgres/index.js';
 import { SCHEMA_VERSION } from '../../src/postgres/schema.js';
 import { assertInvariants } from '../helpers/pg-invariants.js';
-import { pgMissing, type PgServer, serverForSuite } from '../helpers/pg.js';
+import { pgMissing, type PgServer, serverForSuite, settledCode as code } from '../helpers/pg.js';
 import { seeded } from '../helpers/xorshift.js';
 
 const missing = pgMissing();
 const CHUNK = 256 * 1024;
 
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'ok';
-  } catch (e) {
-    return String((e as { code?: unknown }).code);
-  }
-}
 
 if (missing !== undefined) {
   it('PostgresMount', (t) => t.skip(missing));
