@@ -191,7 +191,7 @@ export async function pgMountSmallCase(ctx: Context, spec: { id: string; clients
       ref: PM.write,
       rows: entrants.map((e) => e.row),
       notes: [
-        'atomfs: `vfs.writeFile` on a PostgresMount per client: one transaction each (SERIALIZABLE; the path resolved, the version checked and bumped, the content replaced chunk by chunk).',
+        'atomfs: `vfs.writeFile` on a PostgresMount per client: one statement each (the schema\'s `write_small` function: the path resolved from one snapshot, the file\'s row updated under its row lock, its version bumped, its one chunk replaced).',
         'Floor: one prepared `INSERT … ON CONFLICT (k) DO UPDATE` of the same bytes into a two-column table per write, autocommit.',
       ],
     };

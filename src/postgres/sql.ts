@@ -110,11 +110,12 @@ export async function connectWithin(pool: pg.Pool, ms: number): Promise<Sql> {
 }
 
 /** Runs one statement with what is left of the call's deadline as its client-side timeout. @internal */
-export function q<R extends pg.QueryResultRow = pg.QueryResultRow>(c: Sql, deadline: number, text: string, values?: readonly unknown[]): Promise<pg.QueryResult<R>> {
+export function q<R extends pg.QueryResultRow = pg.QueryResultRow>(c: Sql, deadline: number, text: string, values?: readonly unknown[], name?: string): Promise<pg.QueryResult<R>> {
   const left = Math.max(1, Math.ceil(deadline - Date.now()));
   // query_timeout is the driver's own timer: it fires even when the socket is frozen and
-  // no server-side statement_timeout can answer.
-  return c.query<R>({ text, values: values as unknown[] | undefined, query_timeout: left } as pg.QueryConfig);
+  // no server-side statement_timeout can answer. A name prepares the statement once per
+  // connection (the server keeps its plan).
+  return c.query<R>({ text, values: values as unknown[] | undefined, query_timeout: left, ...(name === undefined ? {} : { name }) } as pg.QueryConfig);
 }
 
 /** What a transaction body gets: the connection and the call's deadline. @internal */
@@ -137,12 +138,39 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
  * PostgreSQL-wire distributed engines (CockroachDB, YugabyteDB) run by default, so the
  * same SQL moves there unchanged. @internal
  */
-export async function transaction<T>(
+export function transaction<T>(
   pool: pg.Pool,
   policy: CallPolicy,
   ctx: { operation: string; syscall: string; path: string },
   body: (tx: Tx) => Promise<T>,
   readOnly = false,
+): Promise<T> {
+  return attempts(pool, policy, ctx, body, readOnly ? 'BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY' : 'BEGIN ISOLATION LEVEL SERIALIZABLE');
+}
+
+/**
+ * Runs one statement on its own, outside any explicit transaction (at the session's
+ * isolation level), retried like {@link transaction}: for a server function that takes
+ * the row locks it needs and is right at any level (the mount's small whole-file write).
+ * Named: prepared once per connection.
+ * @internal
+ */
+export function statement<R extends pg.QueryResultRow = pg.QueryResultRow>(
+  pool: pg.Pool,
+  policy: CallPolicy,
+  ctx: { operation: string; syscall: string; path: string },
+  sql: { readonly name: string; readonly text: string },
+  values: readonly unknown[],
+): Promise<pg.QueryResult<R>> {
+  return attempts(pool, policy, ctx, (tx) => q<R>(tx.c, tx.deadline, sql.text, values, sql.name), undefined);
+}
+
+async function attempts<T>(
+  pool: pg.Pool,
+  policy: CallPolicy,
+  ctx: { operation: string; syscall: string; path: string },
+  body: (tx: Tx) => Promise<T>,
+  begin: string | undefined,
 ): Promise<T> {
   const deadline = Date.now() + policy.timeoutMs;
   for (let attempt = 0; ; attempt++) {
@@ -161,23 +189,27 @@ export async function transaction<T>(
     c.on('error', onError);
     const tx: Tx = { c, deadline, query: (text, values) => q(c, deadline, text, values) };
     try {
-      await tx.query(readOnly ? 'BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY' : 'BEGIN ISOLATION LEVEL SERIALIZABLE');
+      if (begin !== undefined) await tx.query(begin);
       const out = await body(tx);
-      await tx.query('COMMIT');
+      if (begin !== undefined) await tx.query('COMMIT');
       return out;
     } catch (e) {
       const code = nodeCodeOf(e);
       // A timed-out statement may still run on the server and a reset connection is gone:
       // neither goes back to the pool (the server rolls back what it had).
       if (code === 'ETIMEDOUT' || code === 'ECONNRESET') broken = true;
-      else {
+      else if (begin !== undefined) {
         try {
           await q(c, Date.now() + 2_000, 'ROLLBACK');
         } catch {
           broken = true;
         }
       }
-      if (isRetryable(e) && attempt < policy.retries && Date.now() < deadline) {
+      // A unique violation can come from a row another client committed meanwhile (a
+      // statement-level write, above, is not tracked by serializable snapshot isolation):
+      // run again (a few times), and the retry sees the row and acts on it.
+      const raced = sqlState(e) === '23505' && attempt < 2;
+      if ((isRetryable(e) || raced) && attempt < policy.retries && Date.now() < deadline) {
         // Jittered exponential back-off so that two clients that collided do not collide again.
         await sleep(Math.min(Math.max(0, deadline - Date.now()), Math.random() * Math.min(200, 2 ** attempt * 2)));
         continue;

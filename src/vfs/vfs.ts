@@ -606,6 +606,14 @@ export class VirtualFileSystem {
     if (conditional && !hasConditional(r.entry.mount)) throw vErr('ENOTSUP', 'this mount cannot make a conditional write (no conditionalWrite capability)', ctx);
     if (this.#busyAt(r, true)) throw vErr('EBUSY', 'the file is open or being renamed', ctx);
     const m = r.entry.mount;
+    if (hasAtomicWrite(m)) {
+      // One step on the backend (a transaction): no temp entry another client could see,
+      // and no look beforehand (the mount checks for a folder and the condition itself, in
+      // that step; a look would cost a round trip to a database mount for nothing).
+      await this.#call(() => m.writeFile(r.rel, bytes, { mode, ...(fence === undefined ? {} : { fence }), ...cond }), ctx);
+      return;
+    }
+    if (fence !== undefined) throw vErr('ENOTSUP', 'this mount cannot check a fence', ctx);
     const existing = await this.#statOrUndefined(r, ctx);
     if (existing?.kind === 'dir') throw vErr('EISDIR', undefined, ctx);
     // A mismatch seen now fails before a temp file is made; the mount checks again, in the
@@ -618,13 +626,6 @@ export class VirtualFileSystem {
       }
     }
     const keepMode = mode ?? existing?.mode;
-
-    if (hasAtomicWrite(m)) {
-      // One step on the backend (a transaction): no temp entry another client could see.
-      await this.#call(() => m.writeFile(r.rel, bytes, { mode, ...(fence === undefined ? {} : { fence }), ...cond }), ctx);
-      return;
-    }
-    if (fence !== undefined) throw vErr('ENOTSUP', 'this mount cannot check a fence', ctx);
 
     if (!hasRename(m)) {
       await this.#call(async () => {
