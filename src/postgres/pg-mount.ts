@@ -213,8 +213,19 @@ export class PostgresMount implements VirtualMount {
     await this.close();
   }
 
+  // ready() for a call on `path`: a failure to reach or set up the schema names the path
+  // and the call (the VFS then reports the virtual path), the schema in its text.
+  async #readyFor(syscall: string, path: string): Promise<void> {
+    try {
+      await this.ready();
+    } catch (e) {
+      if (!(e instanceof AtomfsError)) throw e;
+      throw new AtomfsError(e.code, `setting up schema ${this.schema}: ${e.message}`, { operation: 'mount', syscall, path }, { cause: e, ...(e.reason === undefined ? {} : { reason: e.reason }) });
+    }
+  }
+
   async #tx<T>(syscall: string, path: string, body: (tx: Tx) => Promise<T>, readOnly = false): Promise<T> {
-    await this.ready();
+    await this.#readyFor(syscall, path);
     return transaction(this.#pool, this.#policy, { operation: 'mount', syscall, path }, body, readOnly);
   }
 
@@ -559,7 +570,7 @@ export class PostgresMount implements VirtualMount {
   // A whole file of at most one chunk, unfenced: one call of the schema's write_small
   // (schema.ts says why it takes row locks instead of running SERIALIZABLE).
   async #writeSmall(path: string, data: Uint8Array, mode: number | undefined, cond: WriteCondition): Promise<void> {
-    await this.ready();
+    await this.#readyFor('open', path);
     const r = await statement<{ r: string }>(
       this.#pool,
       this.#policy,

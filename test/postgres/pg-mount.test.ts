@@ -105,6 +105,11 @@ if (missing !== undefined) {
       await c.query(`UPDATE "${schema}".meta SET value = '99' WHERE key = 'schema_version'`);
       await c.end();
       assert.equal(await code(mk(schema).stat('/')), 'ENOTSUP');
+      // Through the VFS the error names the virtual path and the call.
+      const v = new VirtualFileSystem();
+      v.mount('/p', mk(schema));
+      const e = await v.writeFile('/p/x', 'x').then(() => undefined, (x: unknown) => x);
+      assert.ok(isAtomfsError(e) && e.code === 'ENOTSUP' && e.path === '/p/x', String(e));
     });
 
     it('two clients crossing folder renames (/a into /b, /b into /a) never make a cycle or an orphan: one wins, one fails', async () => {
