@@ -12,7 +12,7 @@ import { AtomfsError } from '../errors.js';
 import { connectWithin, q, sqlError, sqlState } from './sql.js';
 
 /** The layout version this atomfs writes and reads. @internal */
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 /** Bytes per content row. A file of N bytes is ceil(N / CHUNK) rows; a chunk past the end is absent and reads as zeros. @internal */
 export const CHUNK = 256 * 1024;
@@ -360,6 +360,128 @@ const STEPS: readonly ((s: string) => string[])[] = [
          IF FOUND THEN
            UPDATE ${S}.inode SET mtime_ms = v_now, version = nextval('${S}.version_seq') WHERE id = v_parent;
            IF octet_length(p_data) > 0 THEN
+             INSERT INTO ${S}.chunk (inode, idx, data) VALUES (v_id, 0, p_data);
+           END IF;
+           RETURN '';
+         END IF;
+         IF p_if_none THEN RETURN 'pre:EEXIST'; END IF;
+       END LOOP;
+       RETURN 'EAGAIN';
+     END
+     $fn$`,
+  ],
+  // write_small again, with the common case made cheaper (server time per call is most of
+  // what a small write costs). The path is now walked by `resolve`, a STABLE function: its
+  // lookups all run on the snapshot of the one statement that calls it (the path as it was
+  // at one instant, as before), each a plain index lookup with a kept plan instead of a
+  // recursive query. The walk also returns the file itself, so the common case (the file
+  // is there and meets the condition) is one UPDATE by id that holds the version the walk
+  // saw: if it matches under the row lock, nothing changed the file since the walk, so the
+  // walk's size says whether there are chunk rows past the first (no DELETE when not). A file
+  // that changed meanwhile makes that UPDATE match nothing, and the loop of layout 4 runs.
+  (S) => [
+    `CREATE FUNCTION ${S}.resolve(p_segs text[], p_n integer,
+       OUT o_depth integer, OUT o_parent bigint, OUT o_id bigint, OUT o_kind text, OUT o_version bigint, OUT o_size bigint)
+     LANGUAGE plpgsql STABLE AS $fn$
+     DECLARE
+       v_id bigint;
+       v_kind text;
+       v_version bigint;
+       v_size bigint;
+     BEGIN
+       -- Depth 0 is the root; each step goes one name down while the entry is a folder.
+       o_depth := 0;
+       o_parent := NULL;
+       o_id := ${ROOT_ID};
+       o_kind := 'dir';
+       FOR d IN 1 .. p_n LOOP
+         SELECT id, kind, version, size INTO v_id, v_kind, v_version, v_size FROM ${S}.inode WHERE parent = o_id AND name = p_segs[d];
+         IF NOT FOUND THEN RETURN; END IF;
+         o_depth := d;
+         o_parent := o_id;
+         o_id := v_id;
+         o_kind := v_kind;
+         o_version := v_version;
+         o_size := v_size;
+         IF v_kind <> 'dir' THEN RETURN; END IF;
+       END LOOP;
+     END
+     $fn$`,
+    `CREATE OR REPLACE FUNCTION ${S}.write_small(p_segs text[], p_data bytea, p_mode integer, p_if_match bigint, p_if_none boolean)
+     RETURNS text LANGUAGE plpgsql AS $fn$
+     DECLARE
+       v_n integer := cardinality(p_segs);
+       v_len integer := octet_length(p_data);
+       r record;
+       v_parent bigint;
+       v_id bigint;
+       v_kind text;
+       v_version bigint;
+       v_now double precision;
+     BEGIN
+       IF v_n = 0 THEN RETURN 'EISDIR'; END IF;
+       r := ${S}.resolve(p_segs, v_n);
+       IF r.o_depth < v_n - 1 OR (r.o_depth = v_n - 1 AND r.o_kind <> 'dir') THEN
+         RETURN CASE WHEN r.o_kind = 'dir' THEN 'ENOENT' ELSE 'ENOTDIR' END;
+       END IF;
+       IF r.o_depth = v_n THEN
+         v_parent := r.o_parent;
+         IF r.o_kind = 'file' AND NOT p_if_none AND (p_if_match IS NULL OR r.o_version = p_if_match) THEN
+           UPDATE ${S}.inode SET size = v_len, mode = coalesce(p_mode, mode), mtime_ms = floor(extract(epoch FROM clock_timestamp()) * 1000),
+                  version = nextval('${S}.version_seq')
+            WHERE id = r.o_id AND version = r.o_version
+           RETURNING id INTO v_id;
+           IF FOUND THEN
+             IF r.o_size > ${CHUNK} OR v_len = 0 THEN
+               DELETE FROM ${S}.chunk WHERE inode = v_id AND (idx > 0 OR v_len = 0);
+             END IF;
+             IF v_len > 0 THEN
+               -- A chunk inside the size may be absent (a hole reads as zeros).
+               UPDATE ${S}.chunk SET data = p_data WHERE inode = v_id AND idx = 0;
+               IF NOT FOUND THEN
+                 INSERT INTO ${S}.chunk (inode, idx, data) VALUES (v_id, 0, p_data);
+               END IF;
+             END IF;
+             RETURN '';
+           END IF;
+         END IF;
+       ELSE
+         v_parent := r.o_id;
+       END IF;
+       -- Anything else (a condition to explain, a new file, a file changed since the walk):
+       -- layout 4's loop under the parent the walk found.
+       FOR attempt IN 1 .. 3 LOOP
+         v_now := floor(extract(epoch FROM clock_timestamp()) * 1000);
+         IF NOT p_if_none THEN
+           UPDATE ${S}.inode SET size = v_len, mode = coalesce(p_mode, mode), mtime_ms = v_now,
+                  version = nextval('${S}.version_seq')
+            WHERE parent = v_parent AND name = p_segs[v_n] AND kind = 'file' AND (p_if_match IS NULL OR version = p_if_match)
+           RETURNING id INTO v_id;
+           IF FOUND THEN
+             DELETE FROM ${S}.chunk WHERE inode = v_id AND (idx > 0 OR v_len = 0);
+             IF v_len > 0 THEN
+               UPDATE ${S}.chunk SET data = p_data WHERE inode = v_id AND idx = 0;
+               IF NOT FOUND THEN
+                 INSERT INTO ${S}.chunk (inode, idx, data) VALUES (v_id, 0, p_data);
+               END IF;
+             END IF;
+             RETURN '';
+           END IF;
+         END IF;
+         SELECT id, kind, version INTO v_id, v_kind, v_version FROM ${S}.inode WHERE parent = v_parent AND name = p_segs[v_n];
+         IF FOUND THEN
+           IF v_kind = 'dir' THEN RETURN 'EISDIR'; END IF;
+           IF p_if_none THEN RETURN 'pre:EEXIST'; END IF;
+           IF p_if_match IS NOT NULL AND v_version <> p_if_match THEN RETURN 'pre:ECANCELED'; END IF;
+           CONTINUE;
+         END IF;
+         IF p_if_match IS NOT NULL THEN RETURN 'pre:ENOENT'; END IF;
+         INSERT INTO ${S}.inode (id, parent, name, kind, mode, mtime_ms, size, version)
+           VALUES (nextval('${S}.inode_seq'), v_parent, p_segs[v_n], 'file', coalesce(p_mode, ${0o644}), v_now, v_len, nextval('${S}.version_seq'))
+           ON CONFLICT (parent, name) DO NOTHING RETURNING id INTO v_id;
+         IF FOUND THEN
+           UPDATE ${S}.inode SET mtime_ms = v_now, version = nextval('${S}.version_seq') WHERE id = v_parent;
+           IF v_len > 0 THEN
              INSERT INTO ${S}.chunk (inode, idx, data) VALUES (v_id, 0, p_data);
            END IF;
            RETURN '';

@@ -231,6 +231,15 @@ if (missing !== undefined) {
         assert.equal(await v.readFile('/p/d/f', { encoding: 'utf8' }), 'two', 'no failed write changed anything');
         await one('ifMatch, this version', () => v.writeFile('/p/d/f', 'three', { ifMatch: ver }));
         await one('ifNoneMatch, nothing there', () => v.writeFile('/p/d/g', 'new', { ifNoneMatch: '*' }));
+        await one('a new file at the root', () => v.writeFile('/p/r', 'r1'));
+        await one('a rewrite at the root', () => v.writeFile('/p/r', 'r2'));
+        assert.equal(await v.readFile('/p/r', { encoding: 'utf8' }), 'r2');
+        // A file whose size holds a hole where its first chunk would be (extended by a
+        // truncate): the rewrite must add that chunk, not update a row that is not there.
+        await m.create('/d/h', { dir: false });
+        await m.truncate('/d/h', 100);
+        await one('a rewrite of a file with a hole', () => v.writeFile('/p/d/h', 'hole'));
+        assert.equal(await v.readFile('/p/d/h', { encoding: 'utf8' }), 'hole');
         // A file of three chunks and a bit, written whole (a transaction), then shrunk to one
         // chunk and to nothing by the one-statement write: no chunk past its end is left.
         await v.writeFile('/p/d/big', Buffer.alloc(3 * CHUNK + 5, 7));
