@@ -29,12 +29,18 @@ export const PL = Object.freeze({
 
 const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'pg-lock-child.js');
 
-let server: Promise<PgServer | string> | undefined;
+const servers = new Map<boolean, Promise<PgServer | string>>();
 
-/** One server for every PostgreSQL case of the run, stopped at exit. */
-export function pgServer(ctx: Context): Promise<PgServer> {
+/**
+ * One server for every PostgreSQL case of the run, stopped at exit: fsync off (what the
+ * lock cases and the CPU-bound write case use), or, `durable`, a second one with the
+ * server's defaults (fsync and synchronous_commit on), where a COMMIT is a WAL flush.
+ */
+export function pgServer(ctx: Context, durable = false): Promise<PgServer> {
+  let server = servers.get(durable);
   if (server === undefined) {
-    server = startPg();
+    server = startPg({ durable });
+    servers.set(durable, server);
     const s = server;
     ctx.atExit(() => {
       void s.then((x) => (typeof x === 'string' ? undefined : x.stop()));
@@ -46,11 +52,14 @@ export function pgServer(ctx: Context): Promise<PgServer> {
   });
 }
 
-/** Stops the bench's server (the runner calls it after the last case). */
+/** Stops the bench's servers (the runner calls it after the last case). */
 export async function stopPgServer(): Promise<void> {
-  const s = await server;
-  server = undefined;
-  if (s !== undefined && typeof s !== 'string') await s.stop();
+  const all = [...servers.values()];
+  servers.clear();
+  for (const server of all) {
+    const s = await server;
+    if (typeof s !== 'string') await s.stop();
+  }
 }
 
 export async function pgLockUncontendedCase(ctx: Context, spec: { id: string; cycles: number }): Promise<CaseResult> {

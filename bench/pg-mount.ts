@@ -8,7 +8,10 @@
  *   (it grows with the entries: 100,000 durable copies would take minutes per sample).
  * - `pg-mount-small`: 8 clients × 1 KiB `vfs.writeFile` to existing files, next to the
  *   floor: the same bytes by `INSERT … ON CONFLICT DO UPDATE` into a plain table through `pg`,
- *   8 connections, in the same run.
+ *   8 connections, in the same run, on a server with its default durability (a COMMIT
+ *   waits for its WAL flush, as the mount promises). `pg-mount-small-cpu`: the same on the
+ *   fsync-off server, where nothing waits for the disk and the ratio is the server's and
+ *   the client's work per write alone.
  * - `pg-mount-stream`: a big file through a `vfs.open` handle, written then read, next to a
  *   raw chunked `INSERT` / `SELECT` of the same bytes in chunks of the mount's chunk size.
  *
@@ -134,8 +137,8 @@ export async function pgMountRenameCase(ctx: Context, spec: { id: string; pgSize
   };
 }
 
-export async function pgMountSmallCase(ctx: Context, spec: { id: string; clients: number; filesPerClient: number }): Promise<CaseResult> {
-  const srv = await pgServer(ctx);
+export async function pgMountSmallCase(ctx: Context, spec: { id: string; clients: number; filesPerClient: number; durable: boolean }): Promise<CaseResult> {
+  const srv = await pgServer(ctx, spec.durable);
   const schema = srv.schema();
   const S = `"${schema}"`;
   const data = pattern(1024);
@@ -186,7 +189,7 @@ export async function pgMountSmallCase(ctx: Context, spec: { id: string; clients
     await measure(ctx, spec.id, entrants);
     return {
       id: spec.id,
-      title: `${spec.clients} clients × ${spec.filesPerClient} writes of 1 KiB to existing files, each client its own connection pool, a PostgreSQL server on loopback`,
+      title: `${spec.clients} clients × ${spec.filesPerClient} writes of 1 KiB to existing files, each client its own connection pool, a PostgreSQL server on loopback, ${spec.durable ? 'durable (fsync and synchronous_commit on, the defaults)' : 'fsync off (CPU-bound: no COMMIT waits for the disk)'}`,
       unit: 'writes/s',
       ref: PM.write,
       rows: entrants.map((e) => e.row),

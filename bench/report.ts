@@ -120,7 +120,7 @@ const TARGETS: readonly Target[] = [
   { label: 'lock uncontended: atomfs ≥ 10× proper-lockfile', caseId: 'lock-uncontended', num: LK.atomfs, den: LK.proper, need: 10 },
   { label: 'PostgreSQL lock uncontended: atomfs store ≥ 0.5× pg_advisory_lock', caseId: 'pg-lock-uncontended', num: PL.store, den: PL.advisory, need: 0.5 },
   { label: 'PostgresMount folder rename: 100,000 entries ≥ 0.5× the rate of 10 (flat within 2×)', caseId: 'pg-mount-rename', num: PM.pg(100_000), den: PM.pg(10), need: 0.5 },
-  { label: 'PostgresMount 8 clients × 1 KiB writes ≥ 0.5× INSERT … ON CONFLICT', caseId: 'pg-mount-small', num: PM.write, den: PM.upsert, need: 0.5 },
+  { label: 'PostgresMount 8 clients × 1 KiB writes, durable server, ≥ 0.5× INSERT … ON CONFLICT', caseId: 'pg-mount-small', num: PM.write, den: PM.upsert, need: 0.5 },
   {
     label: 'lock contended: atomfs ≥ 3× proper-lockfile (and counter exact)',
     caseId: 'lock-contended',

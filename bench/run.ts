@@ -12,7 +12,7 @@
  * durable-sync-new-c1, big-buffer, nofsync-c1, nofsync-c64, hot-fsync, hot-nofsync,
  * stream, move-same, move-xdev (two tables: to and from a tmpfs), lock-uncontended,
  * lock-contended, pg-lock-uncontended, pg-lock-contended-4, pg-lock-contended-16,
- * pg-mount-rename, pg-mount-small, pg-mount-stream (the pg- cases start a throwaway
+ * pg-mount-rename, pg-mount-small, pg-mount-small-cpu, pg-mount-stream (the pg- cases start a throwaway
  * PostgreSQL server: Debian's postgresql package), crashcheck (needs strace). BENCH_DIR overrides the bench folder (default: <repo>/.bench-tmp, on the
  * repo's own file system, never tmpfs, so fsync costs what it costs on real disk).
  * move-xdev mounts a tmpfs for itself (root; otherwise it uses /dev/shm) and unmounts it
@@ -96,7 +96,8 @@ function plans(quick: boolean): Plan[] {
     { id: 'pg-lock-contended-16', run: (c) => pgLockContendedCase(c, { id: 'pg-lock-contended-16', children: 16, cycles: q(50, 10) }) },
     // The same sizes in a quick run (the targets name them); only the reps and counts shrink.
     { id: 'pg-mount-rename', run: (c) => pgMountRenameCase(c, { id: 'pg-mount-rename', pgSizes: [10, 1_000, 100_000], copySizes: [10, 100, 1_000], renames: q(50, 10) }) },
-    { id: 'pg-mount-small', run: (c) => pgMountSmallCase(c, { id: 'pg-mount-small', clients: 8, filesPerClient: q(100, 20) }) },
+    { id: 'pg-mount-small', run: (c) => pgMountSmallCase(c, { id: 'pg-mount-small', clients: 8, filesPerClient: q(100, 20), durable: true }) },
+    { id: 'pg-mount-small-cpu', run: (c) => pgMountSmallCase(c, { id: 'pg-mount-small-cpu', clients: 8, filesPerClient: q(100, 20), durable: false }) },
     { id: 'pg-mount-stream', run: (c) => pgMountStreamCase(c, { id: 'pg-mount-stream', totalBytes: q(1024, 64) * MIB, chunkBytes: CHUNK }) },
     // One whole `atomfs crashcheck` run per sample (strace, replay, a sh -c per state).
     { id: 'crashcheck', run: (c) => crashcheckCase(c, { id: 'crashcheck', files: 20, maxStates: q(16, 4) }) },

@@ -109,7 +109,7 @@ let exitHook = false;
  * Starts a server (or wraps `ATOMFS_TEST_PG_URL`), or returns the skip reason. Under
  * `CI=true` a missing server throws instead.
  */
-export async function startPg(): Promise<PgServer | string> {
+export async function startPg(options: { readonly durable?: boolean } = {}): Promise<PgServer | string> {
   const schemas: string[] = [];
   const schema = (): string => {
     const s = `t_${randomBytes(6).toString('hex')}`;
@@ -169,9 +169,11 @@ export async function startPg(): Promise<PgServer | string> {
   const start = async (): Promise<void> => {
     // fsync off: the tests kill processes, never the machine, and the WAL a killed server
     // wrote is in the page cache either way; crash recovery still runs on every restart.
+    // `durable` keeps the server's defaults (fsync, synchronous_commit on): for benchmarks
+    // of what a durable COMMIT costs.
     const c = spawn(
       path.join(bin, 'postgres'),
-      ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'max_connections=200', '-c', 'shared_buffers=32MB'],
+      ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', ...(options.durable === true ? [] : ['-c', 'fsync=off']), '-c', 'max_connections=200', '-c', 'shared_buffers=32MB'],
       { ...ids, cwd: dir, detached: true, stdio: ['ignore', 'ignore', 'pipe'] },
     );
     child = c;
