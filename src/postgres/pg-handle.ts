@@ -98,7 +98,7 @@ export class StagedHandle implements MountHandle {
     const r = await this.#tx(
       'read',
       (tx) => tx.query<{ version: string; data: Buffer | null }>(
-        `SELECT i.version::text AS version, c.data FROM ${S}.inode i LEFT JOIN ${S}.chunk c ON c.inode = i.id AND c.idx = $2 WHERE i.id = $1`,
+        `SELECT i.version::text AS version, c.data FROM ${S}.inode i LEFT JOIN ${S}.content c ON c.inode = i.id AND c.idx = $2 WHERE i.id = $1`,
         [this.#base.id, idx],
       ),
       true,
@@ -281,14 +281,17 @@ export class StagedHandle implements MountHandle {
         if (s.rows.length === 0) throw this.#staleError('the staged writes were cleaned up: this handle lost its lease');
       }
       if (this.#o.truncate) await tx.query(`DELETE FROM ${S}.chunk WHERE inode = $1`, [target]);
-      else if (stage !== undefined) {
-        await tx.query(`DELETE FROM ${S}.chunk WHERE inode = $1 AND idx IN (SELECT idx FROM ${S}.chunk WHERE inode = $2)`, [target, stage]);
+      else {
+        // Bytes kept in the file's row (schema.ts) become chunk 0 first, as the handle
+        // publishes by chunk.
+        await tx.query(`SELECT ${S}.spill($1)`, [target]);
+        if (stage !== undefined) await tx.query(`DELETE FROM ${S}.chunk WHERE inode = $1 AND idx IN (SELECT idx FROM ${S}.chunk WHERE inode = $2)`, [target, stage]);
       }
       if (stage !== undefined) {
         await tx.query(`UPDATE ${S}.chunk SET inode = $1 WHERE inode = $2`, [target, stage]);
         await tx.query(`DELETE FROM ${S}.stage WHERE id = $1`, [stage]);
       }
-      await tx.query(`UPDATE ${S}.inode SET size = $2, mtime_ms = ${NOW}, version = nextval('${S}.version_seq') WHERE id = $1`, [target, this.#size]);
+      await tx.query(`UPDATE ${S}.inode SET data = NULL, size = $2, mtime_ms = ${NOW}, version = nextval('${S}.version_seq') WHERE id = $1`, [target, this.#size]);
     });
     this.#stage = undefined;
   }

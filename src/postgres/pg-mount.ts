@@ -330,6 +330,12 @@ export class PostgresMount implements VirtualMount {
     await tx.query(`DELETE FROM ${this.#S}.inode WHERE id = $1`, [id]);
   }
 
+  // A file whose bytes are in its row (a small whole-file write, see schema.ts) gets them
+  // moved into chunk 0 before a change that works on chunks.
+  async #spill(tx: Tx, id: string): Promise<void> {
+    await tx.query(`SELECT ${this.#S}.spill($1)`, [id]);
+  }
+
   async #sweep(): Promise<void> {
     await sweepStages(this.#host, 'migrate').catch(() => undefined);
   }
@@ -447,7 +453,7 @@ export class PostgresMount implements VirtualMount {
         const out = Buffer.alloc(Math.max(0, end - start));
         if (end <= start) return out;
         const r = await tx.query<{ idx: string; data: Buffer }>(
-          `SELECT idx, data FROM ${this.#S}.chunk WHERE inode = $1 AND idx BETWEEN $2 AND $3 ORDER BY idx`,
+          `SELECT idx, data FROM ${this.#S}.content WHERE inode = $1 AND idx BETWEEN $2 AND $3 ORDER BY idx`,
           [row.id, Math.floor(start / CHUNK), Math.floor((end - 1) / CHUNK)],
         );
         for (const { idx, data } of r.rows) {
@@ -480,6 +486,7 @@ export class PostgresMount implements VirtualMount {
     await this.#tx('write', path, async (tx) => {
       const { row } = await this.#find(tx, path, 'write');
       if (row.kind !== 'file') throw mountError('EISDIR', 'write', path);
+      await this.#spill(tx, row.id);
       const end = offset + data.length;
       const first = Math.floor(offset / CHUNK);
       const last = Math.floor((end - 1) / CHUNK);
@@ -544,7 +551,7 @@ export class PostgresMount implements VirtualMount {
         id = existing.id;
         await tx.query(`DELETE FROM ${S}.chunk WHERE inode = $1`, [id]);
         await tx.query(
-          `UPDATE ${S}.inode SET size = $2, mode = coalesce($3, mode), mtime_ms = ${NOW}, version = nextval('${S}.version_seq') WHERE id = $1`,
+          `UPDATE ${S}.inode SET data = NULL, size = $2, mode = coalesce($3, mode), mtime_ms = ${NOW}, version = nextval('${S}.version_seq') WHERE id = $1`,
           [id, data.length, o.mode ?? null],
         );
       } else {
@@ -661,6 +668,7 @@ export class PostgresMount implements VirtualMount {
     await this.#tx('truncate', path, async (tx) => {
       const { row } = await this.#find(tx, path, 'truncate');
       if (row.kind !== 'file') throw mountError('EISDIR', 'truncate', path);
+      await this.#spill(tx, row.id);
       if (size < Number(row.size)) {
         const keep = Math.ceil(size / CHUNK);
         await tx.query(`DELETE FROM ${S}.chunk WHERE inode = $1 AND idx >= $2`, [row.id, keep]);

@@ -376,18 +376,42 @@ const STEPS: readonly ((s: string) => string[])[] = [
   // at one instant, as before), each a plain index lookup with a kept plan instead of a
   // recursive query. The walk also returns the file itself, so the common case (the file
   // is there and meets the condition) is one UPDATE by id that holds the version the walk
-  // saw: if it matches under the row lock, nothing changed the file since the walk, so the
-  // walk's size says whether there are chunk rows past the first (no DELETE when not). A file
-  // that changed meanwhile makes that UPDATE match nothing, and the loop of layout 4 runs.
+  // saw: if it matches under the row lock, nothing changed the file since the walk, so what
+  // the walk saw says whether it has chunk rows to delete. A file that changed meanwhile
+  // makes that UPDATE match nothing, and the loop of layout 4 runs.
+  // And a file write_small writes keeps its bytes in its own row (`inode.data`): the
+  // rewrite is then one row changed, not two (the file's row and its chunk). While `data`
+  // is set, the file has no chunk rows and `size` is its length; every other writer first
+  // moves those bytes into chunk 0 (`spill`), and readers read the `content` view, the
+  // chunks and the inline bytes as one set of rows.
   (S) => [
+    `ALTER TABLE ${S}.inode ADD COLUMN data bytea`,
+    `CREATE VIEW ${S}.content (inode, idx, data) AS
+       SELECT inode, idx, data FROM ${S}.chunk
+       UNION ALL
+       SELECT id, 0::bigint, data FROM ${S}.inode WHERE data IS NOT NULL AND octet_length(data) > 0`,
+    `CREATE FUNCTION ${S}.spill(p_id bigint) RETURNS void LANGUAGE plpgsql AS $fn$
+     DECLARE
+       v_data bytea;
+     BEGIN
+       SELECT data INTO v_data FROM ${S}.inode WHERE id = p_id AND data IS NOT NULL;
+       IF FOUND THEN
+         UPDATE ${S}.inode SET data = NULL WHERE id = p_id;
+         IF octet_length(v_data) > 0 THEN
+           INSERT INTO ${S}.chunk (inode, idx, data) VALUES (p_id, 0, v_data);
+         END IF;
+       END IF;
+     END
+     $fn$`,
     `CREATE FUNCTION ${S}.resolve(p_segs text[], p_n integer,
-       OUT o_depth integer, OUT o_parent bigint, OUT o_id bigint, OUT o_kind text, OUT o_version bigint, OUT o_size bigint)
+       OUT o_depth integer, OUT o_parent bigint, OUT o_id bigint, OUT o_kind text, OUT o_version bigint, OUT o_size bigint, OUT o_inline boolean)
      LANGUAGE plpgsql STABLE AS $fn$
      DECLARE
        v_id bigint;
        v_kind text;
        v_version bigint;
        v_size bigint;
+       v_inline boolean;
      BEGIN
        -- Depth 0 is the root; each step goes one name down while the entry is a folder.
        o_depth := 0;
@@ -395,7 +419,7 @@ const STEPS: readonly ((s: string) => string[])[] = [
        o_id := ${ROOT_ID};
        o_kind := 'dir';
        FOR d IN 1 .. p_n LOOP
-         SELECT id, kind, version, size INTO v_id, v_kind, v_version, v_size FROM ${S}.inode WHERE parent = o_id AND name = p_segs[d];
+         SELECT id, kind, version, size, data IS NOT NULL INTO v_id, v_kind, v_version, v_size, v_inline FROM ${S}.inode WHERE parent = o_id AND name = p_segs[d];
          IF NOT FOUND THEN RETURN; END IF;
          o_depth := d;
          o_parent := o_id;
@@ -403,6 +427,7 @@ const STEPS: readonly ((s: string) => string[])[] = [
          o_kind := v_kind;
          o_version := v_version;
          o_size := v_size;
+         o_inline := v_inline;
          IF v_kind <> 'dir' THEN RETURN; END IF;
        END LOOP;
      END
@@ -427,20 +452,14 @@ const STEPS: readonly ((s: string) => string[])[] = [
        IF r.o_depth = v_n THEN
          v_parent := r.o_parent;
          IF r.o_kind = 'file' AND NOT p_if_none AND (p_if_match IS NULL OR r.o_version = p_if_match) THEN
-           UPDATE ${S}.inode SET size = v_len, mode = coalesce(p_mode, mode), mtime_ms = floor(extract(epoch FROM clock_timestamp()) * 1000),
+           UPDATE ${S}.inode SET data = p_data, size = v_len, mode = coalesce(p_mode, mode), mtime_ms = floor(extract(epoch FROM clock_timestamp()) * 1000),
                   version = nextval('${S}.version_seq')
             WHERE id = r.o_id AND version = r.o_version
            RETURNING id INTO v_id;
            IF FOUND THEN
-             IF r.o_size > ${CHUNK} OR v_len = 0 THEN
-               DELETE FROM ${S}.chunk WHERE inode = v_id AND (idx > 0 OR v_len = 0);
-             END IF;
-             IF v_len > 0 THEN
-               -- A chunk inside the size may be absent (a hole reads as zeros).
-               UPDATE ${S}.chunk SET data = p_data WHERE inode = v_id AND idx = 0;
-               IF NOT FOUND THEN
-                 INSERT INTO ${S}.chunk (inode, idx, data) VALUES (v_id, 0, p_data);
-               END IF;
+             -- Chunk rows only where the walked version kept its bytes in chunks.
+             IF NOT r.o_inline AND r.o_size > 0 THEN
+               DELETE FROM ${S}.chunk WHERE inode = v_id;
              END IF;
              RETURN '';
            END IF;
@@ -453,18 +472,12 @@ const STEPS: readonly ((s: string) => string[])[] = [
        FOR attempt IN 1 .. 3 LOOP
          v_now := floor(extract(epoch FROM clock_timestamp()) * 1000);
          IF NOT p_if_none THEN
-           UPDATE ${S}.inode SET size = v_len, mode = coalesce(p_mode, mode), mtime_ms = v_now,
+           UPDATE ${S}.inode SET data = p_data, size = v_len, mode = coalesce(p_mode, mode), mtime_ms = v_now,
                   version = nextval('${S}.version_seq')
             WHERE parent = v_parent AND name = p_segs[v_n] AND kind = 'file' AND (p_if_match IS NULL OR version = p_if_match)
            RETURNING id INTO v_id;
            IF FOUND THEN
-             DELETE FROM ${S}.chunk WHERE inode = v_id AND (idx > 0 OR v_len = 0);
-             IF v_len > 0 THEN
-               UPDATE ${S}.chunk SET data = p_data WHERE inode = v_id AND idx = 0;
-               IF NOT FOUND THEN
-                 INSERT INTO ${S}.chunk (inode, idx, data) VALUES (v_id, 0, p_data);
-               END IF;
-             END IF;
+             DELETE FROM ${S}.chunk WHERE inode = v_id;
              RETURN '';
            END IF;
          END IF;
@@ -476,14 +489,11 @@ const STEPS: readonly ((s: string) => string[])[] = [
            CONTINUE;
          END IF;
          IF p_if_match IS NOT NULL THEN RETURN 'pre:ENOENT'; END IF;
-         INSERT INTO ${S}.inode (id, parent, name, kind, mode, mtime_ms, size, version)
-           VALUES (nextval('${S}.inode_seq'), v_parent, p_segs[v_n], 'file', coalesce(p_mode, ${0o644}), v_now, v_len, nextval('${S}.version_seq'))
+         INSERT INTO ${S}.inode (id, parent, name, kind, mode, mtime_ms, size, version, data)
+           VALUES (nextval('${S}.inode_seq'), v_parent, p_segs[v_n], 'file', coalesce(p_mode, ${0o644}), v_now, v_len, nextval('${S}.version_seq'), p_data)
            ON CONFLICT (parent, name) DO NOTHING RETURNING id INTO v_id;
          IF FOUND THEN
            UPDATE ${S}.inode SET mtime_ms = v_now, version = nextval('${S}.version_seq') WHERE id = v_parent;
-           IF v_len > 0 THEN
-             INSERT INTO ${S}.chunk (inode, idx, data) VALUES (v_id, 0, p_data);
-           END IF;
            RETURN '';
          END IF;
          IF p_if_none THEN RETURN 'pre:EEXIST'; END IF;

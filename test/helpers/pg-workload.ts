@@ -71,7 +71,8 @@ export async function checkWorkload(url: string, schema: string, logs: readonly 
     if (!want.has(seq) || !got[1].content!.equals(contentOf(f, seq))) problems.push(`${f} at ${got[0]}: content of seq ${seq}, expected ${[...want].join('|')}`);
   }
   for (const name of byName.keys()) if (!folders.includes(name) && !logs.some((log) => log.some((l) => l.f === name))) problems.push(`${name}: no worker wrote it`);
-  // Sizes match chunks: a file of N bytes is exactly ceil(N / CHUNK) chunks, every one full
+  // Sizes match chunks: a file of N bytes is exactly ceil(N / CHUNK) chunks (its bytes in
+  // its row count as chunk 0: the content view), every one full
   // but the last (this workload writes whole files, never sparse ones).
   const c = new pg.Client({ connectionString: url });
   c.on('error', () => undefined);
@@ -79,7 +80,7 @@ export async function checkWorkload(url: string, schema: string, logs: readonly 
   try {
     const S = `"${schema}"`;
     const bad = await c.query<{ name: string }>(
-      `SELECT i.name FROM ${S}.inode i LEFT JOIN ${S}.chunk c ON c.inode = i.id WHERE i.kind = 'file'
+      `SELECT i.name FROM ${S}.inode i LEFT JOIN ${S}.content c ON c.inode = i.id WHERE i.kind = 'file'
         GROUP BY i.id, i.name, i.size
        HAVING coalesce(sum(octet_length(c.data)), 0) <> i.size OR count(c.idx) <> ceil(i.size / ${256 * 1024}.0)
            OR coalesce(max(c.idx), -1) <> count(c.idx) - 1`,

@@ -57,7 +57,7 @@ if (missing !== undefined) {
             let armed = false;
             let froze = false;
             proxy.watch = (chunk) => {
-              if (chunk.includes('SET size = $2')) armed = true;
+              if (chunk.includes('size = $2, ')) armed = true;
               if (froze || !armed || !chunk.includes('COMMIT')) return 'pass';
               froze = true;
               if (when === 'before') return 'hold';

@@ -241,15 +241,52 @@ if (missing !== undefined) {
         await one('a rewrite of a file with a hole', () => v.writeFile('/p/d/h', 'hole'));
         assert.equal(await v.readFile('/p/d/h', { encoding: 'utf8' }), 'hole');
         // A file of three chunks and a bit, written whole (a transaction), then shrunk to one
-        // chunk and to nothing by the one-statement write: no chunk past its end is left.
+        // chunk and to nothing by the one-statement write: its bytes move into its row and
+        // none of its chunks is left.
+        const before = await assertInvariants(srv.url, schema, assert);
         await v.writeFile('/p/d/big', Buffer.alloc(3 * CHUNK + 5, 7));
+        assert.equal((await assertInvariants(srv.url, schema, assert)).chunks, before.chunks + 4, 'a big file is written as chunks');
         await one('shrunk to a chunk', () => v.writeFile('/p/d/big', Buffer.alloc(CHUNK, 8)));
         assert.ok(Buffer.from(await v.readFile('/p/d/big')).equals(Buffer.alloc(CHUNK, 8)));
-        const inv = await assertInvariants(srv.url, schema, assert);
+        assert.equal((await assertInvariants(srv.url, schema, assert)).chunks, before.chunks, 'the shrunk file keeps no chunk');
         await one('emptied', () => v.writeFile('/p/d/big', ''));
         assert.equal((await m.stat('/d/big')).size, 0);
-        const after = await assertInvariants(srv.url, schema, assert);
-        assert.equal(after.chunks, inv.chunks - 1, 'the emptied file has no chunk left');
+        assert.equal((await v.readFile('/p/d/big')).length, 0);
+        // Bytes kept in the row, then changed by the calls that work on chunks: a write at an
+        // offset past the first chunk, a truncate, a handle that keeps the old bytes.
+        await v.writeFile('/p/d/s', 'abcdef');
+        await m.write('/d/s', Buffer.from('XY'), { offset: CHUNK + 1 });
+        const s1 = Buffer.alloc(CHUNK + 3);
+        s1.write('abcdef');
+        s1.write('XY', CHUNK + 1);
+        assert.ok(Buffer.from(await v.readFile('/p/d/s')).equals(s1), 'a write past the first chunk keeps the bytes of the row');
+        await assertInvariants(srv.url, schema, assert);
+        await v.writeFile('/p/d/s', 'abcdef');
+        await m.truncate('/d/s', 3);
+        assert.equal(await v.readFile('/p/d/s', { encoding: 'utf8' }), 'abc');
+        await assertInvariants(srv.url, schema, assert);
+        await v.writeFile('/p/d/s', 'abcdef');
+        await m.truncate('/d/s', 8);
+        assert.ok(Buffer.from(await v.readFile('/p/d/s')).equals(Buffer.from('abcdef\0\0')), 'a truncate that grows keeps the bytes');
+        await assertInvariants(srv.url, schema, assert);
+        await v.writeFile('/p/d/s', 'abcdef');
+        const h = await v.open('/p/d/s', 'r+');
+        assert.equal(Buffer.from(await h.read(2)).toString(), 'ab', 'a handle reads the bytes of the row');
+        await h.write('Z');
+        await h.close();
+        assert.equal(await v.readFile('/p/d/s', { encoding: 'utf8' }), 'abZdef', 'a handle that keeps the old bytes publishes over them');
+        await assertInvariants(srv.url, schema, assert);
+        const a = await v.open('/p/d/s', 'a');
+        await a.write('gh');
+        await a.close();
+        assert.equal(await v.readFile('/p/d/s', { encoding: 'utf8' }), 'abZdefgh', 'an append handle keeps the bytes of the row');
+        // A whole chunk in the row, appended to: the handle stages chunk 1 only.
+        await v.writeFile('/p/d/s', Buffer.alloc(CHUNK, 5));
+        const a2 = await v.open('/p/d/s', 'a');
+        await a2.write('+');
+        await a2.close();
+        assert.ok(Buffer.from(await v.readFile('/p/d/s')).equals(Buffer.concat([Buffer.alloc(CHUNK, 5), Buffer.from('+')])), 'an append past the row\'s bytes keeps them');
+        await assertInvariants(srv.url, schema, assert);
         await m.close();
       } finally {
         await pool.end();
