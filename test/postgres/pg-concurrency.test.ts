@@ -1,7 +1,7 @@
 /**
- * 8 processes on one PostgresMount namespace at once, each doing random whole-file writes,
- * handle writes, deletes and moves of its own files and moves of shared folders into one
- * another (bounded in count and time), logging what was acknowledged. Afterwards a checker
+ * 8 processes on one PostgresMount namespace at once, each doing up to 2,000 random
+ * whole-file writes (plain and conditional), handle writes, deletes and moves of its own
+ * files and moves of shared folders into one another (bounded in count and time), logging what was acknowledged. Afterwards a checker
  * reading the tables directly proves: every file's content is its last acknowledged write
  * (or absent after an acknowledged delete), each shared folder is in exactly one place, no
  * cycle, no orphan row or chunk, no stage left, and every file's size matches its chunks.
@@ -22,6 +22,7 @@ import { pgMissing, startPg, type PgServer } from '../helpers/pg.js';
 const missing = pgMissing();
 const WORKER = fileURLToPath(new URL('./fixtures/pg-conc-worker.js', import.meta.url));
 const WORKERS = 8;
+const OPS = 2_000;
 const FOLDERS = ['D0', 'D1', 'D2', 'D3', 'D4', 'D5'];
 
 if (missing !== undefined) {
@@ -41,7 +42,7 @@ if (missing !== undefined) {
       fs.rmSync(tmp, { recursive: true, force: true });
     });
 
-    it(`${WORKERS} workers x random writes, deletes, file moves and folder moves: every file is its last acknowledged write, no cycle, no orphan, sizes match chunks`, { timeout: 120_000 }, async (t) => {
+    it(`${WORKERS} workers x random writes, deletes, file moves and folder moves: every file is its last acknowledged write, no cycle, no orphan, sizes match chunks`, { timeout: 300_000 }, async (t) => {
       const schema = srv.schema();
       const m = new PostgresMount({ connectionString: srv.url, schema, timeout: 20_000 });
       try {
@@ -49,7 +50,7 @@ if (missing !== undefined) {
       } finally {
         await m.close();
       }
-      const opts = JSON.stringify({ ops: 400, ms: 25_000, files: 6, folders: FOLDERS });
+      const opts = JSON.stringify({ ops: OPS, ms: 150_000, files: 6, folders: FOLDERS });
       const logs = Array.from({ length: WORKERS }, (_, w) => path.join(tmp, `w${w}.log`));
       const kids = logs.map((log, w) => {
         fs.writeFileSync(log, '');
@@ -69,7 +70,7 @@ if (missing !== undefined) {
       t.diagnostic(`ops: ${tallies.map((x) => x.ops).join(', ')}; ${JSON.stringify(sum)}`);
       // Not vacuous: every kind of change was acknowledged many times, and folder moves
       // into their own subtree were refused.
-      for (const k of ['write:ok', 'handle:ok', 'delete:ok', 'move:ok', 'folder:ok', 'folder:EINVAL']) assert.ok((sum[k] ?? 0) >= 3, `${k}: ${sum[k] ?? 0}`);
+      for (const k of ['write:ok', 'cond:ok', 'handle:ok', 'delete:ok', 'move:ok', 'folder:ok', 'folder:EINVAL']) assert.ok((sum[k] ?? 0) >= 3, `${k}: ${sum[k] ?? 0}`);
       const parsed = logs.map((l) => fs.readFileSync(l, 'utf8').split('\n').filter(Boolean).map((x) => JSON.parse(x) as LogLine));
       assert.deepEqual(await checkWorkload(srv.url, schema, parsed, FOLDERS), []);
       await assertInvariants(srv.url, schema, assert);
