@@ -34,13 +34,20 @@ export interface HandleHost {
   readonly owner: string;
   /** The mount forgets a closed handle. */
   forget(h: StagedHandle): void;
+  /** For a handle that creates its file: the file's id, made (or found) in the commit's transaction. */
+  publishTarget(tx: Tx, path: string, exclusive: boolean): Promise<string>;
 }
 
-/** The file's row as the handle found it at open. @internal */
+/**
+ * The file's row as the handle found it at open. `pending`: there was no file (the handle
+ * creates it at close), and `id` is its folder's.
+ * @internal
+ */
 export interface HandleBase {
   readonly id: string;
   readonly version: string;
   readonly size: number;
+  readonly pending?: true;
 }
 
 interface Dirty {
@@ -194,6 +201,7 @@ export class StagedHandle implements MountHandle {
         const r = await tx.query<{ id: string }>(
           `INSERT INTO ${S}.stage (id, target, owner, size, expires)
            VALUES (nextval('${S}.inode_seq'), $1, $2, $3, clock_timestamp() + $4 * interval '1 millisecond') RETURNING id`,
+          // target: the file, or for a file made at close, its folder (for the record only).
           [this.#base.id, owner, this.#size, leaseMs],
         );
         stage = r.rows[0]!.id;
@@ -234,6 +242,8 @@ export class StagedHandle implements MountHandle {
 
   /** @inheritDoc */
   async stat(): Promise<VStat> {
+    // A file made at close has no row yet: what it will be.
+    if (this.#base.pending === true) return { kind: 'file', size: this.#size, mtimeMs: Date.now(), mode: 0o644 };
     const r = await this.#tx('fstat', (tx) => tx.query<{ kind: 'file' | 'dir'; mode: number; mtime_ms: number; size: string; version: string }>(`SELECT kind, mode, mtime_ms, size, version::text AS version FROM ${this.#host.S}.inode WHERE id = $1`, [this.#base.id]), true);
     const row = r.rows[0];
     if (row === undefined) throw mountError('ENOENT', 'fstat', this.#path);
@@ -269,8 +279,9 @@ export class StagedHandle implements MountHandle {
   async #commit(): Promise<void> {
     const { S, owner } = this.#host;
     const stage = this.#stage;
-    const target = this.#base.id;
     await this.#tx('close', async (tx) => {
+      let target = this.#base.id;
+      if (this.#base.pending === true) target = await this.#host.publishTarget(tx, this.#path, this.#o.exclusive === true);
       const f = await tx.query<{ version: string }>(`SELECT version::text AS version FROM ${S}.inode WHERE id = $1 FOR UPDATE`, [target]);
       if (f.rows.length === 0) throw mountError('ENOENT', 'close', this.#path);
       if (!this.#o.truncate && f.rows[0]!.version !== this.#base.version) {
@@ -299,6 +310,7 @@ export class StagedHandle implements MountHandle {
   /** Drops the stage and its chunks (nothing published). Never throws: a stage left behind is swept when its lease ends. */
   async discard(): Promise<void> {
     clearInterval(this.#timer);
+    this.#host.forget(this);
     const stage = this.#stage;
     this.#stage = undefined;
     this.#dirty = undefined;

@@ -42,7 +42,7 @@ import { baseName, parentOf, segments } from '../vfs/vpath.js';
 import { CHUNK, ROOT_ID, isSchemaName, migrate } from './schema.js';
 import { connection, endPool, sqlState, statement, transaction, type CallPolicy, type Tx } from './sql.js';
 import type { FenceToken } from '../lock/store.js';
-import { StagedHandle, sweepStages, type HandleHost } from './pg-handle.js';
+import { StagedHandle, sweepStages, type HandleBase, type HandleHost } from './pg-handle.js';
 
 const OPTION_SET = optionNames(['connectionString', 'pool', 'schema', 'timeout', 'retries', 'stageLease']);
 const CAPS: ReadonlySet<MountCapability> = new Set<MountCapability>(['rename', 'metadata', 'atomicWrite', 'fence', 'handles', 'conditionalWrite']);
@@ -164,6 +164,7 @@ export class PostgresMount implements VirtualMount {
       leaseMs,
       owner: `${process.pid}/${randomUUID()}`,
       forget: (h) => this.#open.delete(h),
+      publishTarget: (tx, path, exclusive) => this.#publishTarget(tx, path, exclusive),
     };
   }
 
@@ -379,21 +380,53 @@ export class PostgresMount implements VirtualMount {
     if (typeof o !== 'object' || o === null || isRevoked(o) || typeof o['read'] !== 'boolean' || typeof o['write'] !== 'boolean' || typeof o['truncate'] !== 'boolean') {
       throw mountError('EINVAL', 'open', path);
     }
-    const opts: MountOpenOptions = { read: o['read'], write: o['write'], truncate: o['truncate'] && o['write'] };
-    const row = await this.#tx(
+    for (const k of ['create', 'exclusive']) if (o[k] !== undefined && typeof o[k] !== 'boolean') throw mountError('EINVAL', 'open', path);
+    const create = o['create'] === true;
+    if (create && (!o['write'] || !o['truncate'] || path === '/')) throw mountError('EINVAL', 'open', path);
+    const opts: MountOpenOptions = { read: o['read'], write: o['write'], truncate: o['truncate'] && o['write'], create, exclusive: create && o['exclusive'] === true };
+    const base = await this.#tx(
       'open',
       path,
-      async (tx) => {
+      async (tx): Promise<HandleBase> => {
+        if (create) {
+          // The file is made at close (#publishTarget); now only its folder must be there,
+          // and, for an exclusive open, no entry.
+          const parent = await this.#findFolder(tx, parentOf(path), 'open', path);
+          const there = await this.#child(tx, parent.row.id, baseName(path));
+          if (there !== undefined && (opts.exclusive === true || there.kind === 'dir')) throw mountError(there.kind === 'dir' ? 'EISDIR' : 'EEXIST', 'open', path);
+          return { id: parent.row.id, version: '', size: 0, pending: true };
+        }
         const { row } = await this.#find(tx, path, 'open');
         if (row.kind !== 'file') throw mountError('EISDIR', 'open', path);
-        return row;
+        return { id: row.id, version: row.version, size: Number(row.size) };
       },
       true,
     );
-    const h = new StagedHandle(this.#host, path, { id: row.id, version: row.version, size: Number(row.size) }, opts);
+    const h = new StagedHandle(this.#host, path, base, opts);
     if (this.#closed) throw mountError('EINVAL', 'open', path);
     this.#open.add(h);
     return h;
+  }
+
+  // The file a handle that creates its file publishes into, in the commit's transaction:
+  // made now under the folder at the path's parent (which must still be there), or the
+  // file another client made there since the open (replaced; EEXIST for an exclusive one).
+  async #publishTarget(tx: Tx, path: string, exclusive: boolean): Promise<string> {
+    const parent = await this.#findFolder(tx, parentOf(path), 'close', path);
+    const name = baseName(path);
+    const there = await this.#child(tx, parent.row.id, name);
+    if (there !== undefined) {
+      if (there.kind === 'dir') throw mountError('EISDIR', 'close', path);
+      if (exclusive) throw mountError('EEXIST', 'close', path);
+      return there.id;
+    }
+    const r = await tx.query<{ id: string }>(
+      `INSERT INTO ${this.#S}.inode (id, parent, name, kind, mode, mtime_ms, size, version)
+       VALUES (nextval('${this.#S}.inode_seq'), $1, $2, 'file', ${0o644}, ${NOW}, 0, nextval('${this.#S}.version_seq')) RETURNING id`,
+      [parent.row.id, name],
+    );
+    await this.#touch(tx, parent.row.id);
+    return r.rows[0]!.id;
   }
 
   async #hasChildren(tx: Tx, id: string): Promise<boolean> {

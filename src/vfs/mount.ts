@@ -102,7 +102,7 @@ export interface AtomicWriteOptions extends WriteCondition {
   readonly fence?: FenceToken | undefined;
 }
 
-/** How {@link VirtualMount.openHandle} opens a file (the VFS has made sure it exists and is a file). */
+/** How {@link VirtualMount.openHandle} opens a file (the VFS has made sure it is a file, or, with `create`, that there is none). */
 export interface MountOpenOptions {
   /** The handle reads. */
   readonly read: boolean;
@@ -110,6 +110,15 @@ export interface MountOpenOptions {
   readonly write: boolean;
   /** The content starts empty (`w` flags): the old content stays visible to others until `close()`. */
   readonly truncate: boolean;
+  /**
+   * There is no file at the path (its folder exists): the handle creates it at `close()`,
+   * in the step that publishes its content, so nobody sees the file before, and a writer
+   * that dies leaves nothing at the path. A file that another client made there meanwhile
+   * is replaced (or, with `exclusive`, fails the close with `EEXIST`).
+   */
+  readonly create?: boolean;
+  /** With `create` (`x` flags): a file made at the path before `close()` fails it with `EEXIST`. */
+  readonly exclusive?: boolean;
 }
 
 /**
@@ -125,6 +134,8 @@ export interface MountHandle {
   stat(): Promise<VStat>;
   /** Publishes what was written (all of it, or none of it on failure) and releases the handle. */
   close(): Promise<void>;
+  /** Releases the handle and publishes nothing it wrote (never throws: what it staged is cleaned up now or when its lease ends). */
+  discard(): Promise<void>;
 }
 
 /** Options of {@link VirtualMount.create}. */
@@ -217,7 +228,7 @@ export interface VirtualMount {
   writeFile?(path: string, data: Uint8Array, options?: AtomicWriteOptions): Promise<void>;
   /** Present when `capabilities` has `'metadata'`. */
   setMetadata?(path: string, update: MetadataUpdate): Promise<void>;
-  /** Present when `capabilities` has `'handles'`: a handle on the file at `path` whose writes are staged until its `close()`. */
+  /** Present when `capabilities` has `'handles'`: a handle on the file at `path` (or, with `create`, on a file made at `close()`) whose writes are staged until its `close()`. */
   openHandle?(path: string, options: MountOpenOptions): Promise<MountHandle>;
 }
 

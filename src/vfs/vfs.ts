@@ -173,6 +173,8 @@ export interface HandleBackend {
   write(data: Uint8Array, offset: number | 'end'): Promise<number>;
   stat(): Promise<VStat>;
   close(): Promise<void>;
+  /** Closes without publishing (a mount's own handles); absent where writes are already in place. */
+  discard?(): Promise<void>;
 }
 
 const DEFAULT_READ = 64 * 1024;
@@ -707,7 +709,10 @@ export class VirtualFileSystem {
 
   /**
    * Opens a file and returns a handle the VFS tracks until it is closed: while it is
-   * open, renaming or removing the file (or a folder above it) fails with `EBUSY`.
+   * open, renaming or removing the file (or a folder above it) fails with `EBUSY`. On a
+   * mount with the `'handles'` capability (PostgresMount) the writes are staged until
+   * `close()`, and a file the open creates appears only then, with its content (`x` flags
+   * check again at the close that no file was made there meanwhile).
    *
    * @param path - A virtual path.
    * @param flags - Node-style flags (default `'r'`), see {@link VfsOpenFlags}.
@@ -734,15 +739,18 @@ export class VirtualFileSystem {
     if (st?.kind === 'dir' || r.rel === ROOT) throw vErr('EISDIR', undefined, ctx);
     if (st === undefined) {
       if (!f.create) throw vErr('ENOENT', undefined, ctx);
-      await this.#call(() => m.create(r.rel, { dir: false }), ctx);
+      // A mount with its own handles makes the file at close, with its content.
+      if (!hasHandles(m)) await this.#call(() => m.create(r.rel, { dir: false }), ctx);
     } else if (f.trunc && st.size > 0 && !hasHandles(m)) {
       await this.#call(() => m.truncate(r.rel, 0), ctx);
     }
     let handle: VirtualFileHandle | undefined;
     if (hasHandles(m)) {
       // The mount's own handle: its writes are staged and published at close, and the old
-      // content (a `w` flag's truncation included) stays what everyone else sees until then.
-      const mh = await this.#call(() => m.openHandle(r.rel, { read: f.read, write: f.write, truncate: f.trunc }), ctx);
+      // content (a `w` flag's truncation included) stays what everyone else sees until then;
+      // a file it creates appears only then.
+      const how = st === undefined ? { read: f.read, write: f.write, truncate: true, create: true, exclusive: f.excl } : { read: f.read, write: f.write, truncate: f.trunc };
+      const mh = await this.#call(() => m.openHandle(r.rel, how), ctx);
       const staged: HandleBackend = {
         read: (offset, length) => this.#call(() => mh.read(offset, length), { operation: 'vfs.read', path, syscall: 'read' }),
         write: (data, offset) => this.#call(() => mh.write(data, offset), { operation: 'vfs.write', path, syscall: 'write' }),
@@ -750,6 +758,10 @@ export class VirtualFileSystem {
         close: async () => {
           if (handle !== undefined) this.#handles.delete(handle);
           await this.#call(() => mh.close(), { operation: 'vfs.close', path, syscall: 'close' });
+        },
+        discard: async () => {
+          if (handle !== undefined) this.#handles.delete(handle);
+          await mh.discard().catch(() => undefined);
         },
       };
       handle = new VirtualFileHandle(path, flags, f.read, f.write, f.append, madeHere(staged));
@@ -997,6 +1009,34 @@ export class VirtualFileHandle {
       if (this.#closed) return;
       this.#closed = true;
       await this.#backend.close();
+    });
+  }
+
+  /**
+   * Closes the handle without publishing what it wrote, where that is possible: on a
+   * mount with its own handles (the `'handles'` capability, e.g. `PostgresMount`) nothing
+   * it wrote is published and a file the open would have created is not made. On other
+   * mounts the writes are already in the file, and this is `close()`. For a writer that
+   * gives up midway (an interrupt, a failed source). Safe to call twice; never throws on
+   * a mount with its own handles.
+   * @throws What `close()` throws, on mounts without their own handles.
+   * @example
+   * ```ts
+   * const h = await vfs.open('/pg/upload.bin', 'w');
+   * try {
+   *   await h.write(new Uint8Array(1024));
+   * } catch (e) {
+   *   await h.discard(); // nothing of the upload is published
+   *   throw e;
+   * }
+   * await h.close();
+   * ```
+   */
+  discard(): Promise<void> {
+    return this.#serial(async () => {
+      if (this.#closed) return;
+      this.#closed = true;
+      await (this.#backend.discard ?? this.#backend.close).call(this.#backend);
     });
   }
 

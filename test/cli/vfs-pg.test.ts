@@ -1,7 +1,7 @@
 /**
  * `atomfs vfs` over a real PostgreSQL server (the throwaway server of helpers/pg.ts; under
  * CI=true a missing server fails): put then cat byte for byte (a few MiB, streamed through a
- * temp entry, and a small one-transaction put), ls -l and stat with versions, mv within the
+ * handle staged until close, and a small one-transaction put), interrupted and killed puts, ls -l and stat with versions, mv within the
  * database and from it to a local folder, rm -r, the errors, and that pg is loaded for a
  * postgres:// mount (the positive control of the probe in vfs.test.ts).
  */
@@ -9,9 +9,12 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, type TestContext } from 'node:test';
 import { pathToFileURL } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
 import { isTempFile } from '../../src/index.js';
+import { assertInvariants } from '../helpers/pg-invariants.js';
 import { BIN, closed, collect, errorLine, REPO, runCli, runProcess, spawnCli } from '../helpers/cli.js';
 import { pgMissing, startPg, type PgServer } from '../helpers/pg.js';
 import { list, tmpDir } from '../helpers/tmp.js';
@@ -38,9 +41,46 @@ if (missing !== undefined) {
     });
 
     /** The mount flags for a fresh schema: /pg on the server, /disk on a temp folder. */
-    function mounts(t: Parameters<typeof tmpDir>[0]): { m: string[]; disk: string } {
+    function mounts(t: Parameters<typeof tmpDir>[0]): { m: string[]; disk: string; schema: string } {
       const disk = tmpDir(t);
-      return { m: ['--mount', `/pg=${srv.url}`, '--schema', srv.schema(), '--mount', `/disk=${pathToFileURL(disk).href}`], disk };
+      const schema = srv.schema();
+      return { m: ['--mount', `/pg=${srv.url}`, '--schema', schema, '--mount', `/disk=${pathToFileURL(disk).href}`], disk, schema };
+    }
+
+    /** One number from the server, straight from the tables. */
+    async function count(sql: string): Promise<number> {
+      const c = new pg.Client({ connectionString: srv.url });
+      c.on('error', () => undefined);
+      await c.connect();
+      try {
+        return Number((await c.query<{ n: string }>(sql)).rows[0]!.n);
+      } finally {
+        await c.end().catch(() => undefined);
+      }
+    }
+
+    /**
+     * Starts a put of 16 MiB of stdin that stays open, and waits (bounded) until its first
+     * chunk is staged on the server: the put is mid-stream, and nothing of it shows.
+     */
+    async function putMidStream(t: TestContext, m: readonly string[], schema: string, target: string, folder: string): Promise<{ child: ReturnType<typeof spawnCli>; stderr: { text(): string } }> {
+      const before = await count(`SELECT count(*) AS n FROM "${schema}".stage`);
+      const child = spawnCli(t, ['vfs', ...m, 'put', '-p', target]);
+      const stderr = collect(child.stderr);
+      child.stdin!.on('error', () => {});
+      child.stdin!.write(randomBytes(16 << 20));
+      let staged = false;
+      for (let i = 0; i < 200 && !staged; i++) {
+        staged = (await count(`SELECT count(*) AS n FROM "${schema}".stage`)) > before;
+        if (!staged) await sleep(50);
+      }
+      assert.ok(staged, 'the put staged its first chunk');
+      const ls = await runCli(['vfs', '--json', ...m, 'ls', folder]);
+      const names = ls.code === 0 ? (jsonLines(ls.stdout)[0] as { entries: { name: string }[] }).entries.map((e) => e.name) : [];
+      assert.ok(!names.includes(path.posix.basename(target)) || target === '/pg/keep', `nothing of the new file shows: ${names.join(', ')}`);
+      assert.ok(names.every((n) => !isTempFile(n)), 'no temp entry: the handle writes PATH itself');
+      assert.equal((await runCli(['vfs', ...m, 'cat', '/pg/keep'])).stdout, 'old', 'the old content is what others see');
+      return { child, stderr };
     }
 
     it('put then cat: identical bytes, 3 MiB streamed and a small put; no temp left; ls -l and stat show versions', async (t) => {
@@ -112,30 +152,38 @@ if (missing !== undefined) {
       assert.match(refused.stderr, errorLine('ECONNREFUSED'));
     });
 
-    it('put interrupted by SIGINT mid-stream: exit 130, the temp row and the folder -p made are gone, an existing file keeps its bytes', async (t) => {
-      const { m } = mounts(t);
+    it('put interrupted by SIGINT mid-stream: exit 130, nothing published, no stage left, the folder -p made gone, an existing file keeps its bytes', async (t) => {
+      const { m, schema } = mounts(t);
       assert.equal((await runCli(['vfs', ...m, 'put', '/pg/keep'], { input: 'old' })).code, 0);
-      for (const [target, folder] of [['/pg/new/f.bin', '/pg/new'], ['/pg/keep', '/pg']] as const) {
-        const child = spawnCli(t, ['vfs', ...m, 'put', '-p', target]);
-        const stderr = collect(child.stderr);
-        child.stdin!.on('error', () => {});
-        child.stdin!.write(randomBytes(16 << 20));
-        // Wait (bounded) until the temp entry is in the database, then interrupt. It shows
-        // empty: a handle's writes are staged until close, never seen in part.
-        let seen = false;
-        for (let i = 0; i < 60 && !seen; i++) {
-          const ls = await runCli(['vfs', '--json', ...m, 'ls', folder]);
-          const entries = ls.code === 0 ? (jsonLines(ls.stdout)[0] as { entries: { name: string; size: number }[] }).entries : [];
-          seen = entries.some((e) => isTempFile(e.name));
-          if (seen) assert.ok(entries.every((e) => !isTempFile(e.name) || e.size === 0), 'staged bytes are not visible');
-        }
-        assert.ok(seen, 'the temp entry appeared');
+      for (const [target, folder] of [['/pg/new/f.bin', '/pg'], ['/pg/keep', '/pg']] as const) {
+        const { child, stderr } = await putMidStream(t, m, schema, target, folder);
         child.kill('SIGINT');
         assert.deepEqual(await closed(child, 60_000), { code: 130, signal: null }, stderr.text());
         assert.equal(stderr.text(), '');
+        assert.equal(await count(`SELECT count(*) AS n FROM "${schema}".stage`), 0, 'the interrupted put dropped its stage');
       }
-      assert.equal((await runCli(['vfs', ...m, 'ls', '-R', '/pg'])).stdout, 'keep\n', 'no temp, no folder made by -p');
+      assert.equal((await runCli(['vfs', ...m, 'ls', '-R', '/pg'])).stdout, 'keep\n', 'nothing new, no folder made by -p');
       assert.equal((await runCli(['vfs', ...m, 'cat', '/pg/keep'])).stdout, 'old');
+      await assertInvariants(srv.url, schema, assert);
+    });
+
+    it('put killed with SIGKILL mid-stream: nothing at PATH (a new file never appears, an old one keeps its bytes); the stage goes when its lease has run out', async (t) => {
+      const { m, schema } = mounts(t);
+      assert.equal((await runCli(['vfs', ...m, 'put', '/pg/keep'], { input: 'old' })).code, 0);
+      for (const target of ['/pg/fresh.bin', '/pg/keep']) {
+        const { child } = await putMidStream(t, m, schema, target, '/pg');
+        child.kill('SIGKILL');
+        assert.deepEqual(await closed(child, 60_000), { code: null, signal: 'SIGKILL' });
+      }
+      assert.equal((await runCli(['vfs', ...m, 'ls', '-R', '/pg'])).stdout, 'keep\n', 'no entry left by the killed puts');
+      assert.equal((await runCli(['vfs', ...m, 'cat', '/pg/keep'])).stdout, 'old');
+      assert.equal(await count(`SELECT count(*) AS n FROM "${schema}".stage`), 2, 'the dead puts\' stages are there until their leases end');
+      // Their leases run out (the default is a minute: moved to now), and the next mount to
+      // start sweeps them with their chunks.
+      await count(`WITH x AS (UPDATE "${schema}".stage SET expires = clock_timestamp() - interval '1 second' RETURNING 1) SELECT count(*) AS n FROM x`);
+      assert.equal((await runCli(['vfs', ...m, 'ls', '/pg'])).code, 0);
+      const inv = await assertInvariants(srv.url, schema, assert);
+      assert.equal(inv.stagedChunks, 0, 'no staged chunk left');
     });
 
     it('a postgres:// mount loads pg (so the probe that finds it unloaded elsewhere can see it)', async (t) => {

@@ -1,6 +1,6 @@
 /**
  * PostgresMount's own handles (`vfs.open`), on a real server: writes staged until close
- * and never seen by another reader before it, read-your-writes inside the handle, `r+`
+ * and never seen by another reader before it (a file the open creates included), read-your-writes inside the handle, `r+`
  * merges against an oracle, a handle whose file another client changed (ESTALE, nothing
  * written), bounded memory for a big file in a child process, and the cleanup of a writer
  * SIGKILLed mid-write (no orphan chunk after the next mount starts).
@@ -58,6 +58,58 @@ if (missing !== undefined) {
       return { w, r };
     };
     serverForSuite((s) => (srv = s), mounts);
+
+    it('a handle that creates its file makes it at close, with its content: nobody sees it before; a file made meanwhile is replaced (w) or fails the close (wx, EEXIST); discard makes nothing', async () => {
+      const schema = srv.schema();
+      const { w, r } = pair(schema);
+      await w.mkdir('/p/d');
+      const dir0 = (await r.stat('/p/d')).version;
+      const data = Buffer.alloc(CHUNK + 77, 3);
+      const h = await w.open('/p/d/new', 'w');
+      await h.write(data);
+      assert.equal((await h.stat()).size, data.length, 'the handle sees its bytes');
+      assert.equal(await code(r.stat('/p/d/new')), 'ENOENT', 'nobody else sees the file before close');
+      assert.deepEqual(await r.list('/p/d'), []);
+      assert.equal((await r.stat('/p/d')).version, dir0, 'the folder is unchanged until close');
+      await h.close();
+      assert.ok(Buffer.from(await r.readFile('/p/d/new')).equals(data), 'all of it at close');
+      assert.notEqual((await r.stat('/p/d')).version, dir0, 'a new name moves the folder\'s version');
+
+      // An empty create: the file appears at close, empty.
+      const e = await w.open('/p/d/empty', 'w');
+      assert.equal(await code(r.stat('/p/d/empty')), 'ENOENT');
+      await e.close();
+      assert.equal((await r.stat('/p/d/empty')).size, 0);
+
+      // Another client makes the file while the handle is open: w replaces it, wx fails.
+      const hw = await w.open('/p/d/race', 'w');
+      await hw.write('mine');
+      await r.writeFile('/p/d/race', 'theirs');
+      await hw.close();
+      assert.equal(await r.readFile('/p/d/race', { encoding: 'utf8' }), 'mine', 'w replaces a file made meanwhile');
+      const hx = await w.open('/p/d/racex', 'wx');
+      await hx.write('mine');
+      await r.writeFile('/p/d/racex', 'theirs');
+      assert.equal(await code(hx.close()), 'EEXIST');
+      assert.equal(await r.readFile('/p/d/racex', { encoding: 'utf8' }), 'theirs', 'wx keeps the other client\'s file');
+      assert.equal(await code(w.open('/p/d/racex', 'wx')), 'EEXIST', 'wx on a file that is there fails at open');
+
+      // The folder goes while the handle is open: the close fails, nothing is made.
+      await w.mkdir('/p/gone');
+      const hg = await w.open('/p/gone/f', 'w');
+      await hg.write('x');
+      await r.remove('/p/gone');
+      assert.equal(await code(hg.close()), 'ENOENT');
+
+      // discard: nothing is made, the stage goes.
+      const hd = await w.open('/p/d/dropped', 'w');
+      await hd.write(Buffer.alloc(2 * CHUNK, 1));
+      assert.equal((await checkInvariants(srv.url, schema)).stages, 1);
+      await hd.discard();
+      assert.equal(await code(r.stat('/p/d/dropped')), 'ENOENT');
+      const inv = await assertInvariants(srv.url, schema, assert);
+      assert.equal(inv.stagedChunks, 0);
+    });
 
     it('a w handle\'s chunks are staged: another reader sees the old content until close, then all of the new', async () => {
       const schema = srv.schema();

@@ -102,10 +102,14 @@ Options:
 
 Reads stdin (or the local FILE; '-' is stdin) to its end into the virtual file PATH,
 atomically: readers see the old content or the new, never a part. Small input is one
-vfs.writeFile (one transaction on PostgreSQL); big input is streamed in chunks into a
+vfs.writeFile (one transaction on PostgreSQL); big input is streamed in chunks. On
+PostgreSQL it goes straight to PATH through a handle whose writes are staged until the
+end and published in one transaction (a new PATH appears only then); elsewhere into a
 temp entry beside PATH (.<name>.<16 hex>.tmp), renamed over PATH at the end.
-Interrupted (Ctrl-C, SIGTERM, SIGHUP), the temp and the folders -p made are removed
-and PATH keeps its old content; after a kill -9 only the temp is left behind.
+Interrupted (Ctrl-C, SIGTERM, SIGHUP), nothing is published, the temp and the folders
+-p made are removed, and PATH keeps its old content. After a kill -9, on PostgreSQL
+nothing is left at PATH (the staged chunks are removed once their lease runs out);
+elsewhere only the temp is left behind.
 
 Options:
   -p, --parents, --mkdir  create PATH's missing parent folders
@@ -213,7 +217,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
       case 'cat':
         return await cat(mounted.vfs, paths[0]!, values, io);
       case 'put':
-        return await put(mounted.vfs, paths[0]!, rest[1], values, io);
+        return await put(mounted, paths[0]!, rest[1], values, io);
       case 'mv':
         return await mv(mounted, rest[0]!, rest[1]!, values, io);
       default:
@@ -439,9 +443,14 @@ async function unmake(vfs: VirtualFileSystem, made: readonly string[]): Promise<
   for (const dir of [...made].reverse()) await vfs.remove(dir).catch(() => undefined);
 }
 
-async function put(vfs: VirtualFileSystem, path: string, file: string | undefined, values: Values, io: CliIo): Promise<number> {
+async function put(mounted: MountedVfs, path: string, file: string | undefined, values: Values, io: CliIo): Promise<number> {
+  const vfs = mounted.vfs;
   const dest = normalizeVirtual('vfs.put', path);
   if (dest === ROOT) throw new AtomfsError('EISDIR', undefined, { operation: 'vfs put', path });
+  // A PostgreSQL mount's handles are staged until close (and a file one creates appears
+  // only then): PATH is written straight, and a put killed midway leaves nothing there.
+  const at = mountOf(mounted.specs, dest);
+  const staged = mounted.specs.some((s) => s.prefix === at && s.kind === 'postgres');
   const noClobber = values['no-clobber'] === true;
   const signal = io.signal;
   const total: { size: number | undefined } = { size: undefined };
@@ -468,9 +477,13 @@ async function put(vfs: VirtualFileSystem, path: string, file: string | undefine
       await vfs.writeFile(path, data, { signal });
       bytes = data.length;
     } else {
-      // Streamed into a temp entry beside PATH, renamed over it at the end.
-      tmp = joinPath(parentOf(dest), tempNameFor(baseName(dest), randomHex(cryptoRandom)));
-      h = await vfs.open(tmp, 'wx');
+      // Streamed into a temp entry beside PATH, renamed over it at the end (or, staged,
+      // into PATH itself, published at close).
+      if (staged) h = await vfs.open(path, noClobber ? 'wx' : 'w');
+      else {
+        tmp = joinPath(parentOf(dest), tempNameFor(baseName(dest), randomHex(cryptoRandom)));
+        h = await vfs.open(tmp, 'wx');
+      }
       bar = progressBar(io, !values.json && !values['no-progress'], 'writing');
       const write = async (c: Uint8Array): Promise<void> => {
         throwIfAborted(signal, path);
@@ -482,13 +495,23 @@ async function put(vfs: VirtualFileSystem, path: string, file: string | undefine
       if (!first.done) await write(first.value);
       if (!second.done) await write(second.value);
       for (let r = await source.next(); !r.done; r = await source.next()) await write(r.value);
-      await h.close();
-      throwIfAborted(signal, path);
-      await vfs.rename(tmp, dest, { overwrite: !noClobber });
-      tmp = undefined;
+      if (staged) {
+        // An interrupt before the close publishes nothing.
+        throwIfAborted(signal, path);
+        const done = h;
+        h = undefined;
+        await done.close();
+      } else {
+        await h.close();
+        throwIfAborted(signal, path);
+        await vfs.rename(tmp!, dest, { overwrite: !noClobber });
+        tmp = undefined;
+      }
     }
   } catch (e) {
-    await h?.close();
+    // A staged handle closed here would publish what it has: drop it instead.
+    if (staged) await h?.discard();
+    else await h?.close();
     if (tmp !== undefined) {
       const t = tmp;
       await vfs.remove(t).catch(() => undefined);
