@@ -7,7 +7,7 @@
  */
 export { AtomfsError, isAtomfsError, toAtomfsError, type AtomfsErrorCode, type ErrorContext } from './errors.js';
 export { LOG_EVENTS, silentLogger, type Logger, type LogFields } from './logger.js';
-export type { BaseOptions, DurabilityOptions } from './options.js';
+export type { BaseOptions, BlockingOptions, DurabilityOptions } from './options.js';
 export type { FsOps, SyncFsOps, AsyncFsOps, FileStat, DirEntry, FileWatch } from './internal/fs-ops.js';
 export type { PathLike } from './internal/paths.js';
 export { writeFile, writeFileSync, type WriteFileOptions, type WriteData, type Chunk, type SymlinkPolicy } from './write/write-file.js';

@@ -62,4 +62,20 @@ export const LOG_EVENTS = Object.freeze({
   tempCleaned: 'Temp file cleaned up',
   /** warn: a temp file could not be removed. */
   tempCleanupFailed: 'Failed to clean up temp file',
+  /** debug: `rename`/`renameSync` replaced the destination, with `sourcePath` and `targetPath`. */
+  pathRenamed: 'Renamed',
+  /** error: a rename failed, with its `errorCode`; nothing changed. */
+  renameFailed: 'Rename failed',
+  /** debug: a move across file systems copied, verified and published the destination, with its `size`. */
+  moveCopied: 'Copied and published',
+  /** error: a move failed, with its `errorCode`. */
+  moveFailed: 'Move failed',
+  /** warn: a lock whose holder was dead or whose lease ran out was taken over, with `holderPid` and `holderHost`. */
+  lockReclaimed: 'Reclaimed a stale lock',
+  /** warn: a held lock was found lost (its marker replaced or gone, a renewal refused), with its `errorCode`. */
+  lockCompromised: 'Lock compromised',
+  /** error: the application's `onCompromised` callback threw, with its `errorMessage`. */
+  onCompromisedThrew: 'onCompromised threw',
+  /** warn: the staging area could not remove a leftover, with its `errorCode`. */
+  stagingCleanupFailed: 'Staging cleanup failed',
 } as const);

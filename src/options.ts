@@ -27,6 +27,19 @@ export interface BaseOptions {
   readonly fs?: FsOps | undefined;
 }
 
+/** The option of operations whose cheap system calls may run on the calling thread. */
+export interface BlockingOptions {
+  /**
+   * Make the cheap metadata calls (open, close, rename, link, unlink, lstat and stat,
+   * mkdir, chmod, utimes, small writes, a lock's marker calls) synchronously: a few
+   * microseconds each on a local disk, much faster than a thread-pool round trip, and never
+   * queued behind other calls' fsyncs. fsync, copies, reads, listings and large writes
+   * always run in the thread pool. Set `false` on a file system that may hang (a network
+   * mount), so the event loop never waits for it. Default `true`.
+   */
+  readonly blocking?: boolean | undefined;
+}
+
 /** Options of operations that can skip durability. */
 export interface DurabilityOptions {
   /**
@@ -152,6 +165,19 @@ export function intOpt(operation: string, o: Opts, key: string, dflt: number, pa
   if (v === undefined) return dflt;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) {
     bad(operation, `${key} must be an integer from 0 to ${max}, got ${textOf(v)}`, path);
+  }
+  return v;
+}
+
+/**
+ * A duration in milliseconds: a number of at least `min` (fractions allowed), `Infinity`
+ * only when `infinity` is set (a wait with no end); EINVAL otherwise.
+ */
+export function msOpt(operation: string, o: Opts, key: string, dflt: number, min: number, path?: string, infinity = false): number {
+  const v = o[key];
+  if (v === undefined) return dflt;
+  if (typeof v !== 'number' || Number.isNaN(v) || v < min || (!infinity && !Number.isFinite(v))) {
+    bad(operation, `${key} must be a number of ms >= ${min}${infinity ? ' (or Infinity)' : ''}, got ${textOf(v)}`, path);
   }
   return v;
 }

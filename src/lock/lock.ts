@@ -46,10 +46,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { AtomfsError, toAtomfsError, type ErrorContext } from '../errors.js';
 import { canonicalPath } from '../internal/canonical.js';
 import { O, type FileStat, type FsOps } from '../internal/fs-ops.js';
+import { errnoError } from '../internal/errno.js';
 import { validateUserPath, type PathLike, textOf } from '../internal/paths.js';
+import { LOG_EVENTS } from '../logger.js';
 import { call, dirSync, runAsync, runSync, type Steps } from '../internal/steps.js';
 import { randomHex } from '../internal/temp-name.js';
-import { BASE_NAMES, type BaseOptions, boolOpt, checkOptionsObject, enumOpt, optionNames, resolveBase, type ResolvedBase } from '../options.js';
+import { BASE_NAMES, type BaseOptions, type BlockingOptions, boolOpt, checkOptionsObject, enumOpt, msOpt, optionNames, resolveBase, type ResolvedBase } from '../options.js';
 import { markerName, orderKey, parseMarker, shortBoot, thisHost, type LockMode, type Marker, type MarkerKind } from './markers.js';
 import { waitForRemoval } from './wake.js';
 import { assertMade, madeHere } from '../internal/made.js';
@@ -66,7 +68,7 @@ export type { LockMode } from './markers.js';
 export type { LockStore, FenceToken } from './store.js';
 
 /** Options of {@link lock} and {@link withLock}. */
-export interface LockOptions extends BaseOptions {
+export interface LockOptions extends BaseOptions, BlockingOptions {
   /** `'exclusive'` (default): one holder. `'shared'`: many holders, no exclusive one. */
   readonly mode?: LockMode | undefined;
   /** Give up after this long (ms) with `ETIMEDOUT`. `Infinity` waits forever. Default 10,000. */
@@ -90,12 +92,6 @@ export interface LockOptions extends BaseOptions {
    * systems shared by hosts with one name. Default `false`.
    */
   readonly leaseOnly?: boolean | undefined;
-  /**
-   * Make the marker system calls synchronously (each a single metadata call, a few
-   * microseconds on a local disk: much faster than a thread-pool round trip). Set `false`
-   * where the file system may hang (a network mount). Default `true`.
-   */
-  readonly blocking?: boolean | undefined;
   /**
    * Keep the lock in a lock store instead of marker files (`postgresLocks` of
    * atomfs/postgres), so hosts that share no file system, and whose clocks disagree, share
@@ -272,7 +268,7 @@ function* reclaim(plan: LockPlan, where: { readonly dir: string; readonly prefix
   } catch {
     return;
   }
-  plan.logger.warn({ targetPath: plan.given, operation: 'lock', holderPid: m.pid, holderHost: m.hostName }, 'Reclaimed a stale lock');
+  plan.logger.warn({ targetPath: plan.given, operation: 'lock', holderPid: m.pid, holderHost: m.hostName }, LOG_EVENTS.lockReclaimed);
   try {
     yield* call('unlink', privateName);
   } catch {
@@ -498,7 +494,7 @@ function* nextToken(where: Where): Steps<number> {
     const record = Buffer.from(`${next} ${boot} ${durable ? next + TOKEN_RESERVE : hwm}`.padEnd(TOKEN_RECORD - 1) + '\n', 'latin1');
     for (let off = 0; off < record.length; ) {
       const w = yield* call('write', fd, record, off, record.length - off);
-      if (w <= 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC', syscall: 'write' });
+      if (w <= 0) throw errnoError('ENOSPC', 'no space left on device', 'write');
       off += w;
     }
     if (durable) yield* call('fsync', fd);
@@ -693,12 +689,12 @@ export class Lock implements AsyncDisposable {
       { operation: 'lock', path: this.#plan.given },
       { cause, reason: 'compromised' },
     );
-    this.#plan.logger.warn({ targetPath: this.#plan.given, operation: 'lock', errorCode: err.code }, 'Lock compromised');
+    this.#plan.logger.warn({ targetPath: this.#plan.given, operation: 'lock', errorCode: err.code }, LOG_EVENTS.lockCompromised);
     try {
       this.#plan.onCompromised?.(err);
     } catch (e) {
       // Never thrown from a timer: a throwing handler is only logged.
-      this.#plan.logger.error({ targetPath: this.#plan.given, operation: 'lock', errorMessage: (e as Error).message }, 'onCompromised threw');
+      this.#plan.logger.error({ targetPath: this.#plan.given, operation: 'lock', errorMessage: (e as Error).message }, LOG_EVENTS.onCompromisedThrew);
     }
   }
 
@@ -777,15 +773,6 @@ export class Lock implements AsyncDisposable {
   }
 }
 
-function numOpt(operation: string, o: Readonly<Record<string, unknown>>, key: string, dflt: number, min: number, given: string, allowInfinity = false): number {
-  const v = o[key];
-  if (v === undefined) return dflt;
-  if (typeof v !== 'number' || Number.isNaN(v) || v < min || (!allowInfinity && !Number.isFinite(v))) {
-    throw new AtomfsError('EINVAL', `${key} must be a number of ms >= ${min}${allowInfinity ? ' (or Infinity)' : ''}, got ${textOf(v)}`, { operation, path: given });
-  }
-  return v;
-}
-
 // A store's lock name: a non-empty string without NUL, at most NAME_MAX_BYTES of UTF-8.
 function storeName(operation: string, p: unknown): string {
   if (typeof p !== 'string' || p.length === 0) throw new AtomfsError('EINVAL', `a store's lock name must be a non-empty string, got ${textOf(p)}`, { operation });
@@ -823,9 +810,9 @@ function resolveLock(operation: string, p: unknown, options: unknown): LockPlan 
     given,
     abs,
     mode: enumOpt<LockMode>(operation, o, 'mode', ['exclusive', 'shared'], 'exclusive', given),
-    timeout: numOpt(operation, o, 'timeout', 10_000, 0, given, true),
-    retryInterval: numOpt(operation, o, 'retryInterval', store === undefined ? 25 : 500, 1, given),
-    stale: numOpt(operation, o, 'stale', 10_000, 100, given),
+    timeout: msOpt(operation, o, 'timeout', 10_000, 0, given, true),
+    retryInterval: msOpt(operation, o, 'retryInterval', store === undefined ? 25 : 500, 1, given),
+    stale: msOpt(operation, o, 'stale', 10_000, 100, given),
     onCompromised: onCompromised as LockPlan['onCompromised'],
     leaseOnly: boolOpt(operation, o, 'leaseOnly', false, given),
     blocking: boolOpt(operation, o, 'blocking', true, given),

@@ -22,7 +22,7 @@ import { discardTempSteps, removeTreeSteps, unlinkFile } from '../internal/remov
 import { awaitTask, call, dirSync, isSyncDriver, runAsync, runSync, type Steps } from '../internal/steps.js';
 import { randomHex, tempNameFor } from '../internal/temp-name.js';
 import { LOG_EVENTS } from '../logger.js';
-import { type BaseOptions, boolOpt, type DurabilityOptions, enumOpt, optionNames } from '../options.js';
+import { type BaseOptions, type BlockingOptions, boolOpt, type DurabilityOptions, enumOpt, optionNames } from '../options.js';
 import { CHUNK, closingSteps, copySequential, CopyMismatch, directIoFits, fsTypeOf, HASH_THREAD_MIN, keptInMemory, STREAM_MIN, streamCopy, type StreamCopyResult } from './stream-copy.js';
 import { entryRelation, isEmptyDir, isInside, pairCtx, publishNoReplace, RENAME_NAMES, renameNoReplace, resolvePair, sameFile, syncBoth, type PathPair } from './rename.js';
 import { trackTemp, untrackTemp } from '../internal/live-temps.js';
@@ -47,7 +47,7 @@ export interface MoveProgress {
 }
 
 /** Options of {@link move}. */
-export interface MoveOptions extends BaseOptions, DurabilityOptions {
+export interface MoveOptions extends BaseOptions, BlockingOptions, DurabilityOptions {
   /**
    * `'auto'` (default): rename, and across devices a verified copy. `'hardlink'`: files are
    * linked to the new name then unlinked (seed 000 `prefer_hardlinks`); falls back as auto
@@ -70,14 +70,6 @@ export interface MoveOptions extends BaseOptions, DurabilityOptions {
   readonly cleanupOnExit?: boolean | undefined;
   /** Create the destination's missing parent folders, durably. Default `true`. */
   readonly mkdirp?: boolean | undefined;
-  /**
-   * Make the cheap metadata calls of the move (lstat, stat, rename, link, unlink, mkdir,
-   * chmod, utimes, open and close, small writes) synchronously: a few microseconds each on a
-   * local disk, much faster than a thread-pool round trip. Copies, reads, listings, fsyncs
-   * and the removal of each copied file of 8 MiB or more always run in the thread pool. Set `false` on a file system that may hang (a
-   * network mount), so the event loop never waits for it. Default `true`.
-   */
-  readonly blocking?: boolean | undefined;
   /** Called synchronously with a snapshot as a copy progresses; never awaited. */
   readonly onProgress?: ((progress: MoveProgress) => void) | undefined;
 }
@@ -235,7 +227,7 @@ export function moveSync(src: PathLike, dest: PathLike, options?: MoveOptions): 
 
 function failedMove(p: MovePlan, e: unknown): AtomfsError {
   const err = toAtomfsError(e, pairCtx(p));
-  p.logger.error({ targetPath: p.destGiven, sourcePath: p.srcGiven, errorCode: err.code, operation: p.operation }, 'Move failed');
+  p.logger.error({ targetPath: p.destGiven, sourcePath: p.srcGiven, errorCode: err.code, operation: p.operation }, LOG_EVENTS.moveFailed);
   return err;
 }
 
@@ -621,7 +613,7 @@ function* copyMove(p: MovePlan, sst: FileStat, where: { readonly dev: number | u
   } finally {
     untrackTemp(temp);
   }
-  p.logger.debug({ targetPath: p.destGiven, sourcePath: p.srcGiven, size: progress.bytes, operation: p.operation }, 'Copied and published');
+  p.logger.debug({ targetPath: p.destGiven, sourcePath: p.srcGiven, size: progress.bytes, operation: p.operation }, LOG_EVENTS.moveCopied);
   yield* removeSource(p, sst);
   // The SHA-256 is reported for a single file only (a tree has one per file).
   return sst.isFile() && sha256 !== undefined ? { strategy: 'copy', bytes: progress.bytes, files: totalFiles, sha256 } : { strategy: 'copy', bytes: progress.bytes, files: totalFiles };

@@ -10,10 +10,11 @@ import { mkdirpDurable, renameOverPlaceholder } from '../internal/durable.js';
 import { NO_HARDLINKS, type AsyncFsOps, type FileStat } from '../internal/fs-ops.js';
 import { validateUserPath, type PathLike } from '../internal/paths.js';
 import { blockingView, call, dirSync, dirSyncs, runAsync, runSync, type Steps } from '../internal/steps.js';
-import { BASE_NAMES, type BaseOptions, boolOpt, checkOptionsObject, DURABILITY_NAMES, type DurabilityOptions, optionNames, resolveBase, type ResolvedBase } from '../options.js';
+import { LOG_EVENTS } from '../logger.js';
+import { BASE_NAMES, type BaseOptions, type BlockingOptions, boolOpt, checkOptionsObject, DURABILITY_NAMES, type DurabilityOptions, optionNames, resolveBase, type ResolvedBase } from '../options.js';
 
 /** Options of {@link rename}. */
-export interface RenameOptions extends BaseOptions, DurabilityOptions {
+export interface RenameOptions extends BaseOptions, BlockingOptions, DurabilityOptions {
   /**
    * Replace an existing destination (atomically: it exists, old or new, at every instant).
    * `false`: fail with `EEXIST`, without a race window. Default `true`.
@@ -21,14 +22,6 @@ export interface RenameOptions extends BaseOptions, DurabilityOptions {
   readonly overwrite?: boolean | undefined;
   /** Create the destination's missing parent folders, durably. Default `true`. */
   readonly mkdirp?: boolean | undefined;
-  /**
-   * Make the cheap metadata calls of the rename (lstat, rename, link, unlink, open and close
-   * of the folders to fsync, mkdir) synchronously: a few microseconds each on a local disk,
-   * much faster than a thread-pool round trip, and never queued behind other calls' fsyncs.
-   * fsync always runs in the thread pool. Set `false` on a file system that may hang (a
-   * network mount), so the event loop never waits for it. Default `true`.
-   */
-  readonly blocking?: boolean | undefined;
 }
 
 /** Two validated paths and the shared options of a two-path operation. @internal */
@@ -284,7 +277,7 @@ export function renameSync(src: PathLike, dest: PathLike, options?: RenameOption
 
 function failedRename(p: PathPair, e: unknown): AtomfsError {
   const err = toAtomfsError(e, pairCtx(p));
-  p.logger.error({ targetPath: p.destGiven, sourcePath: p.srcGiven, errorCode: err.code, operation: p.operation }, 'Rename failed');
+  p.logger.error({ targetPath: p.destGiven, sourcePath: p.srcGiven, errorCode: err.code, operation: p.operation }, LOG_EVENTS.renameFailed);
   return err;
 }
 
@@ -307,7 +300,7 @@ function* renameSteps(p: PathPair): Steps<void> {
   } catch (e) {
     throw toAtomfsError(e, pairCtx(p, (e as NodeJS.ErrnoException).syscall ?? 'rename'));
   }
-  p.logger.debug({ targetPath: p.destGiven, sourcePath: p.srcGiven, operation: p.operation }, 'Renamed');
+  p.logger.debug({ targetPath: p.destGiven, sourcePath: p.srcGiven, operation: p.operation }, LOG_EVENTS.pathRenamed);
   try {
     yield* syncBoth(p, p.src, p.dest, linked);
   } catch (e) {

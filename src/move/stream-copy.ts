@@ -18,6 +18,7 @@ import { codeOf } from '../errors.js';
 import { MODE_REFUSED, O, type AsyncFsOps } from '../internal/fs-ops.js';
 import { call, type Steps } from '../internal/steps.js';
 import { ThreadedSha256 } from './sha256-thread.js';
+import { errnoError } from '../internal/errno.js';
 
 /** Chunk of a streamed copy through the page cache (and of other chunked reads). */
 export const CHUNK = 1 << 20;
@@ -280,7 +281,7 @@ async function pump(
               head = off;
               continue;
             }
-            if (w <= 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC', syscall: 'write' });
+            if (w <= 0) throw errnoError('ENOSPC', 'no space left on device', 'write');
             off += w;
           }
           unflushed += n - head;
@@ -410,7 +411,7 @@ export function* copySequential(
         hash?.update(buf.subarray(0, n));
         for (let off = 0; off < n; ) {
           const w = yield* call('write', fd, buf, off, n - off);
-          if (w <= 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC', syscall: 'write' });
+          if (w <= 0) throw errnoError('ENOSPC', 'no space left on device', 'write');
           off += w;
         }
         if (back) {

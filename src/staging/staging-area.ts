@@ -232,7 +232,7 @@ export class StagingArea implements AsyncDisposable {
             () => {},
             (e: unknown) => {
               // Never thrown from a timer: a failed background cleanup is only logged.
-              cfg.logger.warn({ operation: 'stagingCleanup', errorCode: (e as AtomfsError).code, errorMessage: (e as Error).message }, 'Staging cleanup failed');
+              cfg.logger.warn({ operation: 'stagingCleanup', errorCode: (e as AtomfsError).code, errorMessage: (e as Error).message }, LOG_EVENTS.stagingCleanupFailed);
             },
           )
           .finally(() => {

@@ -9,14 +9,14 @@ import { toSource, type WriteData } from '../internal/data-source.js';
 import { describe, hasTrailingSep, validateUserPath, type PathLike, textOf } from '../internal/paths.js';
 import { PathQueue } from '../internal/path-queue.js';
 import { runAsync, runSync, type ChunkSource } from '../internal/steps.js';
-import { BASE_NAMES, type BaseOptions, boolOpt, checkOptionsObject, DURABILITY_NAMES, type DurabilityOptions, encodingOpt, enumOpt, optionNames, resolveBase } from '../options.js';
+import { BASE_NAMES, type BaseOptions, type BlockingOptions, boolOpt, checkOptionsObject, DURABILITY_NAMES, type DurabilityOptions, encodingOpt, enumOpt, optionNames, resolveBase } from '../options.js';
 import { writeSteps, type SymlinkPolicy, type WritePlan } from './core.js';
 
 export type { WriteData, Chunk } from '../internal/data-source.js';
 export type { SymlinkPolicy } from './core.js';
 
 /** Options of {@link writeFile}, {@link writeFileSync} and the other writers. */
-export interface WriteFileOptions extends BaseOptions, DurabilityOptions {
+export interface WriteFileOptions extends BaseOptions, BlockingOptions, DurabilityOptions {
   /** Encoding of string data. Default `'utf8'`. */
   readonly encoding?: BufferEncoding | undefined;
   /**
@@ -47,14 +47,6 @@ export interface WriteFileOptions extends BaseOptions, DurabilityOptions {
    * keeps the link; `'replace'` replaces the link itself with a file.
    */
   readonly symlinks?: SymlinkPolicy | undefined;
-  /**
-   * Make the cheap metadata calls of a write (open, rename, chmod, close, small writes)
-   * synchronously: a few microseconds each on a local disk, much faster than a thread-pool
-   * round trip, and never queued behind other writes' fsyncs. fsync and large writes
-   * always run in the thread pool. Set `false` on a file system that may hang (a network
-   * mount), so the event loop never waits for it. Default `true`.
-   */
-  readonly blocking?: boolean | undefined;
   /**
    * Remove the temp if the process is ended by SIGINT, SIGTERM or SIGHUP (or exits) while
    * this write is under way. One set of process-wide handlers serves every write; when the

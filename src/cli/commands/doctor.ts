@@ -24,6 +24,7 @@ import { removeTree } from '../../internal/remove-tree.js';
 import { cryptoRandom, randomHex } from '../../internal/temp-name.js';
 import { parseVerb } from '../args.js';
 import { EXIT, formatBytes, parseCount, printJson, UsageError, type CliIo } from '../util.js';
+import { errnoError } from '../../internal/errno.js';
 
 export const HELP = `Usage: atomfs doctor [options] [DIR]
 
@@ -230,7 +231,7 @@ async function probe(dir: string, samples: number): Promise<DoctorReport> {
   const sys = realOps.sync;
   const real = sys.realpath(dir);
   const st = sys.stat(real);
-  if (!st.isDirectory()) throw Object.assign(new Error(`not a directory, doctor '${dir}'`), { code: 'ENOTDIR' });
+  if (!st.isDirectory()) throw errnoError('ENOTDIR', `not a directory, doctor '${dir}'`);
   const parent = sys.stat(path.dirname(real));
   const mount = findMount(sys, real);
   const sfs = sys.statfs(real);
