@@ -192,7 +192,7 @@ export function intervalsOf(log: WorkerLog, mode?: 'exclusive' | 'shared'): Inte
 
 /** A command for fixtures/lock-client.ts (one JSON line on its stdin). */
 export type ClientCommand =
-  | { op: 'lock'; path: string; opts?: Record<string, unknown>; holdMs?: number; startAt?: string }
+  | { op: 'lock'; path: string; opts?: Record<string, unknown>; holdMs?: number; startAt?: string; attempts?: boolean }
   | { op: 'release' }
   | { op: 'block'; ms: number }
   | { op: 'state' }
@@ -200,7 +200,7 @@ export type ClientCommand =
 
 /**
  * A child process that takes and releases locks on command (fixtures/lock-client.ts) and
- * reports each step as a line: `locked <hr> <token>`, `released <hr>`, `waiting <hr>`,
+ * reports each step as a line: `locked <hr> <token>`, `attempt <hr>` (with `attempts`), `released <hr>`, `waiting <hr>`,
  * `blocking <hr>`, `unblocked <hr>`, `compromised <code> <reason> <hr>`, `error <code>`,
  * `state compromised=<bool> released=<bool>`. Every line is kept; `next(word)` returns
  * the first line starting with that word not returned before.
