@@ -13,10 +13,14 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { lock, type Lock } from '../../src/index.js';
+import { parseMarker } from '../../src/lock/markers.js';
 import { waitForLine, spawnNode } from '../helpers/child.js';
 import { describeOverlap, findCrossOverlap, fixture, hrNow, intervalsOf, markersIn, ObservedOps, reap, type Interval, type WorkerLog } from '../helpers/lock-kit.js';
 import { until, within } from '../helpers/wait.js';
 import { tmpDir } from '../helpers/tmp.js';
+
+/** The order key of a folder lock's marker (one per lock() call). */
+const orderOf = (name: string): string => parseMarker('.lock-', name)!.order;
 
 /** Whether a seam call made (or renamed into) an exclusive lock marker of a folder lock. */
 const madeExclusive = (name: string, args: readonly unknown[]): boolean =>
@@ -126,10 +130,19 @@ describe('writer preference', () => {
       const got = hrNow();
       await sleep(2);
       mine.push({ start: got, end: hrNow(), who: `waiter #${i}`, contended });
-      const ours = new Set(markersIn(dir));
+      const before = new Set(markersIn(dir).map(orderOf));
       await w.release();
-      // The busy writer takes the lock back before the next round (a marker of its own appears).
-      assert.ok(await until(() => markersIn(dir).some((n) => !ours.has(n)), 10_000), `the busy writer goes on after waiter #${i}`);
+      // The busy writer holds the lock before the next round: each of its lock() calls has
+      // an order key of its own, so a second new key means the call with the first one
+      // got the lock (after this release) and let it go. (Waiting for only one new marker
+      // is not enough: order keys are ms-grained, and a next waiter that drew an earlier
+      // key in the same ms would rightly go first.)
+      const fresh = new Set<string>();
+      const heldAgain = await until(() => {
+        for (const n of markersIn(dir)) if (!before.has(orderOf(n))) fresh.add(orderOf(n));
+        return fresh.size >= 2;
+      }, 30_000);
+      assert.ok(heldAgain, `the busy writer goes on after waiter #${i}`);
     }
     fs.writeFileSync(stop, '');
     const exit = await reap(busy, 10_000, 'busy writer');
