@@ -13,6 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { OP_NAMES, realOps, type FileWatch, type FsOps, type OpName, type SyncFsOps } from '../../src/internal/fs-ops.js';
 import { parseMarker } from '../../src/lock/markers.js';
 import { exited, spawnNode } from './child.js';
 import { LineReader } from './lines.js';
@@ -191,7 +192,7 @@ export function intervalsOf(log: WorkerLog, mode?: 'exclusive' | 'shared'): Inte
 
 /** A command for fixtures/lock-client.ts (one JSON line on its stdin). */
 export type ClientCommand =
-  | { op: 'lock'; path: string; opts?: Record<string, unknown>; holdMs?: number; startAt?: string }
+  | { op: 'lock'; path: string; opts?: Record<string, unknown>; holdMs?: number; startAt?: string; attempts?: boolean }
   | { op: 'release' }
   | { op: 'block'; ms: number }
   | { op: 'state' }
@@ -199,7 +200,7 @@ export type ClientCommand =
 
 /**
  * A child process that takes and releases locks on command (fixtures/lock-client.ts) and
- * reports each step as a line: `locked <hr> <token>`, `released <hr>`, `waiting <hr>`,
+ * reports each step as a line: `locked <hr> <token>`, `attempt <hr>` (with `attempts`), `released <hr>`, `waiting <hr>`,
  * `blocking <hr>`, `unblocked <hr>`, `compromised <code> <reason> <hr>`, `error <code>`,
  * `state compromised=<bool> released=<bool>`. Every line is kept; `next(word)` returns
  * the first line starting with that word not returned before.
@@ -280,5 +281,86 @@ export class LockClient {
   /** Its stderr so far. */
   stderr(): string {
     return this.#stderr();
+  }
+}
+
+/** One call made through an {@link ObservedOps}, recorded once it returned or threw. */
+export interface SeamCall {
+  readonly name: OpName;
+  readonly args: readonly unknown[];
+  readonly failed: boolean;
+}
+
+/**
+ * The real disk through a seam that records every call (sync and async alike) and every
+ * file watch, so a lock test can count what a lock did (attempts, listings, heartbeats,
+ * wake-ups) instead of timing it. `lock()` makes exactly one `bootId` call per attempt.
+ */
+export class ObservedOps implements FsOps {
+  readonly sync: SyncFsOps;
+  readonly async: FsOps['async'];
+  readonly watchFile: ((path: string, onGone: () => void) => FileWatch) | undefined;
+  readonly calls: SeamCall[] = [];
+  /** Watches set (a waiter going to sleep on a marker). */
+  watches = 0;
+  /** Watches that fired (a waiter woken by a marker's removal). */
+  wakeups = 0;
+  /** Told after each call returned or threw. */
+  onCall?: (c: SeamCall) => void;
+  /** Told when a watch is set. */
+  onWatch?: (file: string) => void;
+
+  constructor(opts: { watch?: boolean } = {}) {
+    const sync = {} as Record<string, (...a: unknown[]) => unknown>;
+    const asyncOps = {} as Record<string, (...a: unknown[]) => Promise<unknown>>;
+    for (const name of OP_NAMES) {
+      const s = realOps.sync[name] as (...a: unknown[]) => unknown;
+      const a = realOps.async[name] as (...a: unknown[]) => Promise<unknown>;
+      sync[name] = (...args) => {
+        let failed = true;
+        try {
+          const r = s(...args);
+          failed = false;
+          return r;
+        } finally {
+          this.#record({ name, args, failed });
+        }
+      };
+      asyncOps[name] = async (...args) => {
+        let failed = true;
+        try {
+          const r = await a(...args);
+          failed = false;
+          return r;
+        } finally {
+          this.#record({ name, args, failed });
+        }
+      };
+    }
+    this.sync = sync as unknown as SyncFsOps;
+    this.async = asyncOps as unknown as FsOps['async'];
+    const watch = realOps.watchFile!;
+    this.watchFile =
+      opts.watch === false
+        ? undefined
+        : (file, onGone) => {
+            const w = watch(file, () => {
+              this.wakeups++;
+              onGone();
+            });
+            this.watches++;
+            this.onWatch?.(file);
+            return w;
+          };
+  }
+
+  /** How many calls of `name` were made (optionally: whose first argument matches). */
+  count(name: OpName, pathMatch?: (p: string) => boolean): number {
+    return this.calls.filter((c) => c.name === name && (!pathMatch || (typeof c.args[0] === 'string' && pathMatch(c.args[0])))).length;
+  }
+
+  #record(c: SeamCall): void {
+    this.calls.push(c);
+    this.onCall?.(c);
   }
 }

@@ -1,18 +1,18 @@
 /**
- * Dead holders: a holder killed with SIGKILL is replaced at once by the process already
- * waiting, and several processes reclaiming one stale lock at the same instant never end
- * up holding it together (by process liveness, and by lease in leaseOnly mode).
+ * Dead holders: a holder killed with SIGKILL is replaced by the process already waiting at
+ * its first look after the holder is gone, and several processes reclaiming one stale lock
+ * at the same instant never end up holding it together (by process liveness, and by lease
+ * in leaseOnly mode).
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { lock } from '../../src/index.js';
 import { realOps } from '../../src/internal/fs-ops.js';
 import { markerName, orderKey, shortBoot, thisHost } from '../../src/lock/markers.js';
-import { describeOverlap, findOverlap, hrNow, LockClient, markersIn, median, ms, reap, type Interval } from '../helpers/lock-kit.js';
+import { describeOverlap, findOverlap, hrNow, LockClient, markersIn, ms, reap, type Interval } from '../helpers/lock-kit.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 /** Starts `n` lock clients and waits until each is ready. */
@@ -28,7 +28,7 @@ async function exitAll(cs: LockClient[]): Promise<void> {
 }
 
 describe('a holder killed with SIGKILL', () => {
-  it('is replaced by the process already waiting within 100 ms of the kill (median of 5)', { timeout: 60_000 }, async (t) => {
+  it('is replaced by the process already waiting: its first attempt after the holder is gone reclaims the marker and takes the lock (5 times)', { timeout: 120_000 }, async (t) => {
     const dir = tmpDir(t);
     const REPS = 5;
     const cs = await clients(t, REPS + 1, 'client');
@@ -38,21 +38,25 @@ describe('a holder killed with SIGKILL', () => {
     for (let i = 0; i < REPS; i++) {
       const holder = cs[i]!;
       const waiter = cs[i + 1]!;
-      waiter.send({ op: 'lock', path: dir, opts: { timeout: 10_000 } });
+      waiter.send({ op: 'lock', path: dir, opts: { timeout: 60_000 }, attempts: true });
       await waiter.next('waiting');
-      // Let the waiter's back-off reach its steady pace (default retryInterval, 25 ms).
-      await sleep(150);
+      // It has looked a few times and found the holder alive each time.
+      for (let k = 0; k < 3; k++) await waiter.next('attempt');
       assert.equal(waiter.lines.some((l) => l.startsWith('locked')), false, 'the waiter must not get the lock while the holder lives');
       const killedAt = hrNow();
       process.kill(holder.pid, 'SIGKILL');
-      const got = LockClient.hr(await waiter.next('locked', 10_000));
-      latencies.push(ms(got - killedAt));
-      const end = await reap(holder.child, 5_000, holder.name);
+      // Reaped: from here on the holder's pid names no process (or another one).
+      const end = await reap(holder.child, 10_000, holder.name);
       assert.equal(end.signal, 'SIGKILL', 'the holder died of the signal');
+      const goneAt = hrNow();
+      const got = LockClient.hr(await waiter.next('locked', 60_000));
+      latencies.push(ms(got - killedAt));
+      const attemptsAfter = waiter.lines.filter((l) => l.startsWith('attempt ') && LockClient.hr(l) > goneAt).length;
+      // A waiter polls for what raises no event (a killed holder removes nothing): it takes
+      // the lock at the first look that finds the holder dead, not after a grace period.
+      assert.ok(attemptsAfter <= 1, `round ${i}: ${attemptsAfter} attempts after the holder was reaped before the waiter took the lock`);
     }
     t.diagnostic(`kill -> acquire (ms): ${latencies.map((l) => l.toFixed(1)).join(', ')}`);
-    assert.ok(median(latencies) < 100, `median kill -> acquire ${median(latencies).toFixed(1)} ms, want < 100`);
-    assert.ok(Math.max(...latencies) < 1_000, `worst kill -> acquire ${Math.max(...latencies).toFixed(1)} ms`);
     const last = cs[REPS]!;
     last.send({ op: 'release' });
     await last.next('release-done');

@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { lock, type Lock } from '../../src/index.js';
 import { realOps } from '../../src/internal/fs-ops.js';
 import { markerName, orderKey, parseMarker, shortBoot, thisHost } from '../../src/lock/markers.js';
-import { markersIn } from '../helpers/lock-kit.js';
+import { markersIn, ObservedOps } from '../helpers/lock-kit.js';
 import { until, within } from '../helpers/wait.js';
 import { tmpDir } from '../helpers/tmp.js';
 
@@ -54,10 +54,13 @@ describe('the line of waiting writers', () => {
     const writer = lock(dir, { timeout: 10_000 });
     // The writer's lock marker keeps new readers out; it waits for reader1.
     assert.ok(await until(() => kinds(dir).includes('exclusive'), 3_000), 'the writer contends');
-    const reader2 = lock(dir, { mode: 'shared', timeout: 10_000 });
+    const seam = new ObservedOps();
+    const reader2 = lock(dir, { mode: 'shared', fs: seam, timeout: 10_000 });
     let reader2In = false;
     void reader2.then(() => (reader2In = true), () => {});
-    await sleep(100);
+    // Waiting on the writer's marker, it still looks at every poll (12-25 ms): let it look
+    // a few times while the writer waits.
+    assert.ok(await until(() => reader2In || seam.count('bootId') >= 4, 10_000), 'the new reader looks again');
     assert.equal(reader2In, false, 'a new reader does not pass a waiting writer');
     await reader1.release();
     const w = await within(writer, 5_000, 'the writer gets in');

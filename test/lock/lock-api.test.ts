@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DirectoryLocker, lock, withLock, type AtomfsError, type Lock } from '../../src/index.js';
 import { realOps } from '../../src/internal/fs-ops.js';
 import { parseMarker } from '../../src/lock/markers.js';
-import { markersIn, within } from '../helpers/lock-kit.js';
+import { markersIn, ObservedOps, within } from '../helpers/lock-kit.js';
 import { readOnlyBind } from '../helpers/real-fs.js';
 import { requireRoot } from '../helpers/root.js';
 import { tmpDir } from '../helpers/tmp.js';
@@ -25,14 +25,22 @@ function releasing(p: Promise<Lock>): Promise<Lock> {
 }
 
 describe('lock timeouts and aborts', () => {
-  it('a wait that runs out of time rejects with ETIMEDOUT and leaves no marker of its own', async (t) => {
+  it('a wait that runs out of time rejects with ETIMEDOUT, not before the timeout and without spinning, and leaves no marker of its own', async (t) => {
     const dir = tmpDir(t);
     const holder = await lock(dir);
     const held = markersIn(dir);
+    const seam = new ObservedOps();
     try {
+      const timeout = 200;
       const t0 = Date.now();
-      await assert.rejects(releasing(lock(dir, { timeout: 100 })), { code: 'ETIMEDOUT', path: dir, operation: 'lock' });
-      assert.ok(Date.now() - t0 < 2_000, 'gave up about when told');
+      const waiting = releasing(lock(dir, { fs: seam, timeout, retryInterval: 100 }));
+      await within(assert.rejects(waiting, { code: 'ETIMEDOUT', path: dir, operation: 'lock' }), 60_000, 'the wait ends at its timeout');
+      // lock() takes its deadline from this clock after t0: giving up sooner would show here.
+      assert.ok(Date.now() - t0 >= timeout, `gave up after ${Date.now() - t0} ms, before the ${timeout} ms timeout`);
+      // Each pause lasts half to all of retryInterval (or what is left of the timeout), so a
+      // slow machine makes fewer attempts, never more: about 3-5 here, thousands if it spun.
+      const attempts = seam.count('bootId');
+      assert.ok(attempts >= 1 && attempts <= 10, `${attempts} attempts in a ${timeout} ms wait with retryInterval 100`);
       assert.deepEqual(markersIn(dir), held);
     } finally {
       await holder.release();
@@ -54,21 +62,30 @@ describe('lock timeouts and aborts', () => {
     }
   });
 
-  it('an aborted signal ends the wait at once with ABORT_ERR and leaves no marker', async (t) => {
+  it('an aborted signal ends the wait at once with ABORT_ERR (no attempt after it) and leaves no marker', async (t) => {
     const dir = tmpDir(t);
     const reader = await lock(dir, { mode: 'shared' });
     const held = markersIn(dir);
     try {
       const ac = new AbortController();
-      const waiting = releasing(lock(dir, { signal: ac.signal, timeout: 10_000 }));
-      await sleep(100);
-      const abortedAt = Date.now();
-      ac.abort();
-      await assert.rejects(waiting, { code: 'ABORT_ERR', path: dir });
-      assert.ok(Date.now() - abortedAt < 500, `the wait ended ${Date.now() - abortedAt} ms after the abort`);
+      const seam = new ObservedOps();
+      let asleep!: () => void;
+      const sleeping = new Promise<void>((resolve) => (asleep = resolve));
+      seam.onWatch = () => asleep();
+      // Neither its poll (5-10 min) nor its timeout can end this wait within the test: only the abort.
+      const waiting = releasing(lock(dir, { fs: seam, signal: ac.signal, timeout: 600_000, retryInterval: 600_000 }));
+      await within(sleeping, 60_000, 'the writer waits, watching the reader’s marker');
+      const attempts = seam.count('bootId');
+      const reason = new Error('no longer wanted');
+      ac.abort(reason);
+      await within(assert.rejects(waiting, { code: 'ABORT_ERR', path: dir, cause: reason }), 60_000, 'the abort ends the wait');
+      assert.equal(seam.count('bootId'), attempts, 'the abort woke the waiter and it gave up without another attempt');
+      assert.equal(seam.wakeups, 0, 'not woken by the reader’s marker');
       assert.deepEqual(markersIn(dir), held, 'the waiting writer’s marker is gone');
-      // A signal aborted before the call: rejected, nothing created.
-      await assert.rejects(releasing(lock(dir, { signal: AbortSignal.abort() })), { code: 'ABORT_ERR', path: dir });
+      // A signal aborted before the call: rejected before touching the disk.
+      const untouched = new ObservedOps();
+      await assert.rejects(releasing(lock(dir, { fs: untouched, signal: AbortSignal.abort() })), { code: 'ABORT_ERR', path: dir });
+      assert.deepEqual(untouched.calls, [], 'no call made');
       assert.deepEqual(markersIn(dir), held);
     } finally {
       await reader.release();
@@ -129,7 +146,7 @@ describe('releasing', () => {
 });
 
 describe('DirectoryLocker', () => {
-  it('acquireExclusive and acquireShared return true when acquired and false when the time runs out; release() is safe when nothing is held', async (t) => {
+  it('acquireExclusive and acquireShared return true when acquired and false when the time runs out; release() is safe when nothing is held', { timeout: 60_000 }, async (t) => {
     const dir = tmpDir(t);
     const idle = new DirectoryLocker(dir);
     await idle.release();
@@ -141,10 +158,8 @@ describe('DirectoryLocker', () => {
     assert.equal(await a.acquireExclusive(1_000), true);
     assert.equal(a.lock?.mode, 'exclusive');
     await assert.rejects(a.acquireShared(100), { code: 'EINVAL', path: dir }, 'one lock per locker');
-    const t0 = Date.now();
     assert.equal(await b.acquireExclusive(100), false);
     assert.equal(await b.acquireShared(100), false);
-    assert.ok(Date.now() - t0 < 2_000);
     assert.equal(b.lock, undefined);
     await b.release();
     await a.release();
@@ -171,10 +186,13 @@ describe('where markers go', () => {
     // never unmounts it and fails with EBUSY (the mount is left behind).
     const ro = readOnlyBind(t, src);
     for (const target of [ro, path.join(ro, 'sub'), path.join(ro, 'file.txt')]) {
-      const t0 = Date.now();
-      await assert.rejects(releasing(lock(target, { timeout: 5_000 })), { code: 'EROFS', path: target });
-      await assert.rejects(releasing(lock(target, { mode: 'shared', timeout: 5_000, blocking: false })), { code: 'EROFS', path: target });
-      assert.ok(Date.now() - t0 < 1_000, `${target}: failed after ${Date.now() - t0} ms`);
+      for (const opts of [{}, { mode: 'shared', blocking: false }] as const) {
+        const seam = new ObservedOps();
+        await assert.rejects(releasing(lock(target, { ...opts, fs: seam, timeout: 5_000 })), { code: 'EROFS', path: target });
+        // A retried EROFS would make dozens of attempts in the 5 s.
+        assert.equal(seam.count('bootId'), 1, `${target} ${JSON.stringify(opts)}: one attempt, no retry`);
+        assert.equal(seam.watches, 0, `${target} ${JSON.stringify(opts)}: never waited`);
+      }
     }
     await assert.rejects(new DirectoryLocker(ro).acquireExclusive(5_000), { code: 'EROFS', path: ro }, 'DirectoryLocker throws EROFS rather than returning false');
     assert.deepEqual(fs.readdirSync(src).sort(), ['sub']);
@@ -202,29 +220,39 @@ describe('where markers go', () => {
 });
 
 describe('a marker removed by hand while held', () => {
-  it('is noticed through onCompromised within a couple of heartbeats, and release() still resolves', async (t) => {
+  it('is noticed through onCompromised by the first heartbeat that finds it gone, and release() still resolves', { timeout: 60_000 }, async (t) => {
     const dir = tmpDir(t);
-    const stale = 200; // heartbeat every 100 ms
     const told: AtomfsError[] = [];
     let notify!: () => void;
     const noticed = new Promise<void>((resolve) => (notify = resolve));
+    // The heartbeat refreshes the marker's lease (utimes) through the seam: count its beats.
+    const seam = new ObservedOps();
+    const beats: boolean[] = []; // per beat: whether the refresh failed
+    let healthy!: () => void;
+    const twoHealthy = new Promise<void>((resolve) => (healthy = resolve));
+    let failedWhenTold = -1;
     const l = await lock(dir, {
-      stale,
+      fs: seam,
+      stale: 200, // a heartbeat every 100 ms
       onCompromised: (e) => {
         told.push(e);
+        failedWhenTold = beats.filter((f) => f).length;
         notify();
       },
     });
     const [marker] = markersIn(dir);
-    await sleep(stale); // a couple of healthy heartbeats first
+    seam.onCall = (c) => {
+      if (c.name !== 'utimes' || c.args[0] !== path.join(dir, marker!)) return;
+      beats.push(c.failed);
+      if (beats.filter((f) => !f).length === 2) healthy();
+    };
+    await within(twoHealthy, 30_000, 'two heartbeats');
     assert.equal(l.compromised, false);
     assert.equal(told.length, 0);
-    const removedAt = Date.now();
     fs.unlinkSync(path.join(dir, marker!));
-    await within(noticed, 3 * stale, 'onCompromised after the marker was removed');
-    const after = Date.now() - removedAt;
-    t.diagnostic(`noticed ${after} ms after the marker was removed`);
-    assert.ok(after <= 2 * (stale / 2) + 100, `noticed after ${after} ms`);
+    await within(noticed, 30_000, 'onCompromised after the marker was removed');
+    t.diagnostic(`heartbeats: ${beats.map((f) => (f ? 'failed' : 'ok')).join(', ')}`);
+    assert.equal(failedWhenTold, 1, 'told at the first failed refresh, none passed over');
     assert.equal(l.compromised, true);
     assert.equal(told[0]!.code, 'ENOENT');
     assert.equal(told[0]!.reason, 'compromised');
@@ -239,23 +267,25 @@ describe('a marker removed by hand while held', () => {
 describe('hand-over', () => {
   it('a waiter sleeps until the release wakes it: it neither polls nor waits out its poll interval', async (t) => {
     const dir = tmpDir(t);
-    let listings = 0;
-    const counting = {
-      sync: { ...realOps.sync, readdir: (p: string) => (listings++, realOps.sync.readdir(p)) },
-      async: realOps.async,
-      watchFile: realOps.watchFile,
-    };
+    const seam = new ObservedOps();
+    let asleep!: () => void;
+    const sleeping = new Promise<void>((resolve) => (asleep = resolve));
+    seam.onWatch = () => asleep();
     const holder = await lock(dir);
-    // With a 10 s poll interval the waiter could only find the lock free by polling after
-    // 5-10 s; without a wake-up its back-off (1, 2, 4 … ms) would list the folder ~10 times
-    // in the second it waits here.
-    const waiting = lock(dir, { fs: counting, retryInterval: 10_000, timeout: 30_000 });
+    // With a 10 min poll interval the waiter could only find the lock free by polling after
+    // 5-10 min; without a wake-up its back-off (1, 2, 4 … ms) would list the folder ~10
+    // times in the second it is given here.
+    const waiting = lock(dir, { fs: seam, retryInterval: 600_000, timeout: 600_000 });
+    await within(sleeping, 60_000, 'the waiter watches the holder’s marker');
     await sleep(1_000);
-    const whileWaiting = listings;
+    const whileWaiting = seam.count('readdir');
+    const attempts = seam.count('bootId');
     await holder.release();
-    const next = await within(waiting, 3_000, 'the waiter is woken by the release, not by its 5-10 s poll');
+    const next = await within(waiting, 60_000, 'the waiter is woken by the release');
     await next.release();
     assert.ok(whileWaiting <= 3, `the waiter listed the folder ${whileWaiting} times while the lock was held`);
+    assert.ok(seam.wakeups >= 1, 'woken by the release (the marker’s removal)');
+    assert.equal(seam.count('bootId'), attempts + 1, 'one attempt after the wake-up took the lock');
     assert.deepEqual(markersIn(dir), []);
   });
 

@@ -8,12 +8,12 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { DirectoryLocker, isLocked, lock, type AtomfsError } from '../../src/index.js';
 import { realOps } from '../../src/internal/fs-ops.js';
 import { markerName, orderKey, shortBoot, thisHost } from '../../src/lock/markers.js';
 import { markersIn, within } from '../helpers/lock-kit.js';
 import { tmpDir } from '../helpers/tmp.js';
+import { until } from '../helpers/wait.js';
 
 describe('liveness by start time and boot', () => {
   for (const [what, fields] of [
@@ -83,6 +83,8 @@ describe('a path locked while missing, then a folder', () => {
     let listingsAfterGate = 0;
     let openGate!: () => void;
     const gate = new Promise<void>((resolve) => (openGate = resolve));
+    let withdrew!: () => void;
+    const withdrawn = new Promise<void>((resolve) => (withdrew = resolve));
     const gated = {
       sync: realOps.sync,
       async: {
@@ -94,6 +96,10 @@ describe('a path locked while missing, then a folder', () => {
           }
           return realOps.async.readdir(dir);
         },
+        unlink: async (file: string) => {
+          await realOps.async.unlink(file);
+          withdrew();
+        },
       },
     };
     // A reader: it withdraws without a place in line, so the folder lock below does not
@@ -101,17 +107,18 @@ describe('a path locked while missing, then a folder', () => {
     const waiter = lock(p, { fs: gated, mode: 'shared', blocking: false, timeout: 20_000, retryInterval: 20 });
     let waiterHeld = false;
     void waiter.then(() => (waiterHeld = true), () => {});
-    await sleep(100); // the waiter has listed, seen `first`, and is waiting
+    // The waiter has listed, seen `first`, and withdrawn its marker: it is waiting.
+    await within(withdrawn, 10_000, 'the waiter withdraws');
     armed = true;
     fs.mkdirSync(p);
     const folderLock = lock(p, { timeout: 10_000 }); // markers inside the folder
-    await sleep(20);
+    // Its first attempt ran within the call (blocking): its marker is there, waiting for `first`.
+    assert.equal(markersIn(p).length, 1, 'the folder lock contends, with its marker inside');
     await first.release();
     const d = await within(folderLock, 5_000, 'the folder lock gets it at the release');
     openGate();
-    const deadline = Date.now() + 5_000;
-    while (listingsAfterGate < 4 && Date.now() < deadline) await sleep(10); // at least two attempts
-    assert.ok(listingsAfterGate >= 4, `the waiter looked again (${listingsAfterGate} listings)`);
+    // At least two attempts (two places listed in each).
+    assert.ok(await until(() => waiterHeld || listingsAfterGate >= 4, 10_000), `the waiter looked again (${listingsAfterGate} listings)`);
     assert.equal(waiterHeld, false, 'the waiter, which located the path beside, must see the marker inside');
     await d.release();
     const w = await within(waiter, 5_000, 'the waiter gets it after the release');

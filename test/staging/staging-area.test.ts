@@ -541,8 +541,10 @@ describe('StagingArea periodic cleanup', () => {
     const t0 = await returnedAt;
     assert.deepEqual({ code: ex.code, signal: ex.signal }, { code: 0, signal: null }, `the child failed; output: ${out.lines.join(' | ')}; stderr: ${stderr}`);
     assert.ok(t0 !== undefined, `the child never printed 'returning'; output: ${out.lines.join(' | ')}`);
+    // Exiting at all is the property: a timer that kept the process alive (every 5 ms) would
+    // keep it alive for ever, which the 20 s bound on its exit reports. How soon it exited is the
+    // machine's business.
     t.diagnostic(`exited ${ex.at - t0} ms after returning`);
-    assert.ok(ex.at - t0 < 5_000, `the child took ${ex.at - t0} ms to exit after returning`);
     assert.equal(fs.readFileSync(path.join(root, 'final', 'hello.txt'), 'utf8'), 'hello\n');
   });
 
