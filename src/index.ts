@@ -32,9 +32,9 @@ export {
 } from './staging/staging-area.js';
 export { lock, lockSync, isLocked, withLock, Lock, type LockOptions, type LockMode, type LockStore, type FenceToken } from './lock/lock.js';
 export { DirectoryLocker } from './lock/directory-locker.js';
+export { VirtualFileSystem } from './vfs/vfs.js';
+export { VirtualFileHandle } from './vfs/file-handle.js';
 export {
-  VirtualFileSystem,
-  VirtualFileHandle,
   type MountOptions,
   type VfsRenameOptions,
   type VfsWriteFileOptions,
@@ -42,7 +42,7 @@ export {
   type Fenced,
   type VfsMkdirOptions,
   type VfsOpenFlags,
-} from './vfs/vfs.js';
+} from './vfs/vfs-options.js';
 export type {
   VirtualMount,
   MountCapability,

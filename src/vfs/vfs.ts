@@ -5,10 +5,12 @@
  *
  * @module
  */
-import { AtomfsError, attachSuppressed, toAtomfsError, type AtomfsErrorCode, type ErrorContext } from '../errors.js';
+import { attachSuppressed, type AtomfsError, type AtomfsErrorCode, type ErrorContext } from '../errors.js';
 import { throwIfAborted } from '../internal/abort.js';
+import { madeHere } from '../internal/made.js';
 import { describe, textOf } from '../internal/paths.js';
-import { BASE_NAMES, boolOpt, checkOptionsObject, encodingOpt, intOpt, optionNames, resolveBase } from '../options.js';
+import { boolOpt, checkOptionsObject, encodingOpt, intOpt, resolveBase } from '../options.js';
+import { VirtualFileHandle, type HandleBackend } from './file-handle.js';
 import {
   checkPrecondition,
   codeOf,
@@ -18,15 +20,31 @@ import {
   hasMetadata,
   hasRename,
   isConditional,
-  isFenceToken,
-  isVersion,
   isVirtualMount,
   type VirtualMount,
   type VStat,
-  type WriteCondition,
 } from './mount.js';
-import type { FenceToken } from '../lock/store.js';
 import { CopyRenameFailure, createTemp, renameByCopy } from './rename-copy.js';
+import { translate, vErr } from './vfs-errors.js';
+import {
+  asBuffer,
+  conditionOpt,
+  fenceOpt,
+  FLAGS,
+  MKDIR_SET,
+  MOUNT_SET,
+  READ_SET,
+  REMOVE_SET,
+  RENAME_SET,
+  toBytes,
+  WRITE_SET,
+  type MountOptions,
+  type VfsMkdirOptions,
+  type VfsOpenFlags,
+  type VfsRemoveOptions,
+  type VfsRenameOptions,
+  type VfsWriteFileOptions,
+} from './vfs-options.js';
 import {
   ROOT,
   isAtOrUnder,
@@ -38,122 +56,6 @@ import {
   samePath,
   segments,
 } from './vpath.js';
-import { assertMade, madeHere } from '../internal/made.js';
-
-/** Options of {@link VirtualFileSystem.mount}. */
-export interface MountOptions {
-  /** Refuse every change under this mount with `EROFS`. Default `false`. */
-  readonly readOnly?: boolean | undefined;
-}
-
-/** What a `fence` option takes: a {@link Lock} (only an exclusive lock of a lock store carries a token). */
-export interface Fenced {
-  /** The lock's fencing token and the store that issued it; `undefined` for file locks and shared locks (refused as a fence). */
-  readonly fence: FenceToken | undefined;
-}
-
-/** Options of {@link VirtualFileSystem.rename}. */
-export interface VfsRenameOptions {
-  /**
-   * Replace an existing destination (a file by a file, an empty folder by a folder).
-   * Default `false`: an existing destination fails with `EEXIST`.
-   */
-  readonly overwrite?: boolean | undefined;
-  /**
-   * Allow a rename between two mounts, done by copy and delete. It is NOT atomic: the
-   * destination fills up while it runs (on a destination mount with native rename it
-   * appears at once, but the source disappears afterwards). A failure rolls back. Default
-   * `false`: `EXDEV`.
-   */
-  readonly allowCrossMount?: boolean | undefined;
-  /**
-   * Cancels a copy-and-delete rename between steps; what was done is rolled back and the
-   * call rejects with `ABORT_ERR`. A native rename is one step: checked before it.
-   */
-  readonly signal?: AbortSignal | undefined;
-  /**
-   * As {@link VfsWriteFileOptions.fence}: the rename is refused with `ESTALE` (nothing
-   * changed) when a newer token was handed out. Only within one mount with the `'fence'`
-   * capability (else `ENOTSUP`).
-   */
-  readonly fence?: Fenced | undefined;
-}
-
-/** Options of {@link VirtualFileSystem.writeFile}. */
-export interface VfsWriteFileOptions {
-  /** Permission bits of the file (mounts that keep modes). Default: the replaced file's, else the mount's default. */
-  readonly mode?: number | undefined;
-  /** How to encode a string. Default `'utf8'`. */
-  readonly encoding?: BufferEncoding | undefined;
-  /** Cancels the write before the final rename (`ABORT_ERR`; the temp file is removed). */
-  readonly signal?: AbortSignal | undefined;
-  /**
-   * A held exclusive lock of a lock store (`lock(name, { store: postgresLocks(…) })`): the
-   * mount refuses the write with `ESTALE` (nothing written), inside the write's own
-   * transaction, when a newer token has been handed out for that lock since, so a holder
-   * that paused past its lease cannot overwrite its successor's work. Mounts without the
-   * `'fence'` capability refuse the option (`ENOTSUP`).
-   */
-  readonly fence?: Fenced | undefined;
-  /**
-   * Write only if the file is still at this version (a `version` from {@link VirtualFileSystem.stat}):
-   * a compare-and-swap. The check and the write are one atomic step on every atomfs mount
-   * (a `MemoryMount` in-process; a `LocalMount` under the file's atomfs lock, so across
-   * processes; a `PostgresMount` in the write's own transaction). Otherwise nothing is
-   * written and the call fails with `ECANCELED` (the file changed since) or `ENOENT` (it is
-   * gone), both with `reason: 'precondition'`: read it again and retry. Not with
-   * `ifNoneMatch`. Mounts without the `'conditionalWrite'` capability refuse it (`ENOTSUP`).
-   */
-  readonly ifMatch?: string | undefined;
-  /**
-   * `'*'`: create the file only if nothing is there (checked atomically as `ifMatch`);
-   * otherwise `EEXIST` with `reason: 'precondition'`, nothing written. Not with `ifMatch`.
-   */
-  readonly ifNoneMatch?: '*' | undefined;
-}
-
-/** Options of {@link VirtualFileSystem.remove}. */
-export interface VfsRemoveOptions {
-  /** As {@link VfsWriteFileOptions.fence}: the removal is refused with `ESTALE` when a newer token was handed out. */
-  readonly fence?: Fenced | undefined;
-}
-
-/** Options of {@link VirtualFileSystem.mkdir}. */
-export interface VfsMkdirOptions {
-  /** Create missing parents too, and succeed if the folder exists. Default `false`. */
-  readonly recursive?: boolean | undefined;
-  /** Permission bits of new folders (mounts that keep modes). */
-  readonly mode?: number | undefined;
-}
-
-/**
- * How {@link VirtualFileSystem.open} opens a file, as Node's flags: `r` read; `r+` read and
- * write; `w` write, created or emptied; `wx` as `w` but the file must not exist; `a`
- * append, created if missing; `ax` as `a` but must not exist; a `+` adds reading.
- */
-export type VfsOpenFlags = 'r' | 'r+' | 'w' | 'w+' | 'wx' | 'wx+' | 'a' | 'a+' | 'ax' | 'ax+';
-
-interface ParsedFlags {
-  readonly read: boolean;
-  readonly write: boolean;
-  readonly create: boolean;
-  readonly excl: boolean;
-  readonly trunc: boolean;
-  readonly append: boolean;
-}
-
-const FLAGS: Readonly<Record<VfsOpenFlags, ParsedFlags>> = {
-  r: { read: true, write: false, create: false, excl: false, trunc: false, append: false },
-  'r+': { read: true, write: true, create: false, excl: false, trunc: false, append: false },
-  w: { read: false, write: true, create: true, excl: false, trunc: true, append: false },
-  'w+': { read: true, write: true, create: true, excl: false, trunc: true, append: false },
-  wx: { read: false, write: true, create: true, excl: true, trunc: true, append: false },
-  'wx+': { read: true, write: true, create: true, excl: true, trunc: true, append: false },
-  a: { read: false, write: true, create: true, excl: false, trunc: false, append: true },
-  'a+': { read: true, write: true, create: true, excl: false, trunc: false, append: true },
-  ax: { read: false, write: true, create: true, excl: true, trunc: false, append: true },
-  'ax+': { read: true, write: true, create: true, excl: true, trunc: false, append: true },
-};
 
 interface MountEntry {
   readonly prefix: string;
@@ -166,89 +68,6 @@ interface Resolved {
   readonly entry: MountEntry;
   readonly rel: string;
 }
-
-/** The part of the VFS a handle talks to. @internal */
-export interface HandleBackend {
-  read(offset: number, length: number): Promise<Uint8Array>;
-  write(data: Uint8Array, offset: number | 'end'): Promise<number>;
-  stat(): Promise<VStat>;
-  close(): Promise<void>;
-  /** Closes without publishing (a mount's own handles); absent where writes are already in place. */
-  discard?(): Promise<void>;
-}
-
-const DEFAULT_READ = 64 * 1024;
-
-// Errors the VFS itself made (already in the caller's terms): never wrapped again.
-const own = new WeakSet<AtomfsError>();
-
-const MOUNT_SET = optionNames(['readOnly']);
-const MKDIR_SET = optionNames(['recursive', 'mode']);
-const READ_SET = optionNames(['encoding']);
-// resolveBase reads the base options too (a test's seam gives the temp names).
-const WRITE_SET = optionNames(BASE_NAMES, ['mode', 'encoding', 'fence', 'ifMatch', 'ifNoneMatch']);
-const RENAME_SET = optionNames(['overwrite', 'allowCrossMount', 'signal', 'fence']);
-const REMOVE_SET = optionNames(['fence']);
-
-/**
- * The `fence` option: a held exclusive lock of a lock store (anything with a `fence`
- * token). Refused at once (nothing touched) when it carries no token, or when the mount
- * cannot check one: a safety option is never dropped silently.
- */
-function fenceOpt(operation: string, o: Readonly<Record<string, unknown>>, m: VirtualMount | undefined, ctx: ErrorContext): FenceToken | undefined {
-  const v = o['fence'];
-  if (v === undefined) return undefined;
-  const f = typeof v === 'object' && v !== null ? (v as { fence?: unknown }).fence : undefined;
-  if (!isFenceToken(f)) {
-    throw new AtomfsError('EINVAL', 'fence must be a held exclusive lock of a lock store (lock(name, { store })); file locks and shared locks carry no fence', { operation, path: ctx.path });
-  }
-  if ((v as { released?: unknown }).released === true) throw new AtomfsError('EINVAL', 'fence: the lock was released', { operation, path: ctx.path });
-  if (m !== undefined && !m.capabilities.has('fence')) throw vErr('ENOTSUP', 'this mount cannot check a fence', ctx);
-  return f;
-}
-
-/** The `ifMatch` / `ifNoneMatch` options: a version string or `'*'`, at most one of them (`EINVAL` otherwise). */
-function conditionOpt(operation: string, o: Readonly<Record<string, unknown>>, path: string): WriteCondition {
-  const m = o['ifMatch'];
-  const n = o['ifNoneMatch'];
-  if (m !== undefined && !isVersion(m)) throw vErr('EINVAL', `ifMatch must be a version string from stat() (1 to 1024 characters, no NUL), got ${describe(m)}`, { operation, path });
-  if (n !== undefined && n !== '*') throw vErr('EINVAL', `ifNoneMatch must be '*', got ${textOf(n)}`, { operation, path });
-  if (m !== undefined && n !== undefined) throw vErr('EINVAL', 'give ifMatch or ifNoneMatch, not both', { operation, path });
-  return m !== undefined ? { ifMatch: m } : n !== undefined ? { ifNoneMatch: '*' } : {};
-}
-
-function vErr(code: AtomfsErrorCode, detail: string | undefined, ctx: ErrorContext, cause?: unknown): AtomfsError {
-  const e = new AtomfsError(code, detail, ctx, cause === undefined ? {} : { cause });
-  own.add(e);
-  return e;
-}
-
-/**
- * A mount's error in the caller's terms: same code, the caller's virtual path(s), the
- * mount's error as `cause`. With `force`, the syscall is the context's (rename reports
- * `rename` whichever mount call found the problem).
- */
-function translate(e: unknown, ctx: ErrorContext, force = false): AtomfsError {
-  if (e instanceof AtomfsError && own.has(e)) return e;
-  const s = (e as { syscall?: unknown } | null)?.syscall;
-  const syscall = force || typeof s !== 'string' ? ctx.syscall : s;
-  let out: AtomfsError;
-  // An abort keeps the signal's reason as its cause, as everywhere in atomfs.
-  if (e instanceof AtomfsError && e.code === 'ABORT_ERR') out = new AtomfsError('ABORT_ERR', undefined, { ...ctx, syscall }, { cause: e.cause });
-  else if (e instanceof AtomfsError) out = new AtomfsError(e.code, undefined, { ...ctx, syscall }, e.reason === undefined ? { cause: e } : { cause: e, reason: e.reason });
-  else out = toAtomfsError(e, { ...ctx, syscall });
-  own.add(out);
-  return out;
-}
-
-function toBytes(operation: string, data: unknown, encoding: BufferEncoding, path: string): Uint8Array {
-  if (typeof data === 'string') return Buffer.from(data, encoding);
-  if (data instanceof Uint8Array) return data;
-  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  throw vErr('EINVAL', `data must be a string or a Uint8Array, got ${describe(data)}`, { operation, path });
-}
-
-const asBuffer = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 
 /**
  * A virtual file system: mounts (`MemoryMount`, `LocalMount`, `ReadOnlyMount` or your own
@@ -894,154 +713,5 @@ export class VirtualFileSystem {
     } finally {
       for (const region of regions) this.#busy.delete(region);
     }
-  }
-}
-
-/**
- * An open file of a {@link VirtualFileSystem} (from `vfs.open`): sequential `read` and
- * `write` from a position, `close()` (safe twice) and `await using` support. While it is
- * open the VFS refuses to rename or remove the file (`EBUSY`).
- *
- * @example
- * ```ts
- * await using f = await vfs.open('/mem/data.bin', 'r');
- * for (let chunk = await f.read(); chunk.length > 0; chunk = await f.read()) use(chunk);
- * ```
- */
-export class VirtualFileHandle {
-  /** The caller's virtual path. */
-  readonly path: string;
-  /** The flags it was opened with. */
-  readonly flags: VfsOpenFlags;
-  readonly #canRead: boolean;
-  readonly #canWrite: boolean;
-  readonly #append: boolean;
-  readonly #backend: HandleBackend;
-  #position = 0;
-  #closed = false;
-  // One call at a time, so positions stay consistent when calls are not awaited in turn.
-  #tail: Promise<unknown> = Promise.resolve();
-
-  /** @internal Made by `vfs.open`. */
-  constructor(path: string, flags: VfsOpenFlags, canRead: boolean, canWrite: boolean, append: boolean, backend: HandleBackend) {
-    assertMade(backend, 'VirtualFileHandle', 'vfs.open()');
-    this.path = path;
-    this.flags = flags;
-    this.#canRead = canRead;
-    this.#canWrite = canWrite;
-    this.#append = append;
-    this.#backend = backend;
-  }
-
-  /** Where the next read or write happens (bytes from the start). */
-  get position(): number {
-    return this.#position;
-  }
-
-  /** Whether `close()` was called. */
-  get closed(): boolean {
-    return this.#closed;
-  }
-
-  #serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.#tail.then(fn, fn);
-    this.#tail = run.catch(() => undefined);
-    return run;
-  }
-
-  #check(operation: string, allowed: boolean): void {
-    if (this.#closed) throw vErr('EBADF', 'the handle is closed', { operation, path: this.path });
-    if (!allowed) throw vErr('EBADF', `not opened for ${operation === 'vfs.read' ? 'reading' : 'writing'} (flags '${this.flags}')`, { operation, path: this.path });
-  }
-
-  /**
-   * Reads up to `length` bytes from the position and advances it.
-   * @param length - Most bytes to read (default 64 KiB).
-   * @returns The bytes; empty at the end of the file.
-   * @throws `EBADF` (closed or write-only), `EINVAL` (bad length), `ENOENT`, `EACCES`.
-   */
-  read(length = DEFAULT_READ): Promise<Uint8Array> {
-    return this.#serial(async () => {
-      this.#check('vfs.read', this.#canRead);
-      if (!Number.isSafeInteger(length) || length < 0) {
-        throw vErr('EINVAL', `length must be a non-negative integer, got ${textOf(length)}`, { operation: 'vfs.read', path: this.path });
-      }
-      const bytes = await this.#backend.read(this.#position, length);
-      this.#position += bytes.length;
-      return bytes;
-    });
-  }
-
-  /**
-   * Writes at the position (at the end with an `a` flag) and advances it.
-   * @param data - Bytes, or a string (UTF-8).
-   * @returns The number of bytes written.
-   * @throws `EBADF` (closed or read-only), `ENOENT`, `ENOSPC`, `EACCES`.
-   */
-  write(data: string | Uint8Array): Promise<number> {
-    return this.#serial(async () => {
-      this.#check('vfs.write', this.#canWrite);
-      const bytes = toBytes('vfs.write', data, 'utf8', this.path);
-      this.#position = await this.#backend.write(bytes, this.#append ? 'end' : this.#position);
-      return bytes.length;
-    });
-  }
-
-  /**
-   * The file's current {@link VStat}.
-   * @throws `EBADF` (closed), `ENOENT`.
-   */
-  stat(): Promise<VStat> {
-    return this.#serial(async () => {
-      this.#check('vfs.stat', true);
-      return this.#backend.stat();
-    });
-  }
-
-  /**
-   * Stops tracking the file; on a mount with its own handles (the `'handles'` capability,
-   * e.g. `PostgresMount`) this publishes what the handle wrote, all of it or none of it.
-   * Safe to call twice.
-   * @throws Only on a mount with its own handles: what publishing failed with (the handle is closed either way, and nothing it wrote was published).
-   */
-  close(): Promise<void> {
-    return this.#serial(async () => {
-      if (this.#closed) return;
-      this.#closed = true;
-      await this.#backend.close();
-    });
-  }
-
-  /**
-   * Closes the handle without publishing what it wrote, where that is possible: on a
-   * mount with its own handles (the `'handles'` capability, e.g. `PostgresMount`) nothing
-   * it wrote is published and a file the open would have created is not made. On other
-   * mounts the writes are already in the file, and this is `close()`. For a writer that
-   * gives up midway (an interrupt, a failed source). Safe to call twice; never throws on
-   * a mount with its own handles.
-   * @throws What `close()` throws, on mounts without their own handles.
-   * @example
-   * ```ts
-   * const h = await vfs.open('/pg/upload.bin', 'w');
-   * try {
-   *   await h.write(new Uint8Array(1024));
-   * } catch (e) {
-   *   await h.discard(); // nothing of the upload is published
-   *   throw e;
-   * }
-   * await h.close();
-   * ```
-   */
-  discard(): Promise<void> {
-    return this.#serial(async () => {
-      if (this.#closed) return;
-      this.#closed = true;
-      await (this.#backend.discard ?? this.#backend.close).call(this.#backend);
-    });
-  }
-
-  /** `await using` support: the same as `close()`. */
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.close();
   }
 }
