@@ -4,7 +4,8 @@
  *
  * @module
  */
-import type { VStat } from './mount.js';
+import type { ErrorContext } from '../errors.js';
+import type { MountHandle, VirtualMount, VStat } from './mount.js';
 import { vErr } from './vfs-errors.js';
 import { toBytes, type VfsOpenFlags } from './vfs-options.js';
 import { assertMade } from '../internal/made.js';
@@ -18,6 +19,47 @@ export interface HandleBackend {
   close(): Promise<void>;
   /** Closes without publishing (a mount's own handles); absent where writes are already in place. */
   discard?(): Promise<void>;
+}
+
+/** A call to a mount, its error in the caller's terms (the VFS's own). @internal */
+export type CallIn = <T>(fn: () => Promise<T>, ctx: ErrorContext) => Promise<T>;
+
+/**
+ * The backend of a handle on a mount with its own handles (`'handles'`): every call goes
+ * to the mount's handle, whose writes are staged until its close. `forget` drops the VFS's
+ * record of the open file. @internal
+ */
+export function stagedBackend(mh: MountHandle, path: string, call: CallIn, forget: () => void): HandleBackend {
+  return {
+    read: (offset, length) => call(() => mh.read(offset, length), { operation: 'vfs.read', path, syscall: 'read' }),
+    write: (data, offset) => call(() => mh.write(data, offset), { operation: 'vfs.write', path, syscall: 'write' }),
+    stat: () => call(() => mh.stat(), { operation: 'vfs.stat', path, syscall: 'fstat' }),
+    close: async () => {
+      forget();
+      await call(() => mh.close(), { operation: 'vfs.close', path, syscall: 'close' });
+    },
+    discard: async () => {
+      forget();
+      await mh.discard().catch(() => undefined);
+    },
+  };
+}
+
+/** The backend of a handle on any other mount: reads and writes by path, in place. @internal */
+export function pathBackend(m: VirtualMount, rel: string, path: string, call: CallIn, forget: () => void): HandleBackend {
+  return {
+    read: (offset, length) => call(() => m.read(rel, { offset, length }), { operation: 'vfs.read', path, syscall: 'read' }),
+    write: async (data, offset) => {
+      const wctx: ErrorContext = { operation: 'vfs.write', path, syscall: 'write' };
+      const at = offset === 'end' ? (await call(() => m.stat(rel), wctx)).size : offset;
+      await call(() => m.write(rel, data, { offset: at }), wctx);
+      return at + data.length;
+    },
+    stat: () => call(() => m.stat(rel), { operation: 'vfs.stat', path, syscall: 'fstat' }),
+    close: async () => {
+      forget();
+    },
+  };
 }
 
 const DEFAULT_READ = 64 * 1024;

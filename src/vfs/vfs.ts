@@ -10,64 +10,16 @@ import { throwIfAborted } from '../internal/abort.js';
 import { madeHere } from '../internal/made.js';
 import { describe, textOf } from '../internal/paths.js';
 import { boolOpt, checkOptionsObject, encodingOpt, intOpt, resolveBase } from '../options.js';
-import { VirtualFileHandle, type HandleBackend } from './file-handle.js';
-import {
-  checkPrecondition,
-  codeOf,
-  hasAtomicWrite,
-  hasConditional,
-  hasHandles,
-  hasMetadata,
-  hasRename,
-  isConditional,
-  isVirtualMount,
-  type VirtualMount,
-  type VStat,
-} from './mount.js';
-import { CopyRenameFailure, createTemp, renameByCopy } from './rename-copy.js';
+import { pathBackend, stagedBackend, VirtualFileHandle, type CallIn, type HandleBackend } from './file-handle.js';
+import { checkPrecondition, codeOf, hasAtomicWrite, hasConditional, hasHandles, hasRename, isConditional, isVirtualMount } from './mount.js';
+import type { VirtualMount, VStat } from './mount.js';
+import { CopyRenameFailure, renameByCopy } from './rename-copy.js';
+import { MountTable, type Resolved } from './mount-table.js';
 import { translate, vErr } from './vfs-errors.js';
-import {
-  asBuffer,
-  conditionOpt,
-  fenceOpt,
-  FLAGS,
-  MKDIR_SET,
-  MOUNT_SET,
-  READ_SET,
-  REMOVE_SET,
-  RENAME_SET,
-  toBytes,
-  WRITE_SET,
-  type MountOptions,
-  type VfsMkdirOptions,
-  type VfsOpenFlags,
-  type VfsRemoveOptions,
-  type VfsRenameOptions,
-  type VfsWriteFileOptions,
-} from './vfs-options.js';
-import {
-  ROOT,
-  isAtOrUnder,
-  isStrictlyUnder,
-  joinPath,
-  normalizeVirtual,
-  parentOf,
-  relativeTo,
-  samePath,
-  segments,
-} from './vpath.js';
-
-interface MountEntry {
-  readonly prefix: string;
-  readonly mount: VirtualMount;
-  readonly readOnly: boolean;
-  readonly ci: boolean;
-}
-
-interface Resolved {
-  readonly entry: MountEntry;
-  readonly rel: string;
-}
+import { writeInPlaceOrByTemp } from './vfs-write.js';
+import { asBuffer, conditionOpt, fenceOpt, FLAGS, MKDIR_SET, MOUNT_SET, READ_SET, REMOVE_SET, RENAME_SET, toBytes, WRITE_SET } from './vfs-options.js';
+import type { MountOptions, VfsMkdirOptions, VfsOpenFlags, VfsRemoveOptions, VfsRenameOptions, VfsWriteFileOptions } from './vfs-options.js';
+import { ROOT, isAtOrUnder, isStrictlyUnder, joinPath, normalizeVirtual, parentOf, samePath, segments } from './vpath.js';
 
 /**
  * A virtual file system: mounts (`MemoryMount`, `LocalMount`, `ReadOnlyMount` or your own
@@ -102,7 +54,7 @@ interface Resolved {
  * ```
  */
 export class VirtualFileSystem {
-  readonly #mounts = new Map<string, MountEntry>();
+  readonly #table = new MountTable();
   readonly #handles = new Map<VirtualFileHandle, Resolved>();
   // Trees a copy-and-delete rename is working on: other changes there are refused.
   readonly #busy = new Set<Resolved>();
@@ -128,8 +80,8 @@ export class VirtualFileSystem {
     if (!isVirtualMount(mount)) throw vErr('EINVAL', `mount must be a VirtualMount, got ${describe(mount)}`, { operation, path: prefix });
     const o = checkOptionsObject(operation, options, prefix, MOUNT_SET);
     const readOnly = boolOpt(operation, o, 'readOnly', false, prefix) || mount.readOnly === true;
-    if (this.#mounts.has(p)) throw vErr('EBUSY', 'a mount is already there', { operation, path: prefix });
-    this.#mounts.set(p, { prefix: p, mount, readOnly, ci: mount.caseInsensitive === true });
+    if (this.#table.get(p) !== undefined) throw vErr('EBUSY', 'a mount is already there', { operation, path: prefix });
+    this.#table.add({ prefix: p, mount, readOnly, ci: mount.caseInsensitive === true });
   }
 
   /**
@@ -145,30 +97,11 @@ export class VirtualFileSystem {
   unmount(prefix: string): void {
     const operation = 'vfs.unmount';
     const p = normalizeVirtual(operation, prefix, 'prefix');
-    const entry = this.#mounts.get(p);
+    const entry = this.#table.get(p);
     if (entry === undefined) throw vErr('EINVAL', 'nothing is mounted there', { operation, path: prefix });
     const inUse = [...this.#handles.values(), ...this.#busy].some((r) => r.entry === entry);
     if (inUse) throw vErr('EBUSY', 'a file on this mount is open or being renamed', { operation, path: prefix });
-    this.#mounts.delete(p);
-  }
-
-  /** The mount holding `p` (longest prefix) and the path inside it; undefined when none does. */
-  #resolve(p: string): Resolved | undefined {
-    for (let cur = p; ; cur = parentOf(cur)) {
-      const entry = this.#mounts.get(cur);
-      if (entry !== undefined) return { entry, rel: relativeTo(cur, p) };
-      if (cur === ROOT) return undefined;
-    }
-  }
-
-  /** Mount prefixes strictly under `p`. */
-  #mountsUnder(p: string): string[] {
-    return [...this.#mounts.keys()].filter((m) => isStrictlyUnder(p, m));
-  }
-
-  /** Whether `p` is on no mount but above one: a folder of the (read-only) skeleton of mount points. */
-  #isSkeleton(p: string): boolean {
-    return this.#mountsUnder(p).length > 0;
+    this.#table.remove(p);
   }
 
   /** Whether an open handle (`handles`) or a running copy-rename touches the tree at `r`. */
@@ -180,26 +113,6 @@ export class VirtualFileSystem {
       if (b.entry === r.entry && (isAtOrUnder(b.rel, r.rel, r.entry.ci) || isAtOrUnder(r.rel, b.rel, r.entry.ci))) return true;
     }
     return false;
-  }
-
-  /** Resolves a path that must be on a mount: ENOENT (or `skeleton`'s code above mounts) otherwise. */
-  #need(p: string, ctx: ErrorContext, skeleton: AtomfsErrorCode): Resolved {
-    const r = this.#resolve(p);
-    if (r !== undefined) return r;
-    if (this.#isSkeleton(p)) throw vErr(skeleton, undefined, ctx);
-    throw vErr('ENOENT', undefined, ctx);
-  }
-
-  /**
-   * Resolves a path where something will be created. On no mount: `skeleton` for a folder
-   * above mount points, EROFS just below one (nothing can be stored there), else ENOENT.
-   */
-  #needForCreate(p: string, ctx: ErrorContext, skeleton: AtomfsErrorCode): Resolved {
-    const r = this.#resolve(p);
-    if (r !== undefined) return r;
-    if (this.#isSkeleton(p)) throw vErr(skeleton, undefined, ctx);
-    if (p !== ROOT && (this.#isSkeleton(parentOf(p)) || parentOf(p) === ROOT)) throw vErr('EROFS', 'no mount holds this path', ctx);
-    throw vErr('ENOENT', undefined, ctx);
   }
 
   #writable(r: Resolved, ctx: ErrorContext): void {
@@ -242,17 +155,17 @@ export class VirtualFileSystem {
     const operation = 'vfs.stat';
     const p = normalizeVirtual(operation, path);
     const ctx: ErrorContext = { operation, path, syscall: 'stat' };
-    const r = this.#resolve(p);
+    const r = this.#table.resolve(p);
     const skeleton: VStat = { kind: 'dir', size: 0, mtimeMs: 0 };
     if (r === undefined) {
-      if (this.#isSkeleton(p)) return skeleton;
+      if (this.#table.isSkeleton(p)) return skeleton;
       throw vErr('ENOENT', undefined, ctx);
     }
     try {
       return await r.entry.mount.stat(r.rel);
     } catch (e) {
       // A folder the mount lacks but a nested mount point lies under: it exists virtually.
-      if (codeOf(e) === 'ENOENT' && this.#isSkeleton(p)) return skeleton;
+      if (codeOf(e) === 'ENOENT' && this.#table.isSkeleton(p)) return skeleton;
       throw translate(e, ctx);
     }
   }
@@ -272,16 +185,16 @@ export class VirtualFileSystem {
     const operation = 'vfs.list';
     const p = normalizeVirtual(operation, path);
     const ctx: ErrorContext = { operation, path, syscall: 'scandir' };
-    const r = this.#resolve(p);
+    const r = this.#table.resolve(p);
     const names = new Set<string>();
     if (r !== undefined) {
       try {
         for (const n of await r.entry.mount.list(r.rel)) names.add(n);
       } catch (e) {
-        if (!(codeOf(e) === 'ENOENT' && this.#isSkeleton(p))) throw translate(e, ctx);
+        if (!(codeOf(e) === 'ENOENT' && this.#table.isSkeleton(p))) throw translate(e, ctx);
       }
-    } else if (!this.#isSkeleton(p)) throw vErr('ENOENT', undefined, ctx);
-    for (const m of this.#mountsUnder(p)) names.add(segments(m)[segments(p).length]!);
+    } else if (!this.#table.isSkeleton(p)) throw vErr('ENOENT', undefined, ctx);
+    for (const m of this.#table.mountsUnder(p)) names.add(segments(m)[segments(p).length]!);
     return [...names].sort();
   }
 
@@ -305,7 +218,7 @@ export class VirtualFileSystem {
     const ctx: ErrorContext = { operation, path, syscall: 'mkdir' };
     let r: Resolved;
     try {
-      r = this.#needForCreate(p, ctx, 'EEXIST');
+      r = this.#table.needForCreate(p, ctx, 'EEXIST');
     } catch (e) {
       if (recursive && codeOf(e) === 'EEXIST') return;
       throw e;
@@ -378,7 +291,7 @@ export class VirtualFileSystem {
     const o = checkOptionsObject(operation, options, path, READ_SET);
     const encoding = encodingOpt(operation, o, undefined, path);
     const ctx: ErrorContext = { operation, path, syscall: 'read' };
-    const r = this.#need(p, ctx, 'EISDIR');
+    const r = this.#table.need(p, ctx, 'EISDIR');
     const bytes = asBuffer(await this.#call(() => r.entry.mount.read(r.rel), ctx));
     return encoding === undefined ? bytes : bytes.toString(encoding);
   }
@@ -419,7 +332,7 @@ export class VirtualFileSystem {
     const conditional = isConditional(cond);
     const ctx: ErrorContext = { operation, path, syscall: 'open' };
     throwIfAborted(signal, ctx);
-    const r = this.#needForCreate(p, ctx, 'EISDIR');
+    const r = this.#table.needForCreate(p, ctx, 'EISDIR');
     if (r.rel === ROOT) throw vErr('EISDIR', undefined, ctx);
     this.#writable(r, ctx);
     const fence = fenceOpt(operation, o, r.entry.mount, ctx);
@@ -446,38 +359,7 @@ export class VirtualFileSystem {
         throw translate(e, ctx);
       }
     }
-    const keepMode = mode ?? existing?.mode;
-
-    if (!hasRename(m)) {
-      await this.#call(async () => {
-        if (existing === undefined) await m.create(r.rel, { dir: false, mode });
-        else await m.truncate(r.rel, 0);
-        if (bytes.length > 0) await m.write(r.rel, bytes, { offset: 0 });
-        if (mode !== undefined && hasMetadata(m)) await m.setMetadata(r.rel, { mode });
-      }, ctx);
-      return;
-    }
-
-    const tmp = await this.#call(() => createTemp(m, r.rel, { dir: false, mode: keepMode }, random, signal, ctx), ctx);
-    try {
-      if (bytes.length > 0) await m.write(tmp, bytes, { offset: 0 });
-      // The mode is set explicitly too: `create` may apply a umask.
-      if (keepMode !== undefined && hasMetadata(m)) await m.setMetadata(tmp, { mode: keepMode });
-      // Last chance to cancel: after the rename the write has happened.
-      throwIfAborted(signal, ctx);
-      // A condition goes with the publishing rename, which checks it atomically.
-      if (conditional) await m.rename(tmp, r.rel, cond);
-      else await m.rename(tmp, r.rel);
-    } catch (e) {
-      const err = translate(e, ctx);
-      let cleanup: unknown;
-      try {
-        await m.delete(tmp);
-      } catch (c) {
-        cleanup = c;
-      }
-      throw attachSuppressed(err, cleanup);
-    }
+    await writeInPlaceOrByTemp(m, r.rel, bytes, { existing, mode, cond, random, signal, ctx }, (fn, c) => this.#call(fn, c));
   }
 
   /**
@@ -496,10 +378,10 @@ export class VirtualFileSystem {
     const p = normalizeVirtual(operation, path);
     const o = checkOptionsObject(operation, options, path, REMOVE_SET);
     const ctx: ErrorContext = { operation, path, syscall: 'unlink' };
-    const r = this.#need(p, ctx, 'EBUSY');
+    const r = this.#table.need(p, ctx, 'EBUSY');
     this.#writable(r, ctx);
     const fence = fenceOpt(operation, o, r.entry.mount, ctx);
-    if (r.rel === ROOT || this.#isSkeleton(p)) throw vErr('EBUSY', 'a mount point', ctx);
+    if (r.rel === ROOT || this.#table.isSkeleton(p)) throw vErr('EBUSY', 'a mount point', ctx);
     if (this.#busyAt(r, true)) throw vErr('EBUSY', 'open or being renamed', ctx);
     await this.#call(() => (fence === undefined ? r.entry.mount.delete(r.rel) : r.entry.mount.delete(r.rel, { fence })), ctx);
   }
@@ -520,7 +402,7 @@ export class VirtualFileSystem {
     const p = normalizeVirtual(operation, path);
     const ctx: ErrorContext = { operation, path, syscall: 'truncate' };
     if (!Number.isSafeInteger(size) || size < 0) throw vErr('EINVAL', `size must be a non-negative integer, got ${textOf(size)}`, ctx);
-    const r = this.#need(p, ctx, 'EISDIR');
+    const r = this.#table.need(p, ctx, 'EISDIR');
     this.#writable(r, ctx);
     if (this.#busyAt(r, false)) throw vErr('EBUSY', 'being renamed', ctx);
     await this.#call(() => r.entry.mount.truncate(r.rel, size), ctx);
@@ -549,7 +431,7 @@ export class VirtualFileSystem {
     const ctx: ErrorContext = { operation, path, syscall: 'open' };
     const f = typeof flags === 'string' && Object.hasOwn(FLAGS, flags) ? FLAGS[flags] : undefined;
     if (f === undefined) throw vErr('EINVAL', `flags must be one of ${Object.keys(FLAGS).join(', ')}, got ${textOf(flags)}`, ctx);
-    const r = f.create ? this.#needForCreate(p, ctx, 'EISDIR') : this.#need(p, ctx, 'EISDIR');
+    const r = f.create ? this.#table.needForCreate(p, ctx, 'EISDIR') : this.#table.need(p, ctx, 'EISDIR');
     if (f.write) this.#writable(r, ctx);
     if (this.#busyAt(r, false)) throw vErr('EBUSY', 'being renamed', ctx);
     const m = r.entry.mount;
@@ -564,42 +446,19 @@ export class VirtualFileSystem {
       await this.#call(() => m.truncate(r.rel, 0), ctx);
     }
     let handle: VirtualFileHandle | undefined;
+    const forget = (): void => {
+      if (handle !== undefined) this.#handles.delete(handle);
+    };
+    const call: CallIn = (fn, c) => this.#call(fn, c);
+    let backend: HandleBackend;
     if (hasHandles(m)) {
       // The mount's own handle: its writes are staged and published at close, and the old
       // content (a `w` flag's truncation included) stays what everyone else sees until then;
       // a file it creates appears only then.
       const how = st === undefined ? { read: f.read, write: f.write, truncate: true, create: true, exclusive: f.excl } : { read: f.read, write: f.write, truncate: f.trunc };
       const mh = await this.#call(() => m.openHandle(r.rel, how), ctx);
-      const staged: HandleBackend = {
-        read: (offset, length) => this.#call(() => mh.read(offset, length), { operation: 'vfs.read', path, syscall: 'read' }),
-        write: (data, offset) => this.#call(() => mh.write(data, offset), { operation: 'vfs.write', path, syscall: 'write' }),
-        stat: () => this.#call(() => mh.stat(), { operation: 'vfs.stat', path, syscall: 'fstat' }),
-        close: async () => {
-          if (handle !== undefined) this.#handles.delete(handle);
-          await this.#call(() => mh.close(), { operation: 'vfs.close', path, syscall: 'close' });
-        },
-        discard: async () => {
-          if (handle !== undefined) this.#handles.delete(handle);
-          await mh.discard().catch(() => undefined);
-        },
-      };
-      handle = new VirtualFileHandle(path, flags, f.read, f.write, f.append, madeHere(staged));
-      this.#handles.set(handle, r);
-      return handle;
-    }
-    const backend: HandleBackend = {
-      read: (offset, length) => this.#call(() => m.read(r.rel, { offset, length }), { operation: 'vfs.read', path, syscall: 'read' }),
-      write: async (data, offset) => {
-        const wctx: ErrorContext = { operation: 'vfs.write', path, syscall: 'write' };
-        const at = offset === 'end' ? (await this.#call(() => m.stat(r.rel), wctx)).size : offset;
-        await this.#call(() => m.write(r.rel, data, { offset: at }), wctx);
-        return at + data.length;
-      },
-      stat: () => this.#call(() => m.stat(r.rel), { operation: 'vfs.stat', path, syscall: 'fstat' }),
-      close: async () => {
-        if (handle !== undefined) this.#handles.delete(handle);
-      },
-    };
+      backend = stagedBackend(mh, path, call, forget);
+    } else backend = pathBackend(m, r.rel, path, call, forget);
     handle = new VirtualFileHandle(path, flags, f.read, f.write, f.append, madeHere(backend));
     this.#handles.set(handle, r);
     return handle;
@@ -646,24 +505,24 @@ export class VirtualFileSystem {
     const ctx: ErrorContext = { operation, path: oldPath, dest: newPath, syscall: 'rename' };
     const fail = (code: AtomfsErrorCode, detail?: string): AtomfsError => vErr(code, detail, ctx);
     throwIfAborted(signal, ctx);
-    const fence = fenceOpt(operation, o, this.#resolve(a)?.entry.mount, ctx);
+    const fence = fenceOpt(operation, o, this.#table.resolve(a)?.entry.mount, ctx);
 
     // 1. The source exists.
-    const src = this.#resolve(a);
-    if (src === undefined) throw fail(this.#isSkeleton(a) ? 'EBUSY' : 'ENOENT', this.#isSkeleton(a) ? 'the source holds mount points' : undefined);
+    const src = this.#table.resolve(a);
+    if (src === undefined) throw fail(this.#table.isSkeleton(a) ? 'EBUSY' : 'ENOENT', this.#table.isSkeleton(a) ? 'the source holds mount points' : undefined);
     const srcStat = await this.#call(() => src.entry.mount.stat(src.rel), ctx, true);
     // 2. One mount (or allowCrossMount).
-    const dst = this.#resolve(b);
+    const dst = this.#table.resolve(b);
     const sameMount = dst !== undefined && dst.entry === src.entry;
     if (!sameMount && !allowCrossMount) throw fail('EXDEV');
     // 3. Writable mounts. The skeleton of folders above mount points stores nothing.
-    if (dst === undefined) throw fail(this.#isSkeleton(b) ? 'EBUSY' : 'EROFS', 'no mount holds the destination');
+    if (dst === undefined) throw fail(this.#table.isSkeleton(b) ? 'EBUSY' : 'EROFS', 'no mount holds the destination');
     if (src.entry.readOnly || dst.entry.readOnly) throw fail('EROFS');
     // 4. Nothing under the source open (or being renamed).
     if (this.#busyAt(src, true)) throw fail('EBUSY', 'the source or a file under it is open or being renamed');
     // 5. Mount points stay where they are.
-    if (src.rel === ROOT || this.#isSkeleton(a)) throw fail('EBUSY', 'the source is or holds a mount point');
-    if (dst.rel === ROOT || this.#isSkeleton(b)) throw fail('EBUSY', 'the destination is or holds a mount point');
+    if (src.rel === ROOT || this.#table.isSkeleton(a)) throw fail('EBUSY', 'the source is or holds a mount point');
+    if (dst.rel === ROOT || this.#table.isSkeleton(b)) throw fail('EBUSY', 'the destination is or holds a mount point');
     // 6. The destination's folder exists.
     const parent = await this.#call(() => dst.entry.mount.stat(parentOf(dst.rel)), ctx, true);
     if (parent.kind !== 'dir') throw fail('ENOTDIR');
