@@ -242,6 +242,12 @@ const SCALING: readonly { readonly file: string; readonly title: string; readonl
   { file: 'scaling-durable.svg', title: 'durable 1 KiB writes: rate against concurrency', xLabel: 'writes in flight', cases: [['durable-c1', 1], ['durable-c64', 64]] },
   { file: 'scaling-nofsync.svg', title: '1 KiB writes, fsync off: rate against concurrency', xLabel: 'writes in flight', cases: [['nofsync-c1', 1], ['nofsync-c64', 64]] },
   {
+    file: 'scaling-lock.svg',
+    title: 'file locks: cycles/s against contending processes',
+    xLabel: 'processes',
+    cases: [['lock-uncontended', 1], ['lock-contended', 4], ['lock-contended-16', 16]],
+  },
+  {
     file: 'scaling-pg-lock.svg',
     title: 'PostgreSQL locks: cycles/s against contending processes',
     xLabel: 'processes',

@@ -129,6 +129,14 @@ const TARGETS: readonly Target[] = [
     need: 3,
     needsCounterExact: true,
   },
+  {
+    label: 'lock contended, 16 processes: atomfs ≥ 3× proper-lockfile (and counter exact)',
+    caseId: 'lock-contended-16',
+    num: LK.atomfs,
+    den: LK.proper,
+    need: 3,
+    needsCounterExact: true,
+  },
 ];
 
 /** One evaluated target. */
