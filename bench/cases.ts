@@ -43,7 +43,12 @@ export interface Row {
 export interface CaseResult {
   readonly id: string;
   readonly title: string;
-  readonly unit: 'writes/s' | 'MiB/s' | 'moves/s' | 'cycles/s' | 'states/s';
+  readonly unit: 'writes/s' | 'MiB/s' | 'moves/s' | 'cycles/s' | 'states/s' | 'MiB RSS growth' | 'files/s';
+  /**
+   * The unit is a cost, not a rate (memory): the ratio column and the charts then divide
+   * each writer by the reference row, so above 1 still means the reference did better.
+   */
+  readonly lowerIsBetter?: boolean;
   /** The row the "atomfs ÷ writer" column divides by the others. */
   readonly ref: string;
   readonly rows: Row[];

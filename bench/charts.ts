@@ -68,7 +68,9 @@ export interface Bar {
 /**
  * The bars of a case: for every atomfs row (the case's reference row first), its median
  * divided by every row that is not atomfs (peers and floors). Greater than 1: atomfs is
- * faster. A case with no atomfs row compares its reference row with the others.
+ * faster. For a cost (`lowerIsBetter`: memory) the other way round, so greater than 1
+ * still means atomfs did better. A case with no atomfs row compares its reference row with
+ * the others.
  */
 export function barsOf(c: CaseResult): Bar[] {
   const mine = c.rows.filter((r) => isAtomfs(r.name));
@@ -76,7 +78,10 @@ export function barsOf(c: CaseResult): Bar[] {
   const dens = c.rows.filter((r) => !nums.includes(r));
   const out: Bar[] = [];
   for (const n of nums) {
-    for (const d of dens) out.push({ group: n.name, label: d.name, ratio: rowMedian(n) / rowMedian(d), floor: isFloor(d.name) });
+    for (const d of dens) {
+      const ratio = c.lowerIsBetter ? rowMedian(d) / rowMedian(n) : rowMedian(n) / rowMedian(d);
+      out.push({ group: n.name, label: d.name, ratio, floor: isFloor(d.name) });
+    }
   }
   return out;
 }

@@ -10,7 +10,8 @@
  *
  * Case ids: durable-c1, durable-c64, durable-new-c1, durable-new-c64, durable-sync-c1,
  * durable-sync-new-c1, big-buffer, nofsync-c1, nofsync-c64, hot-fsync, hot-nofsync,
- * stream, move-same, move-xdev (two tables: to and from a tmpfs), lock-uncontended,
+ * stream, move-same, move-xdev (two tables: to and from a tmpfs), rss-1gib (two tables:
+ * RSS growth writing 1 GiB and moving it from a tmpfs; 128 MiB in a quick run), lock-uncontended,
  * lock-contended, lock-contended-16, pg-lock-uncontended, pg-lock-contended-4, pg-lock-contended-16,
  * pg-mount-rename, pg-mount-small, pg-mount-small-cpu, pg-mount-stream (the pg- cases start a throwaway
  * PostgreSQL server: Debian's postgresql package), crashcheck (needs strace). BENCH_DIR overrides the bench folder (default: <repo>/.bench-tmp, on the
@@ -37,6 +38,7 @@ import { lockContendedCase, lockUncontendedCase } from './locks.js';
 import { moveSameCase, moveXdevCase } from './moves.js';
 import { pgLockContendedCase, pgLockUncontendedCase, stopPgServer } from './pg-locks.js';
 import { bigBufferCase, smallWorkloadCase } from './workloads.js';
+import { rssCase } from './rss.js';
 import { pgMountRenameCase, pgMountSmallCase, pgMountStreamCase } from './pg-mount.js';
 import { CHUNK } from '../src/postgres/schema.js';
 import type { BenchResults } from './charts.js';
@@ -88,6 +90,8 @@ function plans(quick: boolean): Plan[] {
       id: 'move-xdev',
       run: (c) => moveXdevCase({ ...c, reps: c.reps * 2 }, { id: 'move-xdev', totalBytes: q(1024, 128) * MIB, fsType: machineFacts(c.root).fsType }),
     },
+    // A fresh process per sample, no warm-up: 1 GiB written or moved per sample.
+    { id: 'rss-1gib', run: (c) => rssCase(c, { id: 'rss-1gib', totalBytes: q(1024, 128) * MIB }) },
     { id: 'lock-uncontended', run: (c) => lockUncontendedCase(c, { id: 'lock-uncontended', cycles: q(2000, 200) }) },
     { id: 'lock-contended', run: (c) => lockContendedCase(c, { id: 'lock-contended', children: 4, cycles: q(200, 50) }) },
     // Four times the processes on a 2-CPU machine: most waiters are off-CPU at any moment,
