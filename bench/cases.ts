@@ -36,6 +36,10 @@ export interface Row {
   rejected?: number;
   /** Contended-lock case only: did every rep end with the counter at exactly the expected value? */
   counterExact?: boolean;
+  /** Batch case only: fsync calls per file written, over every timed round. */
+  fsyncsPerFile?: number;
+  /** Batch case only: what the writer's design should need per file, printed beside it. */
+  fsyncsExpected?: number;
   readonly note?: string | undefined;
 }
 

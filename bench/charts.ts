@@ -247,6 +247,12 @@ const SCALING: readonly { readonly file: string; readonly title: string; readonl
   { file: 'scaling-durable.svg', title: 'durable 1 KiB writes: rate against concurrency', xLabel: 'writes in flight', cases: [['durable-c1', 1], ['durable-c64', 64]] },
   { file: 'scaling-nofsync.svg', title: '1 KiB writes, fsync off: rate against concurrency', xLabel: 'writes in flight', cases: [['nofsync-c1', 1], ['nofsync-c64', 64]] },
   {
+    file: 'scaling-writefiles.svg',
+    title: 'durable 1 KiB files: files/s against files per batch',
+    xLabel: 'files per batch (writeFiles) or written in turn',
+    cases: [['writefiles-scale-1', 1], ['writefiles-scale-10', 10], ['writefiles-scale-100', 100], ['writefiles-scale-1000', 1000], ['writefiles-scale-10000', 10000]],
+  },
+  {
     file: 'scaling-lock.svg',
     title: 'file locks: cycles/s against contending processes',
     xLabel: 'processes',

@@ -26,12 +26,14 @@ export function caseTable(c: CaseResult): string {
   const floor = find(c, W.floor);
   const hot = c.rows.some((r) => r.lastWriteWins !== undefined);
   const counted = c.rows.some((r) => r.counterExact !== undefined);
+  const syncs = c.rows.some((r) => r.fsyncsExpected !== undefined);
   const ref = rowMedian(find(c, c.ref));
   const head = ['writer', `median ${c.unit}`, 'min', 'max'];
   if (floor) head.push('÷ C floor');
   head.push(c.lowerIsBetter ? `writer ÷ ${c.ref}` : `${c.ref} ÷ writer`);
   if (hot) head.push('last write wins');
   if (counted) head.push('counter exact');
+  if (syncs) head.push('fsyncs / file', 'expected');
   const lines = [`### ${c.id}: ${c.title}`, '', `| ${head.join(' | ')} |`, `|${head.map((_, i) => (i === 0 ? ' --- ' : ' ---: ')).join('|')}|`];
   const notes = [...c.notes];
   for (const r of c.rows) {
@@ -49,6 +51,7 @@ export function caseTable(c: CaseResult): string {
       cells.push(r.error !== undefined ? 'FAIL' : r.lastWriteWins ? 'PASS' : `FAIL${rej}`);
     }
     if (counted) cells.push(r.error === undefined && r.counterExact === true ? 'PASS' : 'FAIL');
+    if (syncs) cells.push(r.fsyncsPerFile === undefined ? 'n/a' : r.fsyncsPerFile.toFixed(4), r.fsyncsExpected === undefined ? '' : r.fsyncsExpected.toFixed(4));
     lines.push(`| ${cells.join(' | ')} |`);
     if (r.note) notes.push(r.note);
   }

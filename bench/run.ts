@@ -11,7 +11,8 @@
  * Case ids: durable-c1, durable-c64, durable-new-c1, durable-new-c64, durable-sync-c1,
  * durable-sync-new-c1, big-buffer, nofsync-c1, nofsync-c64, hot-fsync, hot-nofsync,
  * stream, move-same, move-xdev (two tables: to and from a tmpfs), rss-1gib (two tables:
- * RSS growth writing 1 GiB and moving it from a tmpfs; 128 MiB in a quick run), lock-uncontended,
+ * RSS growth writing 1 GiB and moving it from a tmpfs; 128 MiB in a quick run),
+ * writefiles-scale (one table per batch size, writefiles-scale-1 … -10000), lock-uncontended,
  * lock-contended, lock-contended-16, pg-lock-uncontended, pg-lock-contended-4, pg-lock-contended-16,
  * pg-mount-rename, pg-mount-small, pg-mount-small-cpu, pg-mount-stream (the pg- cases start a throwaway
  * PostgreSQL server: Debian's postgresql package), crashcheck (needs strace). BENCH_DIR overrides the bench folder (default: <repo>/.bench-tmp, on the
@@ -39,6 +40,7 @@ import { moveSameCase, moveXdevCase } from './moves.js';
 import { pgLockContendedCase, pgLockUncontendedCase, stopPgServer } from './pg-locks.js';
 import { bigBufferCase, smallWorkloadCase } from './workloads.js';
 import { rssCase } from './rss.js';
+import { writeFilesScaleCase } from './writefiles.js';
 import { pgMountRenameCase, pgMountSmallCase, pgMountStreamCase } from './pg-mount.js';
 import { CHUNK } from '../src/postgres/schema.js';
 import type { BenchResults } from './charts.js';
@@ -90,6 +92,8 @@ function plans(quick: boolean): Plan[] {
       id: 'move-xdev',
       run: (c) => moveXdevCase({ ...c, reps: c.reps * 2 }, { id: 'move-xdev', totalBytes: q(1024, 128) * MIB, fsType: machineFacts(c.root).fsType }),
     },
+    // One table per batch size; write-file-atomic writes 10,000 durable files in turn (tens of seconds a round).
+    { id: 'writefiles-scale', run: (c) => writeFilesScaleCase(c, { id: 'writefiles-scale', sizes: quick ? [1, 10, 100, 1_000] : [1, 10, 100, 1_000, 10_000] }) },
     // A fresh process per sample, no warm-up: 1 GiB written or moved per sample.
     { id: 'rss-1gib', run: (c) => rssCase(c, { id: 'rss-1gib', totalBytes: q(1024, 128) * MIB }) },
     { id: 'lock-uncontended', run: (c) => lockUncontendedCase(c, { id: 'lock-uncontended', cycles: q(2000, 200) }) },
