@@ -131,8 +131,8 @@ const STYLE =
 /**
  * The ratio chart of one case: one horizontal bar per (atomfs row, other row) pair, grouped
  * by atomfs row, labelled with the other row's name and the ratio, on an axis with a
- * dashed line at 1.0. Bars below 1 (atomfs slower) are drawn in another colour; bars
- * against a floor are grey.
+ * dashed line at 1.0. Bars below 1 (atomfs slower, or for a cost: needing more) are drawn
+ * in another colour; bars against a floor are grey.
  */
 export function ratioChart(c: CaseResult, subtitle: string): string {
   const bars = barsOf(c);
@@ -156,7 +156,7 @@ export function ratioChart(c: CaseResult, subtitle: string): string {
   }
   out.push(`<line class="axis" x1="${PLOT_L}" y1="${plotBottom}" x2="${PLOT_R}" y2="${plotBottom}"/>`);
   out.push(`<line class="axis" x1="${PLOT_L}" y1="${plotTop}" x2="${PLOT_L}" y2="${plotBottom}"/>`);
-  out.push(`<text class="sub" x="${(PLOT_L + PLOT_R) / 2}" y="${plotBottom + 32}" text-anchor="middle">${esc(`atomfs ÷ other (greater than 1: atomfs is faster)${scale.log ? ', log scale' : ''}`)}</text>`);
+  out.push(`<text class="sub" x="${(PLOT_L + PLOT_R) / 2}" y="${plotBottom + 32}" text-anchor="middle">${esc(`${c.lowerIsBetter ? `other ÷ atomfs, ${c.unit} (greater than 1: atomfs needs less)` : 'atomfs ÷ other (greater than 1: atomfs is faster)'}${scale.log ? ', log scale' : ''}`)}</text>`);
   let y = plotTop;
   for (const g of groups) {
     y += GROUP_H;
@@ -166,7 +166,8 @@ export function ratioChart(c: CaseResult, subtitle: string): string {
       const x1 = Number.isFinite(b.ratio) ? scale.x(b.ratio) : x0;
       const cls = `bar${b.floor ? ' floor' : b.ratio < 1 ? ' behind' : ''}`;
       out.push(`<text x="${LABEL_W}" y="${y + BAR_H - 4}" text-anchor="end">${esc(b.label)}</text>`);
-      out.push(`<rect class="${cls}" x="${x0.toFixed(1)}" y="${y}" width="${Math.max(0, x1 - x0).toFixed(1)}" height="${BAR_H}"><title>${esc(`${g} ÷ ${b.label}: ${fmt(b.ratio)}`)}</title></rect>`);
+      const what = c.lowerIsBetter ? `${b.label} ÷ ${g}` : `${g} ÷ ${b.label}`;
+      out.push(`<rect class="${cls}" x="${x0.toFixed(1)}" y="${y}" width="${Math.max(0, x1 - x0).toFixed(1)}" height="${BAR_H}"><title>${esc(`${what}: ${fmt(b.ratio)}`)}</title></rect>`);
       out.push(`<text x="${(Math.max(x1, x0) + 4).toFixed(1)}" y="${y + BAR_H - 4}">${esc(fmt(b.ratio))}</text>`);
       y += ROW_H;
     }
