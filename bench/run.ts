@@ -7,6 +7,7 @@
  *   BENCH_QUICK=1 npm run bench     a smoke run (smaller counts, 64 MiB stream, 2 reps)
  *   npm run bench -- hot            only the cases whose id contains "hot"
  *   npm run bench -- move lock      only the move and lock cases (about 2-2.5 minutes; they add as much to the full run)
+ *   npm run bench -- rss writefiles the memory and batch cases (about 4 minutes each on the bench VM)
  *
  * Case ids: durable-c1, durable-c64, durable-new-c1, durable-new-c64, durable-sync-c1,
  * durable-sync-new-c1, big-buffer, nofsync-c1, nofsync-c64, hot-fsync, hot-nofsync,
