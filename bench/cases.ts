@@ -36,6 +36,10 @@ export interface Row {
   rejected?: number;
   /** Contended-lock case only: did every rep end with the counter at exactly the expected value? */
   counterExact?: boolean;
+  /** Batch case only: fsync calls per file written, over every timed round. */
+  fsyncsPerFile?: number;
+  /** Batch case only: what the writer's design should need per file, printed beside it. */
+  fsyncsExpected?: number;
   readonly note?: string | undefined;
 }
 
@@ -43,7 +47,12 @@ export interface Row {
 export interface CaseResult {
   readonly id: string;
   readonly title: string;
-  readonly unit: 'writes/s' | 'MiB/s' | 'moves/s' | 'cycles/s' | 'states/s';
+  readonly unit: 'writes/s' | 'MiB/s' | 'moves/s' | 'cycles/s' | 'states/s' | 'MiB RSS growth' | 'files/s';
+  /**
+   * The unit is a cost, not a rate (memory): the ratio column and the charts then divide
+   * each writer by the reference row, so above 1 still means the reference did better.
+   */
+  readonly lowerIsBetter?: boolean;
   /** The row the "atomfs ÷ writer" column divides by the others. */
   readonly ref: string;
   readonly rows: Row[];

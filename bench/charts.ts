@@ -68,7 +68,9 @@ export interface Bar {
 /**
  * The bars of a case: for every atomfs row (the case's reference row first), its median
  * divided by every row that is not atomfs (peers and floors). Greater than 1: atomfs is
- * faster. A case with no atomfs row compares its reference row with the others.
+ * faster. For a cost (`lowerIsBetter`: memory) the other way round, so greater than 1
+ * still means atomfs did better. A case with no atomfs row compares its reference row with
+ * the others.
  */
 export function barsOf(c: CaseResult): Bar[] {
   const mine = c.rows.filter((r) => isAtomfs(r.name));
@@ -76,7 +78,10 @@ export function barsOf(c: CaseResult): Bar[] {
   const dens = c.rows.filter((r) => !nums.includes(r));
   const out: Bar[] = [];
   for (const n of nums) {
-    for (const d of dens) out.push({ group: n.name, label: d.name, ratio: rowMedian(n) / rowMedian(d), floor: isFloor(d.name) });
+    for (const d of dens) {
+      const ratio = c.lowerIsBetter ? rowMedian(d) / rowMedian(n) : rowMedian(n) / rowMedian(d);
+      out.push({ group: n.name, label: d.name, ratio, floor: isFloor(d.name) });
+    }
   }
   return out;
 }
@@ -126,8 +131,8 @@ const STYLE =
 /**
  * The ratio chart of one case: one horizontal bar per (atomfs row, other row) pair, grouped
  * by atomfs row, labelled with the other row's name and the ratio, on an axis with a
- * dashed line at 1.0. Bars below 1 (atomfs slower) are drawn in another colour; bars
- * against a floor are grey.
+ * dashed line at 1.0. Bars below 1 (atomfs slower, or for a cost: needing more) are drawn
+ * in another colour; bars against a floor are grey.
  */
 export function ratioChart(c: CaseResult, subtitle: string): string {
   const bars = barsOf(c);
@@ -151,7 +156,7 @@ export function ratioChart(c: CaseResult, subtitle: string): string {
   }
   out.push(`<line class="axis" x1="${PLOT_L}" y1="${plotBottom}" x2="${PLOT_R}" y2="${plotBottom}"/>`);
   out.push(`<line class="axis" x1="${PLOT_L}" y1="${plotTop}" x2="${PLOT_L}" y2="${plotBottom}"/>`);
-  out.push(`<text class="sub" x="${(PLOT_L + PLOT_R) / 2}" y="${plotBottom + 32}" text-anchor="middle">${esc(`atomfs ÷ other (greater than 1: atomfs is faster)${scale.log ? ', log scale' : ''}`)}</text>`);
+  out.push(`<text class="sub" x="${(PLOT_L + PLOT_R) / 2}" y="${plotBottom + 32}" text-anchor="middle">${esc(`${c.lowerIsBetter ? `other ÷ atomfs, ${c.unit} (greater than 1: atomfs needs less)` : 'atomfs ÷ other (greater than 1: atomfs is faster)'}${scale.log ? ', log scale' : ''}`)}</text>`);
   let y = plotTop;
   for (const g of groups) {
     y += GROUP_H;
@@ -161,7 +166,8 @@ export function ratioChart(c: CaseResult, subtitle: string): string {
       const x1 = Number.isFinite(b.ratio) ? scale.x(b.ratio) : x0;
       const cls = `bar${b.floor ? ' floor' : b.ratio < 1 ? ' behind' : ''}`;
       out.push(`<text x="${LABEL_W}" y="${y + BAR_H - 4}" text-anchor="end">${esc(b.label)}</text>`);
-      out.push(`<rect class="${cls}" x="${x0.toFixed(1)}" y="${y}" width="${Math.max(0, x1 - x0).toFixed(1)}" height="${BAR_H}"><title>${esc(`${g} ÷ ${b.label}: ${fmt(b.ratio)}`)}</title></rect>`);
+      const what = c.lowerIsBetter ? `${b.label} ÷ ${g}` : `${g} ÷ ${b.label}`;
+      out.push(`<rect class="${cls}" x="${x0.toFixed(1)}" y="${y}" width="${Math.max(0, x1 - x0).toFixed(1)}" height="${BAR_H}"><title>${esc(`${what}: ${fmt(b.ratio)}`)}</title></rect>`);
       out.push(`<text x="${(Math.max(x1, x0) + 4).toFixed(1)}" y="${y + BAR_H - 4}">${esc(fmt(b.ratio))}</text>`);
       y += ROW_H;
     }
@@ -241,6 +247,18 @@ export function scalingChart(title: string, subtitle: string, xLabel: string, un
 const SCALING: readonly { readonly file: string; readonly title: string; readonly xLabel: string; readonly cases: readonly (readonly [string, number])[] }[] = [
   { file: 'scaling-durable.svg', title: 'durable 1 KiB writes: rate against concurrency', xLabel: 'writes in flight', cases: [['durable-c1', 1], ['durable-c64', 64]] },
   { file: 'scaling-nofsync.svg', title: '1 KiB writes, fsync off: rate against concurrency', xLabel: 'writes in flight', cases: [['nofsync-c1', 1], ['nofsync-c64', 64]] },
+  {
+    file: 'scaling-writefiles.svg',
+    title: 'durable 1 KiB files: files/s against files per batch',
+    xLabel: 'files per batch (writeFiles) or written in turn',
+    cases: [['writefiles-scale-1', 1], ['writefiles-scale-10', 10], ['writefiles-scale-100', 100], ['writefiles-scale-1000', 1000], ['writefiles-scale-10000', 10000]],
+  },
+  {
+    file: 'scaling-lock.svg',
+    title: 'file locks: cycles/s against contending processes',
+    xLabel: 'processes',
+    cases: [['lock-uncontended', 1], ['lock-contended', 4], ['lock-contended-16', 16]],
+  },
   {
     file: 'scaling-pg-lock.svg',
     title: 'PostgreSQL locks: cycles/s against contending processes',

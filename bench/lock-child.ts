@@ -1,5 +1,5 @@
 /**
- * One contender of the `lock-contended` case, run as a child process (forked with an IPC
+ * One contender of the `lock-contended` cases, run as a child process (forked with an IPC
  * channel): `node build/bench/lock-child.js <atomfs|proper-lockfile> <counter file> <cycles>`.
  *
  * It loads everything and warms up (WARM_CYCLES uncontended cycles on a private file of its

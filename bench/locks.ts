@@ -1,7 +1,7 @@
 /**
  * The lock cases: acquire/release cycles on one path without contention
  * (`lock-uncontended`), and child processes fighting over one counter file
- * (`lock-contended`).
+ * (`lock-contended` with 4 of them, `lock-contended-16` with 16).
  *
  * @module
  */
@@ -91,7 +91,7 @@ function nextMessages(kids: readonly ChildProcess[], type: 'ready' | 'done'): Pr
   return Promise.all(kids.map((k) => nextMessage(k, type))).then(() => undefined);
 }
 
-async function contendedRound(ctx: Context, impl: 'atomfs' | 'proper-lockfile', dir: string, children: number, cycles: number, row: Row, check: boolean): Promise<number> {
+async function contendedRound(ctx: Context, id: string, impl: 'atomfs' | 'proper-lockfile', dir: string, children: number, cycles: number, row: Row, check: boolean): Promise<number> {
   const counter = path.join(dir, 'counter');
   fs.writeFileSync(counter, '0'.padEnd(15) + '\n'); // the 16-byte record lock-child.ts updates in place
   const kids: ChildProcess[] = [];
@@ -116,7 +116,7 @@ async function contendedRound(ctx: Context, impl: 'atomfs' | 'proper-lockfile', 
     const final = Number(fs.readFileSync(counter, 'utf8').trim());
     if (check && final !== children * cycles) {
       row.counterExact = false;
-      ctx.progress(`lock-contended: ${row.name}: counter ${final}, expected ${children * cycles}`);
+      ctx.progress(`${id}: ${row.name}: counter ${final}, expected ${children * cycles}`);
     }
     return seconds;
   } finally {
@@ -136,7 +136,7 @@ export async function lockContendedCase(ctx: Context, spec: ContendedSpec): Prom
       row,
       round: (rep) =>
         // The warm-up runs a quarter of the cycles (each round starts new processes anyway).
-        contendedRound(ctx, impl, dir, spec.children, rep < 0 ? Math.max(1, spec.cycles >> 2) : spec.cycles, row, rep >= 0),
+        contendedRound(ctx, spec.id, impl, dir, spec.children, rep < 0 ? Math.max(1, spec.cycles >> 2) : spec.cycles, row, rep >= 0),
       rate: (s) => total / s,
     };
   });

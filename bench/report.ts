@@ -9,6 +9,7 @@ import { LK } from './locks.js';
 import { MV } from './moves.js';
 import { PL } from './pg-locks.js';
 import { PM } from './pg-mount.js';
+import { RS } from './rss.js';
 import { fmtRate, fmtRatio, median } from './util.js';
 import { W } from './writers.js';
 
@@ -25,12 +26,14 @@ export function caseTable(c: CaseResult): string {
   const floor = find(c, W.floor);
   const hot = c.rows.some((r) => r.lastWriteWins !== undefined);
   const counted = c.rows.some((r) => r.counterExact !== undefined);
+  const syncs = c.rows.some((r) => r.fsyncsExpected !== undefined);
   const ref = rowMedian(find(c, c.ref));
   const head = ['writer', `median ${c.unit}`, 'min', 'max'];
   if (floor) head.push('÷ C floor');
-  head.push(`${c.ref} ÷ writer`);
+  head.push(c.lowerIsBetter ? `writer ÷ ${c.ref}` : `${c.ref} ÷ writer`);
   if (hot) head.push('last write wins');
   if (counted) head.push('counter exact');
+  if (syncs) head.push('fsyncs / file', 'expected');
   const lines = [`### ${c.id}: ${c.title}`, '', `| ${head.join(' | ')} |`, `|${head.map((_, i) => (i === 0 ? ' --- ' : ' ---: ')).join('|')}|`];
   const notes = [...c.notes];
   for (const r of c.rows) {
@@ -42,12 +45,13 @@ export function caseTable(c: CaseResult): string {
       cells.push(fmtRate(m), fmtRate(Math.min(...r.samples)), fmtRate(Math.max(...r.samples)));
     }
     if (floor) cells.push(fmtRatio(m / rowMedian(floor)));
-    cells.push(r.name === c.ref ? '—' : fmtRatio(ref / m));
+    cells.push(r.name === c.ref ? '—' : fmtRatio(c.lowerIsBetter ? m / ref : ref / m));
     if (hot) {
       const rej = r.rejected ? ` (${r.rejected} rejected)` : '';
       cells.push(r.error !== undefined ? 'FAIL' : r.lastWriteWins ? 'PASS' : `FAIL${rej}`);
     }
     if (counted) cells.push(r.error === undefined && r.counterExact === true ? 'PASS' : 'FAIL');
+    if (syncs) cells.push(r.fsyncsPerFile === undefined ? 'n/a' : r.fsyncsPerFile.toFixed(4), r.fsyncsExpected === undefined ? '' : r.fsyncsExpected.toFixed(4));
     lines.push(`| ${cells.join(' | ')} |`);
     if (r.note) notes.push(r.note);
   }
@@ -55,13 +59,18 @@ export function caseTable(c: CaseResult): string {
   return lines.join('\n');
 }
 
-/** A target: `num ÷ den` in case `caseId` must be at least `need`. */
+/**
+ * A target: `num ÷ den` in case `caseId` must be at least `need`; or, with `atMost`, the
+ * median of `num` itself must be at most `need` (in the case's unit).
+ */
 interface Target {
   readonly label: string;
   readonly caseId: string;
   readonly num: string;
-  readonly den: string;
+  readonly den?: string;
   readonly need: number;
+  /** An upper bound on `num`'s median (a cost such as memory), not a ratio. */
+  readonly atMost?: boolean;
   /** The numerator must also have kept "last write wins" (hot-file cases). */
   readonly needsLastWriteWins?: boolean;
   /** The numerator's counter must have been exact after every rep (contended-lock case). */
@@ -129,14 +138,28 @@ const TARGETS: readonly Target[] = [
     need: 3,
     needsCounterExact: true,
   },
+  {
+    label: 'lock contended, 16 processes: atomfs ≥ 3× proper-lockfile (and counter exact)',
+    caseId: 'lock-contended-16',
+    num: LK.atomfs,
+    den: LK.proper,
+    need: 3,
+    needsCounterExact: true,
+  },
+  { label: 'RSS growth writing 1 GiB: atomfs createWriteStream ≤ 64 MiB', caseId: 'rss-1gib-write', num: RS.cws, need: 64, atMost: true },
+  { label: 'RSS growth writing 1 GiB: atomfs openAtomic ≤ 64 MiB', caseId: 'rss-1gib-write', num: RS.open, need: 64, atMost: true },
+  { label: 'RSS growth moving 1 GiB tmpfs → disk: atomfs move ≤ 64 MiB', caseId: 'rss-1gib-move', num: RS.move, need: 64, atMost: true },
 ];
 
 /** One evaluated target. */
 export interface TargetResult {
   readonly label: string;
   readonly status: 'PASS' | 'MISS' | 'SKIP';
+  /** The ratio, or for an upper bound the median itself. */
   readonly ratio: number;
   readonly need: number;
+  /** Set for an upper bound: the unit of `ratio` and `need` (which is then a maximum). */
+  readonly atMost?: string;
   readonly why?: string;
 }
 
@@ -146,7 +169,12 @@ export function evaluateTargets(results: ReadonlyMap<string, CaseResult>): Targe
     const c = results.get(t.caseId);
     if (!c) return { label: t.label, status: 'SKIP', ratio: Number.NaN, need: t.need, why: 'case not run' };
     const numRow = find(c, t.num);
-    const ratio = rowMedian(numRow) / rowMedian(find(c, t.den));
+    if (t.atMost) {
+      const value = rowMedian(numRow);
+      if (!Number.isFinite(value)) return { label: t.label, status: 'MISS', ratio: value, need: t.need, atMost: c.unit, why: 'a writer failed' };
+      return { label: t.label, status: value <= t.need ? 'PASS' : 'MISS', ratio: value, need: t.need, atMost: c.unit };
+    }
+    const ratio = rowMedian(numRow) / rowMedian(find(c, t.den ?? ''));
     if (!Number.isFinite(ratio)) return { label: t.label, status: 'MISS', ratio, need: t.need, why: 'a writer failed' };
     if (t.needsLastWriteWins && numRow?.lastWriteWins !== true) {
       return { label: t.label, status: 'MISS', ratio, need: t.need, why: 'last write did not win' };
@@ -161,7 +189,7 @@ export function evaluateTargets(results: ReadonlyMap<string, CaseResult>): Targe
 
 /** "needs 1,074 MiB/s; C floor move, 1 writer: 1,010 (0.94 of it); …" for a target with ceilings. */
 function ceilingNote(c: CaseResult, t: Target): string | undefined {
-  const needed = t.need * rowMedian(find(c, t.den));
+  const needed = t.need * rowMedian(find(c, t.den ?? ''));
   if (!Number.isFinite(needed)) return undefined;
   const parts = [`needs ${fmtRate(needed)} ${c.unit}`];
   for (const name of t.ceilings ?? []) {
@@ -175,7 +203,8 @@ function ceilingNote(c: CaseResult, t: Target): string | undefined {
 export function targetTable(ts: readonly TargetResult[]): string {
   const lines = ['| target | ratio | needed | result |', '| --- | ---: | ---: | --- |'];
   for (const t of ts) {
-    lines.push(`| ${t.label} | ${fmtRatio(t.ratio)} | ${fmtRatio(t.need)} | ${t.status}${t.why ? ` (${t.why})` : ''} |`);
+    const [got, needed] = t.atMost ? [`${fmtRate(t.ratio)} ${t.atMost}`, `≤ ${fmtRate(t.need)}`] : [fmtRatio(t.ratio), fmtRatio(t.need)];
+    lines.push(`| ${t.label} | ${got} | ${needed} | ${t.status}${t.why ? ` (${t.why})` : ''} |`);
   }
   return lines.join('\n');
 }

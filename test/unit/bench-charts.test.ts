@@ -106,6 +106,22 @@ describe('bench charts', () => {
     assert.ok(scaling.includes('write-file-atomic &lt;wfa&gt;'));
   });
 
+  it('a cost (lowerIsBetter: memory) divides the other way, so above 1 still means atomfs did better', () => {
+    const rss: CaseResult = { ...CASE, id: 'rss-1gib-write', unit: 'MiB RSS growth', lowerIsBetter: true, rows: [row('atomfs', 2), row('write-file-atomic', 1000), row('move-file', 0.5)] };
+    assert.deepEqual(
+      barsOf(rss).map((b) => [b.label, b.ratio]),
+      [
+        ['write-file-atomic', 500],
+        ['move-file', 0.25],
+      ],
+    );
+    const svg = ratioChart(rss, 'x');
+    wellFormed(svg);
+    assert.equal([...svg.matchAll(/class="bar behind"/g)].length, 1, 'only the peer that needs less');
+    assert.match(svg, /write-file-atomic ÷ atomfs: 500×/);
+    assert.match(svg, /other ÷ atomfs, MiB RSS growth \(greater than 1: atomfs needs less\)/);
+  });
+
   it('a scaling chart of one series and one point is still well-formed', () => {
     wellFormed(scalingChart('t <x>', 's', 'n', 'cycles/s', [{ name: 'a & b', points: [{ x: 1, y: 10 }] }]));
   });
