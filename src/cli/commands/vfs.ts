@@ -444,6 +444,12 @@ async function unmake(vfs: VirtualFileSystem, made: readonly string[]): Promise<
   for (const dir of [...made].reverse()) await vfs.remove(dir).catch(() => undefined);
 }
 
+// --no-clobber fails early here; the end of the put checks it again, atomically.
+async function refuseExisting(vfs: VirtualFileSystem, path: string): Promise<void> {
+  const there = await vfs.stat(path).then(() => true, (e: unknown) => (codeOf(e) === 'ENOENT' ? false : Promise.reject(e)));
+  if (there) throw new AtomfsError('EEXIST', undefined, { operation: 'vfs put', path });
+}
+
 async function put(mounted: MountedVfs, path: string, file: string | undefined, values: Values, io: CliIo): Promise<number> {
   const vfs = mounted.vfs;
   const dest = normalizeVirtual('vfs.put', path);
@@ -465,11 +471,7 @@ async function put(mounted: MountedVfs, path: string, file: string | undefined, 
     const first = await source.next();
     const second = first.done ? first : await source.next();
     if (values.parents || values.mkdir) made = await makeParents(vfs, dest);
-    if (noClobber) {
-      // Fails early; the rename below checks it again, atomically.
-      const there = await vfs.stat(path).then(() => true, (e: unknown) => (codeOf(e) === 'ENOENT' ? false : Promise.reject(e)));
-      if (there) throw new AtomfsError('EEXIST', undefined, { operation: 'vfs put', path });
-    }
+    if (noClobber) await refuseExisting(vfs, path);
     if (second.done && !noClobber) {
       // All of it fits in one batch: one vfs.writeFile, atomic on every mount (one
       // transaction on PostgreSQL, temp and rename elsewhere).
