@@ -16,10 +16,10 @@
 import type pg from 'pg';
 import { AtomfsError } from '../errors.js';
 import { mountError, type MountHandle, type MountOpenOptions, type VStat } from '../vfs/mount.js';
+import { NOW } from './pg-tree.js';
 import { CHUNK } from './schema.js';
 import { transaction, type CallPolicy, type Tx } from './sql.js';
 
-const NOW = 'floor(extract(epoch FROM clock_timestamp()) * 1000)';
 
 
 /** What a handle needs of its mount. @internal */

@@ -15,7 +15,6 @@ import {
   checkCondition,
   checkCreateOptions,
   checkFence,
-  checkPrecondition,
   isConditional,
   checkMountPath,
   checkReadOptions,
@@ -39,16 +38,14 @@ import {
   type WriteOptions,
 } from '../vfs/mount.js';
 import { baseName, parentOf, segments } from '../vfs/vpath.js';
-import { CHUNK, ROOT_ID, isSchemaName, migrate } from './schema.js';
+import { CHUNK, migrate } from './schema.js';
 import { connection, endPool, sqlState, statement, transaction, type CallPolicy, type Tx } from './sql.js';
-import type { FenceToken } from '../lock/store.js';
 import { StagedHandle, sweepStages, type HandleBase, type HandleHost } from './pg-handle.js';
+import { NOW, Tree } from './pg-tree.js';
 
 const OPTION_SET = optionNames(['connectionString', 'pool', 'schema', 'timeout', 'retries', 'stageLease']);
 const CAPS: ReadonlySet<MountCapability> = new Set<MountCapability>(['rename', 'metadata', 'atomicWrite', 'fence', 'handles', 'conditionalWrite']);
 const NAME_MAX = 255;
-// Modification times come from the server's clock: the hosts' clocks need not agree.
-const NOW = 'floor(extract(epoch FROM clock_timestamp()) * 1000)';
 
 /** Options of {@link PostgresMount}. Give `connectionString` or `pool`, not both. */
 export interface PostgresMountOptions {
@@ -76,22 +73,6 @@ export interface PostgresCleanup {
   readonly stages: number;
   /** Their chunks. */
   readonly chunks: number;
-}
-
-interface Row {
-  readonly id: string;
-  readonly kind: 'file' | 'dir';
-  readonly mode: number;
-  readonly mtime_ms: number;
-  readonly size: string;
-  readonly version: string;
-  readonly depth: number;
-}
-
-/** An entry found by path, with the folders above it (root first). */
-interface Found {
-  readonly row: Row;
-  readonly chain: readonly Row[];
 }
 
 /**
@@ -140,6 +121,7 @@ export class PostgresMount implements VirtualMount {
   #ready: Promise<void> | undefined;
   #closed = false;
   readonly #host: HandleHost;
+  readonly #tree: Tree;
   readonly #open = new Set<StagedHandle>();
 
   /**
@@ -153,6 +135,7 @@ export class PostgresMount implements VirtualMount {
     this.#policy = { timeoutMs: c.timeoutMs, retries: intOpt(op, o, 'retries', 30, undefined, 1000) };
     this.schema = c.schema;
     this.#S = `"${c.schema}"`;
+    this.#tree = new Tree(this.#S, c.schema);
     this.#ownsPool = c.ownsPool;
     this.#pool = c.pool;
     const leaseMs = intOpt(op, o, 'stageLease', 60_000, undefined, 2 ** 31 - 1);
@@ -164,7 +147,7 @@ export class PostgresMount implements VirtualMount {
       leaseMs,
       owner: `${process.pid}/${randomUUID()}`,
       forget: (h) => this.#open.delete(h),
-      publishTarget: (tx, path, exclusive) => this.#publishTarget(tx, path, exclusive),
+      publishTarget: (tx, path, exclusive) => this.#tree.publishTarget(tx, path, exclusive),
     };
   }
 
@@ -230,113 +213,6 @@ export class PostgresMount implements VirtualMount {
     return transaction(this.#pool, this.#policy, { operation: 'mount', syscall, path }, body, readOnly);
   }
 
-  // A fenced change goes on only if no newer token than the fence's was handed out for its
-  // lock. FOR SHARE on the lock's row: an acquisition (which updates the row) waits for
-  // this transaction to end, or this one waits for it and then, being SERIALIZABLE, fails
-  // with 40001 and runs again, now seeing the newer token. So a change with an old token
-  // never commits after a newer token was handed out.
-  async #checkFence(tx: Tx, f: FenceToken, syscall: string, path: string): Promise<void> {
-    if (f.store !== 'postgres' || !isSchemaName(f.namespace)) {
-      throw new AtomfsError('EINVAL', `fence: a token of a '${f.store}' lock store cannot be checked by a PostgresMount`, { operation: 'mount', path, syscall });
-    }
-    let r;
-    try {
-      r = await tx.query<{ t: string }>(`SELECT max_token::text AS t FROM "${f.namespace}".lock_name WHERE name = $1 FOR SHARE`, [f.name]);
-    } catch (e) {
-      if (sqlState(e) === '42P01' || sqlState(e) === '3F000') {
-        throw new AtomfsError('EINVAL', `fence: no lock store in schema ${f.namespace} of this mount's database`, { operation: 'mount', path, syscall }, { cause: e });
-      }
-      throw e;
-    }
-    const max = r.rows[0]?.t;
-    if (max === undefined || BigInt(max) > BigInt(f.token)) {
-      throw new AtomfsError(
-        'ESTALE',
-        max === undefined ? `fenced: lock '${f.name}' was never taken in this store` : `fenced: lock '${f.name}' was taken with token ${max}, after this holder's token ${f.token}`,
-        { operation: 'mount', path, syscall },
-        { reason: 'fenced' },
-      );
-    }
-  }
-
-  // The rows from the root down along `path`: one round trip whatever the depth.
-  async #walk(tx: Tx, path: string): Promise<Row[]> {
-    const S = this.#S;
-    const r = await tx.query<Row>(
-      `WITH RECURSIVE walk (id, kind, mode, mtime_ms, size, version, depth) AS (
-         SELECT id, kind, mode, mtime_ms, size, version, 0 FROM ${S}.inode WHERE id = ${ROOT_ID}
-         UNION ALL
-         SELECT i.id, i.kind, i.mode, i.mtime_ms, i.size, i.version, w.depth + 1
-           FROM walk w JOIN ${S}.inode i ON i.parent = w.id AND i.name = ($1::text[])[w.depth + 1]
-          WHERE w.depth < cardinality($1::text[]) AND w.kind = 'dir'
-       )
-       SELECT id, kind, mode, mtime_ms, size, version, depth FROM walk ORDER BY depth`,
-      [segments(path)],
-    );
-    return r.rows;
-  }
-
-  // The entry at `path`: ENOENT when a name is missing, ENOTDIR when a file is in the way.
-  async #find(tx: Tx, path: string, syscall: string): Promise<Found> {
-    const chain = await this.#walk(tx, path);
-    const last = chain[chain.length - 1];
-    if (last === undefined) throw mountError('EIO', syscall, path, new Error(`schema ${this.schema} has no root folder`));
-    if (last.depth < segments(path).length) throw mountError(last.kind === 'file' ? 'ENOTDIR' : 'ENOENT', syscall, path);
-    return { row: last, chain: chain.slice(0, -1) };
-  }
-
-  async #findFolder(tx: Tx, path: string, syscall: string, reported: string): Promise<Found> {
-    const f = await this.#find(tx, path, syscall).catch((e: unknown) => {
-      throw e instanceof AtomfsError ? mountError(e.code, syscall, reported) : e;
-    });
-    if (f.row.kind !== 'dir') throw mountError('ENOTDIR', syscall, reported);
-    return f;
-  }
-
-  async #child(tx: Tx, parent: string, name: string): Promise<{ id: string; kind: 'file' | 'dir' } | undefined> {
-    const r = await tx.query<{ id: string; kind: 'file' | 'dir' }>(`SELECT id, kind FROM ${this.#S}.inode WHERE parent = $1 AND name = $2`, [parent, name]);
-    return r.rows[0];
-  }
-
-  // The entry a conditional change would replace, with its version, checked against the
-  // condition. FOR UPDATE: two conditional writers of one row queue on its row lock, and the
-  // second, being SERIALIZABLE, then fails with 40001 and runs again, reading the first's
-  // version (a mismatch, not a lost update). An absent row has no lock to take: two
-  // `ifNoneMatch` creators both insert, and the (parent, name) unique key (23505) or the
-  // serializable check stops the second. The version column moves with every change of a
-  // row (nextval of one sequence), so a version never comes back.
-  async #childIf(tx: Tx, parent: string, name: string, cond: WriteCondition, syscall: string, path: string): Promise<{ id: string; kind: 'file' | 'dir' } | undefined> {
-    const r = await tx.query<{ id: string; kind: 'file' | 'dir'; version: string }>(
-      `SELECT id, kind, version::text AS version FROM ${this.#S}.inode WHERE parent = $1 AND name = $2 FOR UPDATE`,
-      [parent, name],
-    );
-    const row = r.rows[0];
-    checkPrecondition(cond, row, syscall, path);
-    return row;
-  }
-
-  // A folder's list of names changed: its time and version move (POSIX: mtime of the folder).
-  async #touch(tx: Tx, ...ids: string[]): Promise<void> {
-    const S = this.#S;
-    await tx.query(
-      `UPDATE ${S}.inode SET mtime_ms = ${NOW}, version = nextval('${S}.version_seq') WHERE id = ANY($1::bigint[])`,
-      [[...new Set(ids)]],
-    );
-  }
-
-  // An entry goes with its content. No foreign key does it (a chunk belongs to a file or to
-  // a handle's stage, see schema.ts), so the same transaction does.
-  async #drop(tx: Tx, id: string): Promise<void> {
-    await tx.query(`DELETE FROM ${this.#S}.chunk WHERE inode = $1`, [id]);
-    await tx.query(`DELETE FROM ${this.#S}.inode WHERE id = $1`, [id]);
-  }
-
-  // A file whose bytes are in its row (a small whole-file write, see schema.ts) gets them
-  // moved into chunk 0 before a change that works on chunks.
-  async #spill(tx: Tx, id: string): Promise<void> {
-    await tx.query(`SELECT ${this.#S}.spill($1)`, [id]);
-  }
-
   async #sweep(): Promise<void> {
     await sweepStages(this.#host, 'migrate').catch(() => undefined);
   }
@@ -391,12 +267,12 @@ export class PostgresMount implements VirtualMount {
         if (create) {
           // The file is made at close (#publishTarget); now only its folder must be there,
           // and, for an exclusive open, no entry.
-          const parent = await this.#findFolder(tx, parentOf(path), 'open', path);
-          const there = await this.#child(tx, parent.row.id, baseName(path));
+          const parent = await this.#tree.findFolder(tx, parentOf(path), 'open', path);
+          const there = await this.#tree.child(tx, parent.row.id, baseName(path));
           if (there !== undefined && (opts.exclusive === true || there.kind === 'dir')) throw mountError(there.kind === 'dir' ? 'EISDIR' : 'EEXIST', 'open', path);
           return { id: parent.row.id, version: '', size: 0, pending: true };
         }
-        const { row } = await this.#find(tx, path, 'open');
+        const { row } = await this.#tree.find(tx, path, 'open');
         if (row.kind !== 'file') throw mountError('EISDIR', 'open', path);
         return { id: row.id, version: row.version, size: Number(row.size) };
       },
@@ -406,40 +282,6 @@ export class PostgresMount implements VirtualMount {
     if (this.#closed) throw mountError('EINVAL', 'open', path);
     this.#open.add(h);
     return h;
-  }
-
-  // The file a handle that creates its file publishes into, in the commit's transaction:
-  // made now under the folder at the path's parent (which must still be there), or the
-  // file another client made there since the open (replaced; EEXIST for an exclusive one).
-  async #publishTarget(tx: Tx, path: string, exclusive: boolean): Promise<string> {
-    const parent = await this.#findFolder(tx, parentOf(path), 'close', path);
-    const name = baseName(path);
-    const there = await this.#child(tx, parent.row.id, name);
-    if (there !== undefined) {
-      if (there.kind === 'dir') throw mountError('EISDIR', 'close', path);
-      if (exclusive) throw mountError('EEXIST', 'close', path);
-      return there.id;
-    }
-    const r = await tx.query<{ id: string }>(
-      `INSERT INTO ${this.#S}.inode (id, parent, name, kind, mode, mtime_ms, size, version)
-       VALUES (nextval('${this.#S}.inode_seq'), $1, $2, 'file', ${0o644}, ${NOW}, 0, nextval('${this.#S}.version_seq')) RETURNING id`,
-      [parent.row.id, name],
-    );
-    await this.#touch(tx, parent.row.id);
-    return r.rows[0]!.id;
-  }
-
-  async #hasChildren(tx: Tx, id: string): Promise<boolean> {
-    return (await tx.query(`SELECT 1 FROM ${this.#S}.inode WHERE parent = $1 LIMIT 1`, [id])).rows.length > 0;
-  }
-
-  // Writes `data` as whole chunks from chunk 0 (a new or emptied file).
-  async #putChunks(tx: Tx, id: string, data: Uint8Array): Promise<void> {
-    const S = this.#S;
-    for (let off = 0, idx = 0; off < data.length; off += CHUNK, idx++) {
-      const part = Buffer.from(data.buffer, data.byteOffset + off, Math.min(CHUNK, data.length - off));
-      await tx.query(`INSERT INTO ${S}.chunk (inode, idx, data) VALUES ($1, $2, $3)`, [id, idx, part]);
-    }
   }
 
   /**
@@ -455,7 +297,7 @@ export class PostgresMount implements VirtualMount {
     if (Buffer.byteLength(name) > NAME_MAX) throw mountError('ENAMETOOLONG', syscall, path);
     const S = this.#S;
     await this.#tx(syscall, path, async (tx) => {
-      const parent = await this.#findFolder(tx, parentOf(path), syscall, path);
+      const parent = await this.#tree.findFolder(tx, parentOf(path), syscall, path);
       const r = await tx.query(
         `INSERT INTO ${S}.inode (id, parent, name, kind, mode, mtime_ms, size, version)
          VALUES (nextval('${S}.inode_seq'), $1, $2, $3, $4, ${NOW}, 0, nextval('${S}.version_seq'))
@@ -463,7 +305,7 @@ export class PostgresMount implements VirtualMount {
         [parent.row.id, name, o.dir ? 'dir' : 'file', o.mode ?? (o.dir ? 0o755 : 0o644)],
       );
       if (r.rows.length === 0) throw mountError('EEXIST', syscall, path);
-      await this.#touch(tx, parent.row.id);
+      await this.#tree.touch(tx, parent.row.id);
     });
   }
 
@@ -478,7 +320,7 @@ export class PostgresMount implements VirtualMount {
       'read',
       path,
       async (tx) => {
-        const { row } = await this.#find(tx, path, 'read');
+        const { row } = await this.#tree.find(tx, path, 'read');
         if (row.kind !== 'file') throw mountError('EISDIR', 'read', path);
         const size = Number(row.size);
         const start = Math.min(o.offset ?? 0, size);
@@ -515,40 +357,10 @@ export class PostgresMount implements VirtualMount {
       });
       return;
     }
-    const S = this.#S;
     await this.#tx('write', path, async (tx) => {
-      const { row } = await this.#find(tx, path, 'write');
+      const { row } = await this.#tree.find(tx, path, 'write');
       if (row.kind !== 'file') throw mountError('EISDIR', 'write', path);
-      await this.#spill(tx, row.id);
-      const end = offset + data.length;
-      const first = Math.floor(offset / CHUNK);
-      const last = Math.floor((end - 1) / CHUNK);
-      // Only the chunks the write covers in part need their old bytes.
-      const covers = (idx: number): boolean => Math.max(offset, idx * CHUNK) === idx * CHUNK && Math.min(end, (idx + 1) * CHUNK) === (idx + 1) * CHUNK;
-      const partial = [...new Set([first, last])].filter((idx) => !covers(idx));
-      const old = new Map<number, Buffer>();
-      if (partial.length > 0) {
-        const r = await tx.query<{ idx: string; data: Buffer }>(`SELECT idx, data FROM ${S}.chunk WHERE inode = $1 AND idx = ANY($2::bigint[])`, [row.id, partial]);
-        for (const c of r.rows) old.set(Number(c.idx), c.data);
-      }
-      for (let idx = first; idx <= last; idx++) {
-        const at = idx * CHUNK;
-        const lo = Math.max(offset, at) - at;
-        const hi = Math.min(end, at + CHUNK) - at;
-        const prev = old.get(idx);
-        let buf: Buffer;
-        if (lo === 0 && hi === CHUNK) buf = Buffer.from(data.buffer, data.byteOffset + (at - offset), CHUNK);
-        else {
-          buf = Buffer.alloc(Math.max(prev?.length ?? 0, hi));
-          prev?.copy(buf);
-          buf.set(data.subarray(at + lo - offset, at + hi - offset), lo);
-        }
-        await tx.query(`INSERT INTO ${S}.chunk (inode, idx, data) VALUES ($1, $2, $3) ON CONFLICT (inode, idx) DO UPDATE SET data = EXCLUDED.data`, [row.id, idx, buf]);
-      }
-      await tx.query(
-        `UPDATE ${S}.inode SET size = greatest(size, $2), mtime_ms = ${NOW}, version = nextval('${S}.version_seq') WHERE id = $1`,
-        [row.id, end],
-      );
+      await this.#tree.writeAt(tx, row.id, offset, data);
     });
   }
 
@@ -575,9 +387,9 @@ export class PostgresMount implements VirtualMount {
     }
     const S = this.#S;
     await this.#tx('open', path, async (tx) => {
-      if (fence !== undefined) await this.#checkFence(tx, fence, 'open', path);
-      const parent = await this.#findFolder(tx, parentOf(path), 'open', path);
-      const existing = isConditional(cond) ? await this.#childIf(tx, parent.row.id, name, cond, 'open', path) : await this.#child(tx, parent.row.id, name);
+      if (fence !== undefined) await this.#tree.checkFence(tx, fence, 'open', path);
+      const parent = await this.#tree.findFolder(tx, parentOf(path), 'open', path);
+      const existing = isConditional(cond) ? await this.#tree.childIf(tx, parent.row.id, name, cond, 'open', path) : await this.#tree.child(tx, parent.row.id, name);
       if (existing?.kind === 'dir') throw mountError('EISDIR', 'open', path);
       let id: string;
       if (existing !== undefined) {
@@ -601,9 +413,9 @@ export class PostgresMount implements VirtualMount {
             throw e;
           });
         id = r.rows[0]!.id;
-        await this.#touch(tx, parent.row.id);
+        await this.#tree.touch(tx, parent.row.id);
       }
-      await this.#putChunks(tx, id, data);
+      await this.#tree.putChunks(tx, id, data);
     });
   }
 
@@ -647,11 +459,11 @@ export class PostgresMount implements VirtualMount {
     const fence = checkFence(options, 'unlink', path);
     if (path === '/') throw mountError('EBUSY', 'rmdir', path);
     await this.#tx('unlink', path, async (tx) => {
-      if (fence !== undefined) await this.#checkFence(tx, fence, 'unlink', path);
-      const { row, chain } = await this.#find(tx, path, 'unlink');
-      if (row.kind === 'dir' && (await this.#hasChildren(tx, row.id))) throw mountError('ENOTEMPTY', 'rmdir', path);
-      await this.#drop(tx, row.id);
-      await this.#touch(tx, chain[chain.length - 1]!.id);
+      if (fence !== undefined) await this.#tree.checkFence(tx, fence, 'unlink', path);
+      const { row, chain } = await this.#tree.find(tx, path, 'unlink');
+      if (row.kind === 'dir' && (await this.#tree.hasChildren(tx, row.id))) throw mountError('ENOTEMPTY', 'rmdir', path);
+      await this.#tree.drop(tx, row.id);
+      await this.#tree.touch(tx, chain[chain.length - 1]!.id);
     });
   }
 
@@ -665,7 +477,7 @@ export class PostgresMount implements VirtualMount {
       'scandir',
       path,
       async (tx) => {
-        const { row } = await this.#find(tx, path, 'scandir');
+        const { row } = await this.#tree.find(tx, path, 'scandir');
         if (row.kind !== 'dir') throw mountError('ENOTDIR', 'scandir', path);
         return (await tx.query<{ name: string }>(`SELECT name FROM ${this.#S}.inode WHERE parent = $1`, [row.id])).rows.map((r) => r.name);
       },
@@ -683,7 +495,7 @@ export class PostgresMount implements VirtualMount {
       'stat',
       path,
       async (tx) => {
-        const { row } = await this.#find(tx, path, 'stat');
+        const { row } = await this.#tree.find(tx, path, 'stat');
         return { kind: row.kind, size: row.kind === 'file' ? Number(row.size) : 0, mtimeMs: Number(row.mtime_ms), mode: row.mode, version: row.version };
       },
       true,
@@ -699,9 +511,9 @@ export class PostgresMount implements VirtualMount {
     checkSize(size, path);
     const S = this.#S;
     await this.#tx('truncate', path, async (tx) => {
-      const { row } = await this.#find(tx, path, 'truncate');
+      const { row } = await this.#tree.find(tx, path, 'truncate');
       if (row.kind !== 'file') throw mountError('EISDIR', 'truncate', path);
-      await this.#spill(tx, row.id);
+      await this.#tree.spill(tx, row.id);
       if (size < Number(row.size)) {
         const keep = Math.ceil(size / CHUNK);
         await tx.query(`DELETE FROM ${S}.chunk WHERE inode = $1 AND idx >= $2`, [row.id, keep]);
@@ -736,22 +548,22 @@ export class PostgresMount implements VirtualMount {
     if (Buffer.byteLength(name) > NAME_MAX) throw mountError('ENAMETOOLONG', 'rename', newPath);
     const S = this.#S;
     await this.#tx('rename', oldPath, async (tx) => {
-      if (fence !== undefined) await this.#checkFence(tx, fence, 'rename', oldPath);
-      const src = await this.#find(tx, oldPath, 'rename');
-      const dst = await this.#findFolder(tx, parentOf(newPath), 'rename', oldPath);
+      if (fence !== undefined) await this.#tree.checkFence(tx, fence, 'rename', oldPath);
+      const src = await this.#tree.find(tx, oldPath, 'rename');
+      const dst = await this.#tree.findFolder(tx, parentOf(newPath), 'rename', oldPath);
       // The destination's folder and every folder above it: the source must not be one.
       if (src.row.kind === 'dir' && [...dst.chain, dst.row].some((r) => r.id === src.row.id)) throw mountError('EINVAL', 'rename', oldPath);
-      const there = isConditional(cond) ? await this.#childIf(tx, dst.row.id, name, cond, 'rename', newPath) : await this.#child(tx, dst.row.id, name);
+      const there = isConditional(cond) ? await this.#tree.childIf(tx, dst.row.id, name, cond, 'rename', newPath) : await this.#tree.child(tx, dst.row.id, name);
       if (there !== undefined) {
         if (there.id === src.row.id) return;
         if (!replace) throw mountError('EEXIST', 'rename', oldPath);
         if (src.row.kind === 'file' && there.kind === 'dir') throw mountError('EISDIR', 'rename', oldPath);
         if (src.row.kind === 'dir' && there.kind === 'file') throw mountError('ENOTDIR', 'rename', oldPath);
-        if (there.kind === 'dir' && (await this.#hasChildren(tx, there.id))) throw mountError('ENOTEMPTY', 'rename', oldPath);
-        await this.#drop(tx, there.id);
+        if (there.kind === 'dir' && (await this.#tree.hasChildren(tx, there.id))) throw mountError('ENOTEMPTY', 'rename', oldPath);
+        await this.#tree.drop(tx, there.id);
       }
       await tx.query(`UPDATE ${S}.inode SET parent = $2, name = $3, version = nextval('${S}.version_seq') WHERE id = $1`, [src.row.id, dst.row.id, name]);
-      await this.#touch(tx, src.chain[src.chain.length - 1]!.id, dst.row.id);
+      await this.#tree.touch(tx, src.chain[src.chain.length - 1]!.id, dst.row.id);
     });
   }
 
@@ -764,7 +576,7 @@ export class PostgresMount implements VirtualMount {
     const u = checkUpdate(update, path);
     const S = this.#S;
     await this.#tx('utimes', path, async (tx) => {
-      const { row } = await this.#find(tx, path, 'utimes');
+      const { row } = await this.#tree.find(tx, path, 'utimes');
       await tx.query(
         `UPDATE ${S}.inode SET mtime_ms = coalesce($2, mtime_ms), mode = coalesce($3, mode), version = nextval('${S}.version_seq') WHERE id = $1`,
         [row.id, u.mtimeMs ?? null, u.mode ?? null],

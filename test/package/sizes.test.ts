@@ -23,7 +23,6 @@ const FILE_CAPS: Readonly<Record<string, number>> = {
   'src/crashcheck/replay.ts': 608,
   'src/lock/lock.ts': 1049,
   'src/move/move.ts': 850,
-  'src/postgres/pg-mount.ts': 774,
   'src/vfs/local-mount.ts': 684,
 };
 const FUNCTION_CAPS: Readonly<Record<string, number>> = {

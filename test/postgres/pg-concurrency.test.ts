@@ -85,7 +85,7 @@ if (missing !== undefined) {
         );
         if (r.rows.length === 0) {
           r = await c.query<{ name: string }>(
-            `UPDATE "${schema}".chunk k SET data = set_byte(data, 39, 255 - get_byte(data, 39)) FROM "${schema}".inode i
+            `UPDATE "${schema}".chunk k SET data = set_byte(k.data, 39, 255 - get_byte(k.data, 39)) FROM "${schema}".inode i
               WHERE i.id = k.inode AND k.idx = 0 AND i.id = ${pick} RETURNING i.name`,
           );
         }
