@@ -47,22 +47,17 @@ import { AtomfsError, toAtomfsError, type ErrorContext } from '../errors.js';
 import { canonicalPath } from '../internal/canonical.js';
 import { O, type FileStat, type FsOps } from '../internal/fs-ops.js';
 import { errnoError } from '../internal/errno.js';
-import { validateUserPath, type PathLike, textOf } from '../internal/paths.js';
+import { type PathLike, textOf } from '../internal/paths.js';
 import { LOG_EVENTS } from '../logger.js';
 import { call, dirSync, runAsync, runSync, type Steps } from '../internal/steps.js';
 import { randomHex } from '../internal/temp-name.js';
-import { BASE_NAMES, type BaseOptions, type BlockingOptions, boolOpt, checkOptionsObject, enumOpt, msOpt, optionNames, resolveBase, type ResolvedBase } from '../options.js';
+import type { BaseOptions, BlockingOptions } from '../options.js';
 import { markerName, orderKey, parseMarker, shortBoot, thisHost, type LockMode, type Marker, type MarkerKind } from './markers.js';
 import { waitForRemoval } from './wake.js';
 import { assertMade, madeHere } from '../internal/made.js';
 import { sleepSync, timerDelay } from '../internal/abort.js';
-import { storeDriver, type FenceToken, type LockStore, type StoreDriver, type StoreHold } from './store.js';
-
-const LOCK_NAMES = optionNames(BASE_NAMES, ['mode', 'timeout', 'retryInterval', 'stale', 'onCompromised', 'leaseOnly', 'blocking', 'store']);
-// Options that only mean something for marker files.
-const FILE_ONLY = ['fs', 'leaseOnly', 'blocking'] as const;
-// A store's lock name: any text a person would type, short enough to index.
-const NAME_MAX_BYTES = 1024;
+import type { FenceToken, LockStore, StoreDriver, StoreHold } from './store.js';
+import { resolveLock, type LockPlan } from './plan.js';
 
 export type { LockMode } from './markers.js';
 export type { LockStore, FenceToken } from './store.js';
@@ -102,22 +97,6 @@ export interface LockOptions extends BaseOptions, BlockingOptions {
    * (`EINVAL`). Async only: `lockSync` refuses a store.
    */
   readonly store?: LockStore | undefined;
-}
-
-interface LockPlan extends ResolvedBase {
-  /** The entry point (`lock`, `lockSync`, `isLocked`), for errors. */
-  readonly operation: string;
-  readonly given: string;
-  readonly abs: string;
-  readonly mode: LockMode;
-  readonly timeout: number;
-  readonly retryInterval: number;
-  readonly stale: number;
-  readonly onCompromised: ((e: AtomfsError) => void) | undefined;
-  readonly leaseOnly: boolean;
-  readonly blocking: boolean;
-  /** The lock store, when the lock is not kept in marker files. */
-  readonly store: StoreDriver | undefined;
 }
 
 interface Where {
@@ -771,53 +750,6 @@ export class Lock implements AsyncDisposable {
       // exiting anyway
     }
   }
-}
-
-// A store's lock name: a non-empty string without NUL, at most NAME_MAX_BYTES of UTF-8.
-function storeName(operation: string, p: unknown): string {
-  if (typeof p !== 'string' || p.length === 0) throw new AtomfsError('EINVAL', `a store's lock name must be a non-empty string, got ${textOf(p)}`, { operation });
-  if (p.includes('\0')) throw new AtomfsError('EINVAL', "a lock name must not contain NUL ('\\0')", { operation, path: p });
-  if (Buffer.byteLength(p) > NAME_MAX_BYTES) throw new AtomfsError('ENAMETOOLONG', `a lock name is at most ${NAME_MAX_BYTES} bytes`, { operation, path: p.slice(0, 64) });
-  return p;
-}
-
-function resolveLock(operation: string, p: unknown, options: unknown): LockPlan {
-  const pre = checkOptionsObject(operation, options, typeof p === 'string' ? p : undefined, LOCK_NAMES);
-  const storeOpt = pre['store'];
-  const store = storeOpt === undefined ? undefined : storeDriver(storeOpt);
-  if (storeOpt !== undefined && store === undefined) {
-    throw new AtomfsError('EINVAL', 'store must be a lock store (postgresLocks() of atomfs/postgres)', { operation, path: typeof p === 'string' ? p : undefined });
-  }
-  if (store !== undefined) {
-    for (const k of FILE_ONLY) {
-      if (pre[k] !== undefined) throw new AtomfsError('EINVAL', `option '${k}' is for file locks; a lock store does not take it`, { operation, path: typeof p === 'string' ? p : undefined });
-    }
-  }
-  const { given, abs } = store === undefined ? validateUserPath(operation, p) : { given: storeName(operation, p), abs: '' };
-  const o = pre;
-  const onCompromised = o['onCompromised'];
-  if (onCompromised !== undefined && typeof onCompromised !== 'function') {
-    throw new AtomfsError('EINVAL', 'onCompromised must be a function', { operation, path: given });
-  }
-  const b = resolveBase(operation, o, given);
-  // No spread: an object literal with a spread and more properties costs ~8 µs on Node 20.
-  return {
-    operation,
-    signal: b.signal,
-    logger: b.logger,
-    ops: b.ops,
-    random: b.random,
-    given,
-    abs,
-    mode: enumOpt<LockMode>(operation, o, 'mode', ['exclusive', 'shared'], 'exclusive', given),
-    timeout: msOpt(operation, o, 'timeout', 10_000, 0, given, true),
-    retryInterval: msOpt(operation, o, 'retryInterval', store === undefined ? 25 : 500, 1, given),
-    stale: msOpt(operation, o, 'stale', 10_000, 100, given),
-    onCompromised: onCompromised as LockPlan['onCompromised'],
-    leaseOnly: boolOpt(operation, o, 'leaseOnly', false, given),
-    blocking: boolOpt(operation, o, 'blocking', true, given),
-    store,
-  };
 }
 
 /** What the acquisition loop asks its driver for: marker work, or a wait. */
