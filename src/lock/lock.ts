@@ -41,22 +41,17 @@
  *
  * @module
  */
-import * as path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { AtomfsError, toAtomfsError, type ErrorContext } from '../errors.js';
+import { AtomfsError, toAtomfsError } from '../errors.js';
 import { type PathLike, textOf } from '../internal/paths.js';
-import { call, runAsync, runSync, type Steps } from '../internal/steps.js';
+import { call, runSync, type Steps } from '../internal/steps.js';
 import type { BaseOptions, BlockingOptions } from '../options.js';
-import { shortBoot, type LockMode } from './markers.js';
-import { waitForRemoval } from './wake.js';
-import { madeHere } from '../internal/made.js';
-import { sleepSync, timerDelay } from '../internal/abort.js';
-import type { LockStore, StoreDriver, StoreHold } from './store.js';
-import { resolveLock, type LockPlan } from './plan.js';
-import { locate } from './place.js';
-import { nextToken } from './token.js';
+import { acquire, acquireFromStore, acquireSync } from './acquire.js';
 import { Lock } from './held-lock.js';
-import { attempt, dropMarker, scan, type Attempt } from './protocol.js';
+import { shortBoot, type LockMode } from './markers.js';
+import { locate } from './place.js';
+import { resolveLock } from './plan.js';
+import { scan, type Attempt } from './protocol.js';
+import type { LockStore } from './store.js';
 
 export type { LockMode } from './markers.js';
 export type { LockStore, FenceToken } from './store.js';
@@ -99,92 +94,6 @@ export interface LockOptions extends BaseOptions, BlockingOptions {
   readonly store?: LockStore | undefined;
 }
 
-/** What the acquisition loop asks its driver for: marker work, or a wait. */
-type AcquireStep =
-  | { readonly kind: 'steps'; readonly steps: Steps<'held' | 'wait'> }
-  | { readonly kind: 'watch'; readonly ms: number }
-  | { readonly kind: 'sleep'; readonly ms: number };
-
-/**
- * The acquisition loop, once for `lock` and `lockSync`: attempts, and between them a wait
- * (woken by the release where the seam can watch, else a jittered back-off). A driver runs
- * the attempts and the waits, asynchronously or blocking.
- */
-function* acquireLoop(plan: LockPlan, a: Attempt, canWatch: boolean): Generator<AcquireStep, void, unknown> {
-  const ctx: ErrorContext = { operation: plan.operation, path: plan.given };
-  const deadline = plan.timeout === Infinity ? Infinity : Date.now() + plan.timeout;
-  let pause = 1;
-  for (;;) {
-    if (plan.signal?.aborted) throw new AtomfsError('ABORT_ERR', undefined, ctx, { cause: plan.signal.reason });
-    if ((yield { kind: 'steps', steps: attempt(plan, a) }) === 'held') return;
-    const left = deadline - Date.now();
-    if (left <= 0) throw new AtomfsError('ETIMEDOUT', `could not get a${plan.mode === 'exclusive' ? 'n exclusive' : ' shared'} lock within ${plan.timeout} ms`, ctx);
-    const timer = a.pause;
-    a.pause = undefined;
-    if (canWatch && a.waitFor.some((n) => n !== '')) {
-      // Woken the moment a marker we wait for goes; the poll (jittered, so waiters do not
-      // move in step) remains for what raises no event: a dead holder, another host.
-      // (A pause, `timer`, is only ever set with nothing to wait for: see `attempt`.)
-      yield { kind: 'watch', ms: Math.min(left, plan.retryInterval * (0.5 + Math.random() * 0.5)) };
-      continue;
-    }
-    if (timer !== undefined) {
-      yield { kind: 'sleep', ms: Math.min(left, timer) };
-      continue;
-    }
-    // Nothing to watch: back off from 1 ms up to retryInterval, with jitter.
-    const wait = Math.min(left, pause * (0.5 + Math.random() * 0.5));
-    pause = Math.min(pause * 2, plan.retryInterval);
-    yield { kind: 'sleep', ms: wait };
-  }
-}
-
-async function acquire(plan: LockPlan): Promise<Lock> {
-  const ctx: ErrorContext = { operation: plan.operation, path: plan.given };
-  const run = <T>(steps: Steps<T>): Promise<T> | T => (plan.blocking ? runSync(steps, plan.ops) : runAsync(steps, plan.ops));
-  const a: Attempt = { waitFor: [], since: Date.now() };
-  const loop = acquireLoop(plan, a, plan.ops.watchFile !== undefined);
-  try {
-    for (let input: unknown; ; ) {
-      const r = loop.next(input);
-      if (r.done) break;
-      const step = r.value;
-      input = undefined;
-      if (step.kind === 'steps') input = await run(step.steps);
-      else if (step.kind === 'watch') a.woken = await waitForRemoval(plan.ops, a.where!.dir, a.waitFor, step.ms, plan.signal);
-      else await sleep(timerDelay(step.ms), undefined, { signal: plan.signal }).catch(() => {});
-    }
-    // With `blocking`, the fencing token is taken when first read (see Lock.token): an
-    // acquisition whose token nobody reads costs no token I/O. Otherwise now, off the loop.
-    const token = plan.mode === 'exclusive' && !plan.blocking ? await run(nextToken(a.where!)) : undefined;
-    return new Lock(madeHere(plan), a.where!, path.join(a.where!.dir, a.marker!), token);
-  } catch (e) {
-    if (a.where) await run(dropMarker(a.where, a));
-    throw toAtomfsError(e, ctx);
-  }
-}
-
-/** The same loop, blocking: waits are sleeps of the thread (nothing to watch without an event loop). */
-function acquireSync(plan: LockPlan): Lock {
-  const ctx: ErrorContext = { operation: plan.operation, path: plan.given };
-  const a: Attempt = { waitFor: [], since: Date.now() };
-  const loop = acquireLoop(plan, a, false);
-  try {
-    for (let input: unknown; ; ) {
-      const r = loop.next(input);
-      if (r.done) break;
-      const step = r.value;
-      input = undefined;
-      if (step.kind === 'steps') input = runSync(step.steps, plan.ops);
-      else sleepSync(step.ms);
-    }
-    return new Lock(madeHere(plan), a.where!, path.join(a.where!.dir, a.marker!), undefined);
-  } catch (e) {
-    if (a.where) runSync(dropMarker(a.where, a), plan.ops);
-    throw toAtomfsError(e, ctx);
-  }
-}
-
 /**
  * Takes a lock on a folder (markers inside it) or a file (markers beside it, named after
  * it; the file need not exist), shared or exclusive, across processes and hosts. Waits up
@@ -214,26 +123,6 @@ function acquireSync(plan: LockPlan): Lock {
 export async function lock(path: PathLike, options?: LockOptions): Promise<Lock> {
   const plan = resolveLock('lock', path, options);
   return plan.store === undefined ? acquire(plan) : acquireFromStore(plan, plan.store);
-}
-
-async function acquireFromStore(plan: LockPlan, store: StoreDriver): Promise<Lock> {
-  const ctx: ErrorContext = { operation: plan.operation, path: plan.given };
-  if (plan.signal?.aborted) throw new AtomfsError('ABORT_ERR', undefined, ctx, { cause: plan.signal.reason });
-  let hold: StoreHold;
-  try {
-    hold = await store.acquire({
-      name: plan.given,
-      mode: plan.mode,
-      timeout: plan.timeout,
-      lease: plan.stale,
-      retryInterval: plan.retryInterval,
-      signal: plan.signal,
-      operation: plan.operation,
-    });
-  } catch (e) {
-    throw toAtomfsError(e, ctx);
-  }
-  return new Lock(madeHere(plan), undefined, '', hold.token, hold);
 }
 
 /**
