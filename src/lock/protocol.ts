@@ -126,6 +126,43 @@ function* recast(where: Where, a: Attempt, kind: MarkerKind): Steps<void> {
 }
 
 /**
+ * A waiting marker is a lease too: refresh it, or after `stale` others would reclaim it and
+ * we would lose our place (and hold with a lease already expired). Not on every attempt: a
+ * quarter of `stale` is fresh enough, and each refresh is a system call.
+ */
+function* refreshLease(plan: LockPlan, where: Where, a: Attempt, marker: string, now: number): Steps<void> {
+  if (now - (a.touched ?? 0) > plan.stale / 4) {
+    try {
+      yield* call('utimes', path.join(where.dir, marker), now, now);
+      a.touched = now;
+    } catch {
+      a.marker = undefined; // reclaimed: make a new one, keeping our order key
+    }
+  }
+}
+
+/** Makes our marker (rule 1: made before the listing that decides), with the order key of our first attempt. */
+function* makeMarker(plan: LockPlan, where: Where, a: Attempt, myBoot: string, now: number): Steps<void> {
+  let selfStart = selfStarts.get(plan.ops);
+  if (selfStart === undefined) selfStarts.set(plan.ops, (selfStart = (yield* call('processStart', process.pid)) ?? 0));
+  // The first order key is kept across withdrawals: writers are served first come,
+  // first served, not whoever happens to retry at the right moment.
+  a.order ??= orderKey(Date.now(), randomHex(plan.random).slice(0, 8));
+  const name = markerName(where.prefix, {
+    mode: plan.mode,
+    pid: process.pid,
+    hostName: thisHost(),
+    boot: myBoot,
+    start: selfStart,
+    order: a.order,
+  });
+  const fd = yield* call('open', path.join(where.dir, name), O.WRONLY | O.CREAT | O.EXCL | O.CLOEXEC, 0o644);
+  a.marker = name;
+  a.touched = now;
+  yield* call('close', fd);
+}
+
+/**
  * One attempt: make sure our marker exists (and its lease is fresh), list, decide.
  *
  * A writer that must let an earlier writer go first does not drop its marker: it renames
@@ -143,19 +180,7 @@ export function* attempt(plan: LockPlan, a: Attempt): Steps<'held' | 'wait'> {
   const now = Date.now();
   const woken = a.woken;
   a.woken = false;
-  if (a.marker) {
-    // A waiting marker is a lease too: refresh it, or after `stale` others would reclaim
-    // it and we would lose our place (and hold with a lease already expired). Not on every
-    // attempt: a quarter of `stale` is fresh enough, and each refresh is a system call.
-    if (now - (a.touched ?? 0) > plan.stale / 4) {
-      try {
-        yield* call('utimes', path.join(where.dir, a.marker), now, now);
-        a.touched = now;
-      } catch {
-        a.marker = undefined; // reclaimed: make a new one, keeping our order key
-      }
-    }
-  }
+  if (a.marker) yield* refreshLease(plan, where, a, a.marker, now);
   if (inLine(where, a)) {
     const peek = yield* scan(plan, where, a, myBoot);
     if (peek.ahead.length > 0) {
@@ -183,25 +208,7 @@ export function* attempt(plan: LockPlan, a: Attempt): Steps<'held' | 'wait'> {
       return 'wait';
     }
   }
-  if (!a.marker) {
-    let selfStart = selfStarts.get(plan.ops);
-    if (selfStart === undefined) selfStarts.set(plan.ops, (selfStart = (yield* call('processStart', process.pid)) ?? 0));
-    // The first order key is kept across withdrawals: writers are served first come,
-    // first served, not whoever happens to retry at the right moment.
-    a.order ??= orderKey(Date.now(), randomHex(plan.random).slice(0, 8));
-    const name = markerName(where.prefix, {
-      mode: plan.mode,
-      pid: process.pid,
-      hostName: thisHost(),
-      boot: myBoot,
-      start: selfStart,
-      order: a.order,
-    });
-    const fd = yield* call('open', path.join(where.dir, name), O.WRONLY | O.CREAT | O.EXCL | O.CLOEXEC, 0o644);
-    a.marker = name;
-    a.touched = now;
-    yield* call('close', fd);
-  }
+  if (!a.marker) yield* makeMarker(plan, where, a, myBoot, now);
   const r = yield* scan(plan, where, a, myBoot);
   // Our own marker must still be there: if it was reclaimed meanwhile, we hold nothing.
   if (!r.mine) {
