@@ -21,7 +21,6 @@ const EXEMPT = new Set(['src/testing/sim-disk.ts']);
 // Still over, to be split (the architecture issue); the caps are their sizes when listed.
 const FILE_CAPS: Readonly<Record<string, number>> = {
   'src/crashcheck/replay.ts': 608,
-  'src/lock/lock.ts': 1049,
   'src/move/move.ts': 850,
   'src/vfs/local-mount.ts': 684,
 };
@@ -29,7 +28,6 @@ const FUNCTION_CAPS: Readonly<Record<string, number>> = {
   'src/cli/commands/doctor.ts#probe': 155,
   'src/crashcheck/replay.ts##apply': 329,
   'src/crashcheck/run.ts#inScratch': 173,
-  'src/lock/lock.ts#attempt': 84,
   'src/move/move.ts#copyMove': 114,
   'src/move/move.ts#copyOneFile': 90,
   'src/move/stream-copy.ts#pump': 162,
