@@ -18,18 +18,16 @@ interface Sizes {
 // The simulated disk is one model of a file system, kept whole on purpose.
 const EXEMPT = new Set(['src/testing/sim-disk.ts']);
 
-// Still over, to be split (the architecture issue); the caps are their sizes when listed.
+// Still over, to be split (the architecture issue); the caps are their sizes when last cut.
 const FILE_CAPS: Readonly<Record<string, number>> = {
   'src/crashcheck/replay.ts': 608,
-  'src/move/move.ts': 850,
+  'src/move/move.ts': 645,
   'src/vfs/local-mount.ts': 684,
 };
 const FUNCTION_CAPS: Readonly<Record<string, number>> = {
   'src/cli/commands/doctor.ts#probe': 155,
   'src/crashcheck/replay.ts##apply': 329,
   'src/crashcheck/run.ts#inScratch': 173,
-  'src/move/move.ts#copyMove': 114,
-  'src/move/move.ts#copyOneFile': 90,
   'src/move/stream-copy.ts#pump': 162,
   'src/temp/validate-file.ts#validateFile': 114,
   'src/write/write-files.ts#writeFiles': 86,
