@@ -29,7 +29,6 @@ const FUNCTION_CAPS: Readonly<Record<string, number>> = {
   'src/crashcheck/replay.ts##apply': 329,
   'src/crashcheck/run.ts#inScratch': 173,
   'src/move/stream-copy.ts#pump': 162,
-  'src/temp/validate-file.ts#validateFile': 114,
   'src/write/write-files.ts#writeFiles': 86,
 };
 
