@@ -109,8 +109,8 @@ function plans(quick: boolean): Plan[] {
     { id: 'pg-lock-contended-16', run: (c) => pgLockContendedCase(c, { id: 'pg-lock-contended-16', children: 16, cycles: q(50, 10) }) },
     // The same sizes in a quick run (the targets name them); only the reps and counts shrink.
     { id: 'pg-mount-rename', run: (c) => pgMountRenameCase(c, { id: 'pg-mount-rename', pgSizes: [10, 1_000, 100_000], copySizes: [10, 100, 1_000], renames: q(50, 10) }) },
-    { id: 'pg-mount-small', run: (c) => pgMountSmallCase(c, { id: 'pg-mount-small', clients: 8, filesPerClient: q(100, 20), durable: true }) },
-    { id: 'pg-mount-small-cpu', run: (c) => pgMountSmallCase(c, { id: 'pg-mount-small-cpu', clients: 8, filesPerClient: q(100, 20), durable: false }) },
+    { id: 'pg-mount-small', run: (c) => pgMountSmallCase(c, { id: 'pg-mount-small', clients: 8, filesPerClient: q(500, 20), durable: true }) },
+    { id: 'pg-mount-small-cpu', run: (c) => pgMountSmallCase(c, { id: 'pg-mount-small-cpu', clients: 8, filesPerClient: q(500, 20), durable: false }) },
     { id: 'pg-mount-stream', run: (c) => pgMountStreamCase(c, { id: 'pg-mount-stream', totalBytes: q(1024, 64) * MIB, chunkBytes: CHUNK }) },
     // One whole `atomfs crashcheck` run per sample (strace, replay, a sh -c per state).
     { id: 'crashcheck', run: (c) => crashcheckCase(c, { id: 'crashcheck', files: 20, maxStates: q(16, 4) }) },
