@@ -18,7 +18,7 @@ import { move as atomfsMove } from '../src/index.js';
 import { measure, pattern, slug, timed, type CaseResult, type Context, type Entrant, type Row } from './cases.js';
 import { floorMove } from './floor.js';
 import { mountTmpfs } from './tmpfs.js';
-import { runPool, settleDisk } from './util.js';
+import { runPool, settleDisk, writeSource } from './util.js';
 
 const KIB = 1024;
 const MIB = 1024 * 1024;
@@ -196,17 +196,6 @@ export async function moveXdevCase(ctx: Context, spec: MoveXdevSpec): Promise<Ca
     const emptyDir = (d: string): void => {
       for (const n of fs.readdirSync(d)) fs.rmSync(path.join(d, n), { recursive: true, force: true });
     };
-    const writeSource = (file: string, bytes: number): void => {
-      const fd = fs.openSync(file, 'w', 0o644);
-      try {
-        for (let off = 0; off < bytes; off += chunk.length) {
-          const part = Math.min(chunk.length, bytes - off);
-          for (let w = 0; w < part; ) w += fs.writeSync(fd, chunk, w, part - w);
-        }
-      } finally {
-        fs.closeSync(fd);
-      }
-    };
     const readThrough = (file: string): void => {
       const fd = fs.openSync(file, 'r');
       try {
@@ -243,7 +232,7 @@ export async function moveXdevCase(ctx: Context, spec: MoveXdevSpec): Promise<Ca
       const f = path.join(tmpfs.dir, 'prime');
       const mib = Math.ceil((spec.totalBytes * 1.25) / MIB);
       if (!hasTaskset) {
-        writeSource(f, mib * MIB);
+        writeSource(f, mib * MIB, chunk);
         fs.rmSync(f);
         return;
       }
@@ -276,12 +265,12 @@ export async function moveXdevCase(ctx: Context, spec: MoveXdevSpec): Promise<Ca
           // page cache: read it once so every mover starts from a cached source.
           readThrough(src);
         } else {
-          writeSource(src, bytes);
+          writeSource(src, bytes, chunk);
         }
       } else {
         src = path.join(tmpSrc, 'big');
         dest = path.join(diskDst, 'big');
-        writeSource(src, bytes);
+        writeSource(src, bytes, chunk);
       }
       if (fs.readdirSync(path.dirname(dest)).length !== 0) throw new Error(`${path.dirname(dest)} is not empty`);
       primeMemory();

@@ -17,6 +17,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { measure, pattern, slug, STREAM, type CaseResult, type Context, type Entrant } from './cases.js';
 import type { RssMode, RssReport } from './rss-protocol.js';
+import { writeSource } from './util.js';
 import { SAMPLE_MS } from './rss-protocol.js';
 import { mountTmpfs } from './tmpfs.js';
 import { fmtRate } from './util.js';
@@ -119,20 +120,6 @@ const sizeOf = (f: string): number | undefined => {
   }
 };
 
-/** Writes `bytes` of the bench pattern to `file` (untimed preparation). */
-function writeSource(file: string, bytes: number): void {
-  const chunk = pattern(MIB);
-  const fd = fs.openSync(file, 'w', 0o644);
-  try {
-    for (let off = 0; off < bytes; off += chunk.length) {
-      const part = Math.min(chunk.length, bytes - off);
-      for (let w = 0; w < part; ) w += fs.writeSync(fd, chunk, w, part - w);
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
 const COMMON_NOTES = (bytes: number): string[] => [
   `Figure = the highest of the RSS samples (process.memoryUsage.rss(), every ${SAMPLE_MS} ms, and once at the end) minus the RSS just before the operation, in MiB: lower is better. Each sample is a fresh \`node\` process (all modules loaded before the start figure, no warm-up), so nothing an earlier run grew is counted or hidden.`,
   'The page cache the writes fill is not in any process\'s RSS: what is counted is the memory the process itself holds (buffers, heap).',
@@ -223,7 +210,7 @@ export async function rssCase(ctx: Context, spec: RssSpec): Promise<CaseResult[]
           bytes,
           () => {
             fs.rmSync(target, { force: true });
-            writeSource(source, bytes);
+            writeSource(source, bytes, pattern(MIB));
             return { target, source };
           },
           (f) => {

@@ -5,6 +5,7 @@
  * @module
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 
 /** The median of a non-empty list (the mean of the middle two for an even length). */
@@ -119,4 +120,17 @@ export function nextMessage(k: ChildProcess, type: 'ready' | 'done'): Promise<{ 
     k.on('message', onMessage);
     k.once('exit', onExit);
   });
+}
+
+/** Writes `bytes` to `file`, `chunk` over and over, every byte (untimed preparation of a source file). */
+export function writeSource(file: string, bytes: number, chunk: Uint8Array): void {
+  const fd = fs.openSync(file, 'w', 0o644);
+  try {
+    for (let off = 0; off < bytes; off += chunk.length) {
+      const part = Math.min(chunk.length, bytes - off);
+      for (let w = 0; w < part; ) w += fs.writeSync(fd, chunk, w, part - w);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
 }
