@@ -48,6 +48,8 @@ export interface HandleBase {
   readonly version: string;
   readonly size: number;
   readonly pending?: true;
+  /** The file kept its bytes in its row (not in chunks) at open. */
+  readonly inline?: boolean;
 }
 
 interface Dirty {
@@ -294,8 +296,9 @@ export class StagedHandle implements MountHandle {
       if (this.#o.truncate) await tx.query(`DELETE FROM ${S}.chunk WHERE inode = $1`, [target]);
       else {
         // Bytes kept in the file's row (schema.ts) become chunk 0 first, as the handle
-        // publishes by chunk.
-        await tx.query(`SELECT ${S}.spill($1)`, [target]);
+        // publishes by chunk. The file is the version it was at open (checked above), so
+        // what the open saw says whether it has such bytes.
+        if (this.#base.inline === true) await tx.query(`SELECT ${S}.spill($1)`, [target]);
         if (stage !== undefined) await tx.query(`DELETE FROM ${S}.chunk WHERE inode = $1 AND idx IN (SELECT idx FROM ${S}.chunk WHERE inode = $2)`, [target, stage]);
       }
       if (stage !== undefined) {

@@ -265,7 +265,7 @@ export class PostgresMount implements VirtualMount {
       path,
       async (tx): Promise<HandleBase> => {
         if (create) {
-          // The file is made at close (#publishTarget); now only its folder must be there,
+          // The file is made at close (Tree.publishTarget); now only its folder must be there,
           // and, for an exclusive open, no entry.
           const parent = await this.#tree.findFolder(tx, parentOf(path), 'open', path);
           const there = await this.#tree.child(tx, parent.row.id, baseName(path));
@@ -274,7 +274,7 @@ export class PostgresMount implements VirtualMount {
         }
         const { row } = await this.#tree.find(tx, path, 'open');
         if (row.kind !== 'file') throw mountError('EISDIR', 'open', path);
-        return { id: row.id, version: row.version, size: Number(row.size) };
+        return { id: row.id, version: row.version, size: Number(row.size), inline: row.inline };
       },
       true,
     );
@@ -360,7 +360,7 @@ export class PostgresMount implements VirtualMount {
     await this.#tx('write', path, async (tx) => {
       const { row } = await this.#tree.find(tx, path, 'write');
       if (row.kind !== 'file') throw mountError('EISDIR', 'write', path);
-      await this.#tree.writeAt(tx, row.id, offset, data);
+      await this.#tree.writeAt(tx, row, offset, data);
     });
   }
 
@@ -513,7 +513,7 @@ export class PostgresMount implements VirtualMount {
     await this.#tx('truncate', path, async (tx) => {
       const { row } = await this.#tree.find(tx, path, 'truncate');
       if (row.kind !== 'file') throw mountError('EISDIR', 'truncate', path);
-      await this.#tree.spill(tx, row.id);
+      if (row.inline) await this.#tree.spill(tx, row.id);
       if (size < Number(row.size)) {
         const keep = Math.ceil(size / CHUNK);
         await tx.query(`DELETE FROM ${S}.chunk WHERE inode = $1 AND idx >= $2`, [row.id, keep]);

@@ -25,6 +25,8 @@ export interface Row {
   readonly mtime_ms: number;
   readonly size: string;
   readonly version: string;
+  /** The file keeps its bytes in its row (`inode.data`, see schema.ts), not in chunks. */
+  readonly inline: boolean;
   readonly depth: number;
 }
 
@@ -78,14 +80,14 @@ export class Tree {
   async walk(tx: Tx, path: string): Promise<Row[]> {
     const S = this.S;
     const r = await tx.query<Row>(
-      `WITH RECURSIVE walk (id, kind, mode, mtime_ms, size, version, depth) AS (
-         SELECT id, kind, mode, mtime_ms, size, version, 0 FROM ${S}.inode WHERE id = ${ROOT_ID}
+      `WITH RECURSIVE walk (id, kind, mode, mtime_ms, size, version, inline, depth) AS (
+         SELECT id, kind, mode, mtime_ms, size, version, data IS NOT NULL, 0 FROM ${S}.inode WHERE id = ${ROOT_ID}
          UNION ALL
-         SELECT i.id, i.kind, i.mode, i.mtime_ms, i.size, i.version, w.depth + 1
+         SELECT i.id, i.kind, i.mode, i.mtime_ms, i.size, i.version, i.data IS NOT NULL, w.depth + 1
            FROM walk w JOIN ${S}.inode i ON i.parent = w.id AND i.name = ($1::text[])[w.depth + 1]
           WHERE w.depth < cardinality($1::text[]) AND w.kind = 'dir'
        )
-       SELECT id, kind, mode, mtime_ms, size, version, depth FROM walk ORDER BY depth`,
+       SELECT id, kind, mode, mtime_ms, size, version, inline, depth FROM walk ORDER BY depth`,
       [segments(path)],
     );
     return r.rows;
@@ -146,8 +148,8 @@ export class Tree {
     await tx.query(`DELETE FROM ${this.S}.inode WHERE id = $1`, [id]);
   }
 
-  // A file whose bytes are in its row (a small whole-file write, see schema.ts) gets them
-  // moved into chunk 0 before a change that works on chunks.
+  // A file whose bytes are in its row (a small whole-file write, see schema.ts; the walk's
+  // `inline`) gets them moved into chunk 0 before a change that works on chunks.
   async spill(tx: Tx, id: string): Promise<void> {
     await tx.query(`SELECT ${this.S}.spill($1)`, [id]);
   }
@@ -188,9 +190,10 @@ export class Tree {
 
   // Bytes at an offset of an existing file, merged chunk by chunk (bytes in the file's row
   // moved into chunk 0 first); the size grows to cover them.
-  async writeAt(tx: Tx, id: string, offset: number, data: Uint8Array): Promise<void> {
+  async writeAt(tx: Tx, file: Row, offset: number, data: Uint8Array): Promise<void> {
     const S = this.S;
-    await this.spill(tx, id);
+    const id = file.id;
+    if (file.inline) await this.spill(tx, id);
     const end = offset + data.length;
     const first = Math.floor(offset / CHUNK);
     const last = Math.floor((end - 1) / CHUNK);

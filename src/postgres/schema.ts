@@ -283,6 +283,10 @@ const STEPS: readonly ((s: string) => string[])[] = [
      )`,
     `CREATE INDEX stage_expires ON ${S}.stage (expires)`,
   ],
+  // Layout 4 was the first write_small. Layout 5 (below) replaces it, and `migrate` runs
+  // every step up to the newest in one transaction, so no schema is ever left at 4 with
+  // that function in use: its text is not kept here.
+  () => [],
   // The whole-file write of at most one chunk, as one function: one round trip, and one
   // statement the client runs outside any explicit transaction. Why not SERIALIZABLE like
   // every other change: many clients writing different small files read and write the
@@ -290,100 +294,26 @@ const STEPS: readonly ((s: string) => string[])[] = [
   // aborted more of them than it let through. This function takes a row lock instead,
   // and is right at any isolation level (under SERIALIZABLE it may also fail with 40001,
   // which the client retries):
-  // - the folders of the path are found by one statement, so from one snapshot: the path
-  //   resolved as it was at one instant. A folder renamed after that instant is as if
-  //   renamed after this write (nothing a rename checks is written here); a folder
-  //   removed meanwhile fails the new file's foreign key to it (23503, ENOENT);
-  // - the file is changed by one UPDATE whose condition holds the file's kind and the
-  //   condition (p_if_match): two writers of one file queue on its row lock, and the
-  //   second re-checks that condition on the first's version, so an ifMatch loses no
-  //   update; only when nothing was updated does a second look say why;
-  // - a new file is inserted ON CONFLICT DO NOTHING: if another client created it first,
-  //   the loop looks again and replaces that one (or fails the condition).
+  // - the path is walked by `resolve`, a STABLE function: its lookups all run on the
+  //   snapshot of the one statement that calls it, so the path is resolved as it was at
+  //   one instant. A folder renamed after that instant is as if renamed after this write
+  //   (nothing a rename checks is written here); a folder removed meanwhile fails the new
+  //   file's foreign key to it (23503, ENOENT). Each step is a plain index lookup with a
+  //   kept plan (server time per call is most of what a small write costs);
+  // - the common case (the file is there and meets the condition) is one UPDATE by id that
+  //   holds the version the walk saw: if it matches under the row lock, nothing changed the
+  //   file since the walk, so what the walk saw says whether it has chunk rows to delete;
+  // - otherwise a loop: one UPDATE whose condition holds the file's kind and p_if_match
+  //   (two writers of one file queue on its row lock, and the second re-checks that
+  //   condition on the first's version, so an ifMatch loses no update); only when nothing
+  //   was updated does a second look say why; a new file is inserted ON CONFLICT DO
+  //   NOTHING, and if another client created it first the loop looks again.
+  // The file keeps its bytes in its own row (`inode.data`): a rewrite changes one row, not
+  // two (the file's row and its chunk). While `data` is set, the file has no chunk rows and
+  // `size` is its length; every other writer first moves those bytes into chunk 0
+  // (`spill`), and readers read the `content` view, the chunks and the row's bytes as one
+  // set of rows.
   // Returns '' on success, else a Node code, prefixed with 'pre:' for a failed condition.
-  (S) => [
-    `CREATE FUNCTION ${S}.write_small(p_segs text[], p_data bytea, p_mode integer, p_if_match bigint, p_if_none boolean)
-     RETURNS text LANGUAGE plpgsql AS $fn$
-     DECLARE
-       v_parent bigint := ${ROOT_ID};
-       v_n integer := cardinality(p_segs);
-       v_id bigint;
-       v_kind text;
-       v_version bigint;
-       v_now double precision;
-       v_depth integer;
-     BEGIN
-       IF v_n > 1 THEN
-         WITH RECURSIVE walk (id, kind, depth) AS (
-           SELECT id, kind, 0 FROM ${S}.inode WHERE id = ${ROOT_ID}
-           UNION ALL
-           SELECT i.id, i.kind, w.depth + 1
-             FROM walk w JOIN ${S}.inode i ON i.parent = w.id AND i.name = p_segs[w.depth + 1]
-            WHERE w.depth < v_n - 1 AND w.kind = 'dir'
-         )
-         SELECT id, kind, depth INTO v_parent, v_kind, v_depth FROM walk ORDER BY depth DESC LIMIT 1;
-         IF v_kind <> 'dir' THEN RETURN 'ENOTDIR'; END IF;
-         IF v_depth < v_n - 1 THEN RETURN 'ENOENT'; END IF;
-       END IF;
-       FOR attempt IN 1 .. 3 LOOP
-         v_now := floor(extract(epoch FROM clock_timestamp()) * 1000);
-         -- The common case in one statement: the file is there and meets the condition.
-         IF NOT p_if_none THEN
-           UPDATE ${S}.inode SET size = octet_length(p_data), mode = coalesce(p_mode, mode), mtime_ms = v_now,
-                  version = nextval('${S}.version_seq')
-            WHERE parent = v_parent AND name = p_segs[v_n] AND kind = 'file' AND (p_if_match IS NULL OR version = p_if_match)
-           RETURNING id INTO v_id;
-           IF FOUND THEN
-             DELETE FROM ${S}.chunk WHERE inode = v_id AND (idx > 0 OR octet_length(p_data) = 0);
-             IF octet_length(p_data) > 0 THEN
-               UPDATE ${S}.chunk SET data = p_data WHERE inode = v_id AND idx = 0;
-               IF NOT FOUND THEN
-                 INSERT INTO ${S}.chunk (inode, idx, data) VALUES (v_id, 0, p_data);
-               END IF;
-             END IF;
-             RETURN '';
-           END IF;
-         END IF;
-         -- Nothing updated: why (an UPDATE that waited for another writer's row lock
-         -- re-checked its condition on that writer's version).
-         SELECT id, kind, version INTO v_id, v_kind, v_version FROM ${S}.inode WHERE parent = v_parent AND name = p_segs[v_n];
-         IF FOUND THEN
-           IF v_kind = 'dir' THEN RETURN 'EISDIR'; END IF;
-           IF p_if_none THEN RETURN 'pre:EEXIST'; END IF;
-           IF p_if_match IS NOT NULL AND v_version <> p_if_match THEN RETURN 'pre:ECANCELED'; END IF;
-           CONTINUE; -- created between the two statements: look again
-         END IF;
-         IF p_if_match IS NOT NULL THEN RETURN 'pre:ENOENT'; END IF;
-         INSERT INTO ${S}.inode (id, parent, name, kind, mode, mtime_ms, size, version)
-           VALUES (nextval('${S}.inode_seq'), v_parent, p_segs[v_n], 'file', coalesce(p_mode, ${0o644}), v_now, octet_length(p_data), nextval('${S}.version_seq'))
-           ON CONFLICT (parent, name) DO NOTHING RETURNING id INTO v_id;
-         IF FOUND THEN
-           UPDATE ${S}.inode SET mtime_ms = v_now, version = nextval('${S}.version_seq') WHERE id = v_parent;
-           IF octet_length(p_data) > 0 THEN
-             INSERT INTO ${S}.chunk (inode, idx, data) VALUES (v_id, 0, p_data);
-           END IF;
-           RETURN '';
-         END IF;
-         IF p_if_none THEN RETURN 'pre:EEXIST'; END IF;
-       END LOOP;
-       RETURN 'EAGAIN';
-     END
-     $fn$`,
-  ],
-  // write_small again, with the common case made cheaper (server time per call is most of
-  // what a small write costs). The path is now walked by `resolve`, a STABLE function: its
-  // lookups all run on the snapshot of the one statement that calls it (the path as it was
-  // at one instant, as before), each a plain index lookup with a kept plan instead of a
-  // recursive query. The walk also returns the file itself, so the common case (the file
-  // is there and meets the condition) is one UPDATE by id that holds the version the walk
-  // saw: if it matches under the row lock, nothing changed the file since the walk, so what
-  // the walk saw says whether it has chunk rows to delete. A file that changed meanwhile
-  // makes that UPDATE match nothing, and the loop of layout 4 runs.
-  // And a file write_small writes keeps its bytes in its own row (`inode.data`): the
-  // rewrite is then one row changed, not two (the file's row and its chunk). While `data`
-  // is set, the file has no chunk rows and `size` is its length; every other writer first
-  // moves those bytes into chunk 0 (`spill`), and readers read the `content` view, the
-  // chunks and the inline bytes as one set of rows.
   (S) => [
     `ALTER TABLE ${S}.inode ADD COLUMN data bytea`,
     `CREATE VIEW ${S}.content (inode, idx, data) AS
@@ -468,7 +398,7 @@ const STEPS: readonly ((s: string) => string[])[] = [
          v_parent := r.o_id;
        END IF;
        -- Anything else (a condition to explain, a new file, a file changed since the walk):
-       -- layout 4's loop under the parent the walk found.
+       -- the loop, under the parent the walk found.
        FOR attempt IN 1 .. 3 LOOP
          v_now := floor(extract(epoch FROM clock_timestamp()) * 1000);
          IF NOT p_if_none THEN
