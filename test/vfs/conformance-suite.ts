@@ -574,6 +574,27 @@ export function conformanceSuite(factory: SubjectFactory): void {
     });
 
     if (!factory.oracle) describe('open handles', () => {
+      it('discard(): a staged handle publishes nothing (a file it would create is not made); elsewhere the writes are already in the file', async (t) => {
+        const s = factory.make(t);
+        await s.seed({ existing: 'keep' });
+        if (s.readOnly) return;
+        const vfs = s.vfs!;
+        const rw = await vfs.open(s.p('existing'), 'r+');
+        await rw.write('X');
+        await rw.discard();
+        assert.equal((await rejection(rw.write('y'))).code, 'EBADF', 'a discarded handle is closed');
+        await rw.discard();
+        await rw.close();
+        const fresh = await vfs.open(s.p('fresh'), 'w');
+        await fresh.write('new');
+        await fresh.discard();
+        assert.equal(await vfs.readFile(s.p('existing'), { encoding: 'utf8' }), s.staged ? 'keep' : 'Xeep');
+        if (s.staged) assert.equal((await rejection(vfs.stat(s.p('fresh')))).code, 'ENOENT', 'the file the open would have made is not there');
+        else assert.equal(await vfs.readFile(s.p('fresh'), { encoding: 'utf8' }), 'new');
+        // Not vacuous: after discard the file can be renamed again (the VFS forgot the handle).
+        await vfs.rename(s.p('existing'), s.p('moved'));
+      });
+
       it('write, read back and append through handles (EBADF once closed)', async (t) => {
         const s = factory.make(t);
         await s.seed({ existing: 'keep' });

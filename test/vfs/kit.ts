@@ -49,6 +49,8 @@ export interface Subject {
   readonly oracle: boolean;
   /** The mount checks conditional writes (`ifMatch`, `ifNoneMatch`); without it they are refused (`ENOTSUP`). */
   readonly conditional: boolean;
+  /** The mount's handles are staged until close (the `handles` capability): `discard()` publishes nothing. */
+  readonly staged: boolean;
   /** A path under the root. */
   p(rel: string): string;
   /** Writes a tree under the root, bypassing read-only wrappers. `mtimes` in whole seconds (ms). */
@@ -221,6 +223,7 @@ export function vfsSubject(parts: Parts, realDir?: string): Subject {
     caseInsensitive: parts.mount.caseInsensitive === true,
     oracle: false,
     conditional: parts.mount.capabilities.has('conditionalWrite') && (parts.mount.capabilities.has('rename') || parts.mount.capabilities.has('atomicWrite')),
+    staged: parts.mount.capabilities.has('handles'),
     p: (rel) => (rel === '' ? '/m' : `/m/${rel}`),
     seed: async (tree, mtimes) => (realDir === undefined ? seedMount(parts.backing, '/', tree, mtimes) : seedFs(realDir, tree, mtimes)),
     snapshot: async () => (realDir === undefined ? snapshotMount(parts.backing) : snapshotFs(realDir)),
@@ -301,6 +304,7 @@ export const SUBJECTS: readonly SubjectFactory[] = [
         caseInsensitive: false,
         oracle: true,
         conditional: false,
+        staged: false,
         p: (rel) => (rel === '' ? dir : path.join(dir, rel)),
         seed: async (tree, mtimes) => seedFs(dir, tree, mtimes),
         snapshot: async () => snapshotFs(dir),
