@@ -76,6 +76,8 @@ export function parseMountSpec(spec: string, readOnlyAll: boolean): MountSpec {
 export interface MountedVfs {
   readonly vfs: VirtualFileSystem;
   readonly specs: readonly MountSpec[];
+  /** Whether the mount holding virtual path `p` has its own handles, staged until close (the `handles` capability). */
+  stagedAt(p: string): boolean;
   /** Ends the PostgreSQL pools (idempotent). */
   close(): Promise<void>;
 }
@@ -108,6 +110,7 @@ export async function mountAll(o: MountAllOptions): Promise<MountedVfs> {
   if (o.schema !== undefined && !specs.some((s) => s.kind === 'postgres')) throw new UsageError('--schema is for postgres:// mounts, and none is given');
   const closers: Array<() => Promise<void>> = [];
   const vfs = new VirtualFileSystem();
+  const byPrefix = new Map<string, VirtualMount>();
   try {
     // Loaded only now, and only for a postgres:// mount: the driver is an optional peer.
     const pgModule = specs.some((s) => s.kind === 'postgres') ? await import('../postgres/index.js') : undefined;
@@ -120,7 +123,9 @@ export async function mountAll(o: MountAllOptions): Promise<MountedVfs> {
         closers.push(() => pgm.close());
         m = pgm;
       }
-      vfs.mount(s.prefix, s.readOnly ? new ReadOnlyMount(m) : m);
+      const mounted = s.readOnly ? new ReadOnlyMount(m) : m;
+      byPrefix.set(s.prefix, mounted);
+      vfs.mount(s.prefix, mounted);
     }
   } catch (e) {
     await Promise.all(closers.map((c) => c().catch(() => undefined)));
@@ -132,6 +137,10 @@ export async function mountAll(o: MountAllOptions): Promise<MountedVfs> {
   return {
     vfs,
     specs,
+    stagedAt(p) {
+      const at = mountOf(specs, p);
+      return at !== undefined && byPrefix.get(at)?.capabilities.has('handles') === true;
+    },
     async close() {
       if (closed) return;
       closed = true;

@@ -454,10 +454,9 @@ async function put(mounted: MountedVfs, path: string, file: string | undefined, 
   const vfs = mounted.vfs;
   const dest = normalizeVirtual('vfs.put', path);
   if (dest === ROOT) throw new AtomfsError('EISDIR', undefined, { operation: 'vfs put', path });
-  // A PostgreSQL mount's handles are staged until close (and a file one creates appears
+  // A mount whose handles are staged until close (PostgreSQL; a file one creates appears
   // only then): PATH is written straight, and a put killed midway leaves nothing there.
-  const at = mountOf(mounted.specs, dest);
-  const staged = mounted.specs.some((s) => s.prefix === at && s.kind === 'postgres');
+  const staged = mounted.stagedAt(dest);
   const noClobber = values['no-clobber'] === true;
   const signal = io.signal;
   const total: { size: number | undefined } = { size: undefined };
